@@ -1,0 +1,26 @@
+"""``python -m conformance [--report-dir DIR] [pytest args]``: run the checks, write the reports.
+
+Exit status is pytest's: 0 only when no claim failed unexpectedly and nothing errored.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from .plugin import CHECKS_DIR
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if os.geteuid() != 0:
+        print("conformance: must run as root: it creates network namespaces and reads the engine's "
+              "firewall (try: sudo python -m conformance)", file=sys.stderr)
+        return 4
+    return int(pytest.main([str(CHECKS_DIR), "-p", "no:cacheprovider", *argv]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

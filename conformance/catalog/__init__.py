@@ -1,0 +1,172 @@
+"""The claim catalog: one YAML file per topic, validated on load.
+
+A claim is data (principle 1): a stable path-like id, an English MUST statement,
+the verbatim quotes it comes from, its kind, the engine facts it applies under,
+and — for a documented inaccuracy — the corrected expectation.  This module
+imports nothing else from the package, so the catalog can be read and checked
+on a machine with no engine at all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CATALOG_DIR = Path(__file__).parent
+ARTICLES_DIR = CATALOG_DIR.parent.parent / "fixtures" / "articles"
+KINDS = ("behaviour", "configuration")
+ID_PATTERN = re.compile(r"^[a-z0-9-]+(/[a-z0-9-]+)+$")
+
+
+class CatalogError(ValueError):
+    """The catalog files are malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Source:
+    doc: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class Inaccuracy:
+    """The article states something the engine does not do; the check is expected to fail."""
+
+    reason: str
+    corrected: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    topic: str
+    title: str
+    statement: str
+    kind: str
+    sources: tuple[Source, ...]
+    applies: dict[str, Any] = field(default_factory=dict)
+    inaccuracy: Inaccuracy | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "topic": self.topic,
+            "statement": self.statement,
+            "kind": self.kind,
+            "sources": [{"doc": s.doc, "quote": s.quote} for s in self.sources],
+            "applies": self.applies,
+            "inaccuracy": (
+                {"reason": self.inaccuracy.reason, "corrected": self.inaccuracy.corrected}
+                if self.inaccuracy
+                else None
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    claims: dict[str, Claim]
+    topics: dict[str, str]  # topic -> title
+
+    def __getitem__(self, claim_id: str) -> Claim:
+        try:
+            return self.claims[claim_id]
+        except KeyError:
+            raise CatalogError(f"no claim {claim_id!r} in the catalog") from None
+
+    def __iter__(self):
+        return iter(self.claims.values())
+
+    def __len__(self) -> int:
+        return len(self.claims)
+
+
+def _require(entry: dict, key: str, where: str) -> Any:
+    if key not in entry or entry[key] in (None, "", []):
+        raise CatalogError(f"{where}: missing {key!r}")
+    return entry[key]
+
+
+def _parse_claim(entry: dict, topic: str, title: str, where: str) -> Claim:
+    claim_id = _require(entry, "id", where)
+    where = f"{where} ({claim_id})"
+    if not ID_PATTERN.match(claim_id) or not claim_id.startswith(topic + "/"):
+        raise CatalogError(f"{where}: id must be path-like and start with '{topic}/'")
+    kind = _require(entry, "kind", where)
+    if kind not in KINDS:
+        raise CatalogError(f"{where}: kind must be one of {KINDS}, not {kind!r}")
+    statement = _require(entry, "statement", where).strip()
+    if "MUST" not in statement:
+        raise CatalogError(f"{where}: the statement must say MUST")
+    sources = tuple(
+        Source(doc=_require(s, "doc", where), quote=_require(s, "quote", where))
+        for s in _require(entry, "sources", where)
+    )
+    inaccuracy = entry.get("inaccuracy")
+    if inaccuracy is not None:
+        inaccuracy = Inaccuracy(
+            reason=_require(inaccuracy, "reason", where).strip(),
+            corrected=_require(inaccuracy, "corrected", where).strip(),
+        )
+    unknown = set(entry) - {"id", "kind", "statement", "sources", "applies", "inaccuracy", "params"}
+    if unknown:
+        raise CatalogError(f"{where}: unknown keys {sorted(unknown)}")
+    return Claim(
+        id=claim_id,
+        topic=topic,
+        title=title,
+        statement=statement,
+        kind=kind,
+        sources=sources,
+        applies=dict(entry.get("applies") or {}),
+        inaccuracy=inaccuracy,
+        params=dict(entry.get("params") or {}),
+    )
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
+    """Read every ``<topic>.yaml`` in *directory*; raise CatalogError on any inconsistency."""
+    claims: dict[str, Claim] = {}
+    topics: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        topic = _require(data, "topic", path.name)
+        if topic != path.stem:
+            raise CatalogError(f"{path.name}: topic {topic!r} must match the file name")
+        title = _require(data, "title", path.name)
+        topics[topic] = title
+        for index, entry in enumerate(_require(data, "claims", path.name)):
+            claim = _parse_claim(entry, topic, title, f"{path.name}[{index}]")
+            if claim.id in claims:
+                raise CatalogError(f"{path.name}: duplicate claim id {claim.id!r}")
+            claims[claim.id] = claim
+    return Catalog(claims=claims, topics=topics)
+
+
+@cache
+def catalog() -> Catalog:
+    """The package's own catalog, loaded once per process."""
+    return load_catalog()
+
+
+def missing_quotes(cat: Catalog, articles: Path = ARTICLES_DIR) -> list[str]:
+    """Every source whose quote is not found verbatim in its article, as readable lines."""
+    problems = []
+    texts: dict[str, str] = {}
+    for claim in cat:
+        for source in claim.sources:
+            path = articles / source.doc
+            if source.doc not in texts:
+                if not path.is_file():
+                    problems.append(f"{claim.id}: article {source.doc} does not exist")
+                    continue
+                texts[source.doc] = path.read_text(encoding="utf-8")
+            if source.quote not in texts[source.doc]:
+                problems.append(f"{claim.id}: quote not verbatim in {source.doc}: {source.quote!r}")
+    return problems

@@ -1,0 +1,1 @@
+"""The checks: one module per catalog topic, each function bound to its claims with @claims."""

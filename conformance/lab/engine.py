@@ -1,0 +1,245 @@
+"""The Docker engine under test: its API client, its process, its network namespace, its facts.
+
+Host-side state (bridges, veths, rules, docker-proxy processes) lives in the
+*engine's* network namespace, which need not be the suite's: the daemon is found
+from its socket's peer credentials and its namespace from /proc/PID/ns/net.  So
+the suite behaves the same against the system daemon and a private one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import docker
+
+from . import firewall
+from .daemon import daemon_options
+from .netns import Netns, namespace_of
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+# The documented defaults that some article sentences are literally about.
+DEFAULT_BRIDGE = "docker0"
+DEFAULT_SUBNET = "172.17.0.0/16"
+
+
+class EngineUnavailable(RuntimeError):
+    """No engine answers at the address, or it cannot be inspected."""
+
+
+def docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def _peer_pid(socket_path: str) -> int:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(socket_path)
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[0]
+
+
+def _comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+
+
+def daemon_pid(socket_path: str) -> int:
+    """The dockerd serving *socket_path*.
+
+    Peer credentials name the process that listened on the socket: dockerd
+    itself, or the service manager when the socket is activated by systemd.  In
+    the second case the one dockerd naming this socket (or none, for the
+    default socket) is taken.
+    """
+    pid = _peer_pid(socket_path)
+    if _comm(pid) == "dockerd":
+        return pid
+    candidates = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if _comm(int(entry.name)) != "dockerd":
+                continue
+            argv = _cmdline(int(entry.name))
+        except OSError:
+            continue
+        hosts = [a for a in argv if a.startswith(("unix://", "fd://", "-H=", "--host="))]
+        serves = any(socket_path in h or "fd://" in h for h in hosts) or (
+            not hosts and socket_path == urlparse(DEFAULT_HOST).path
+        )
+        if serves:
+            candidates.append(int(entry.name))
+    if len(candidates) != 1:
+        raise EngineUnavailable(
+            f"cannot tell which dockerd serves {socket_path} (socket owner is pid {pid}, "
+            f"candidates {candidates})"
+        )
+    return candidates[0]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One docker-proxy process and the binding it serves."""
+
+    pid: int
+    proto: str
+    host_ip: str
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+@dataclass
+class Engine:
+    """A running engine the suite talks to."""
+
+    client: docker.DockerClient
+    url: str
+    pid: int
+    private: bool = False
+    info: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.info = self.client.info()
+
+    @classmethod
+    def connect(cls, url: str, private: bool = False, timeout: int = 60) -> "Engine":
+        parsed = urlparse(url)
+        if parsed.scheme != "unix":
+            raise EngineUnavailable(
+                f"{url}: only unix sockets are supported, because the daemon's network namespace "
+                "is found from the socket's peer"
+            )
+        try:
+            client = docker.DockerClient(base_url=url, version="auto", timeout=timeout)
+            client.ping()
+        except (docker.errors.DockerException, OSError) as exc:
+            raise EngineUnavailable(f"no Docker engine answers at {url}: {exc}") from exc
+        return cls(client=client, url=url, pid=daemon_pid(parsed.path), private=private)
+
+    @property
+    def netns(self) -> Netns:
+        return namespace_of(self.pid)
+
+    @cached_property
+    def options(self) -> dict[str, Any]:
+        return daemon_options(self.pid)
+
+    @cached_property
+    def bridge_network(self) -> dict[str, Any]:
+        """`docker network inspect bridge`, the default bridge's configuration."""
+        return self.client.api.inspect_network("bridge")
+
+    @cached_property
+    def bridge(self) -> "BridgeFacts":
+        net = self.bridge_network
+        opts = net.get("Options") or {}
+        ipam = (net.get("IPAM") or {}).get("Config") or [{}]
+        v4 = next((c for c in ipam if ":" not in c.get("Subnet", "")), ipam[0])
+        return BridgeFacts(
+            name=opts.get("com.docker.network.bridge.name", DEFAULT_BRIDGE),
+            subnet=v4.get("Subnet"),
+            gateway=v4.get("Gateway"),
+            icc=opts.get("com.docker.network.bridge.enable_icc", "true") == "true",
+            ip_masq=opts.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true",
+            host_binding_ipv4=opts.get("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+            mtu=int(opts.get("com.docker.network.driver.mtu", "1500")),
+        )
+
+    @cached_property
+    def iptables_variant(self) -> str | None:
+        return firewall.daemon_variant(self.pid)
+
+    def facts(self) -> dict[str, Any]:
+        """The facts a claim's ``applies`` conditions are evaluated against."""
+        bridge = self.bridge
+        return {
+            "userland_proxy": self.options["userland-proxy"],
+            "iptables": self.options["iptables"] and self.iptables_variant is not None,
+            "ip_masq": bridge.ip_masq,
+            "icc": bridge.icc,
+            "bridge_name": bridge.name,
+            "bridge_subnet": bridge.subnet,
+            "default_bridge": bridge.name == DEFAULT_BRIDGE and bridge.subnet == DEFAULT_SUBNET,
+            "private_engine": self.private,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The run_info block of report.json for this engine."""
+        version = self.client.version()
+        options = {k: v for k, v in self.options.items() if k != "argv"}
+        return {
+            "engine_url": self.url,
+            "engine_private": self.private,
+            "engine_version": version.get("Version"),
+            "api_version": version.get("ApiVersion"),
+            "engine_pid": self.pid,
+            "daemon_argv": self.options["argv"],
+            "daemon_options": options,
+            "bridge": asdict(self.bridge),
+            "firewall_backend": "iptables" if self.options["iptables"] else "none",
+            "iptables_variant": self.iptables_variant,
+            "storage_driver": self.info.get("Driver"),
+            "cgroup_version": self.info.get("CgroupVersion"),
+        }
+
+    def nat_dump(self) -> str:
+        if self.iptables_variant is None:
+            return ""
+        return firewall.save(self.netns, self.iptables_variant, "nat")
+
+    def proxies(self) -> list[Proxy]:
+        """The docker-proxy processes this daemon started."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                if _comm(pid) != "docker-proxy":
+                    continue
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                argv = _cmdline(pid)
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) != self.pid:
+                continue
+            args = dict(zip(argv[1::2], argv[2::2]))
+            found.append(
+                Proxy(
+                    pid=pid,
+                    proto=args.get("-proto", "tcp"),
+                    host_ip=args.get("-host-ip", ""),
+                    host_port=int(args.get("-host-port", 0)),
+                    container_ip=args.get("-container-ip", ""),
+                    container_port=int(args.get("-container-port", 0)),
+                )
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class BridgeFacts:
+    name: str
+    subnet: str | None
+    gateway: str | None
+    icc: bool
+    ip_masq: bool
+    host_binding_ipv4: str
+    mtu: int
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.ip_network(self.subnet)
+

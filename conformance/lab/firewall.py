@@ -1,0 +1,46 @@
+"""The engine's packet-filter rules, read with the same iptables variant the daemon uses.
+
+The articles quote rules in iptables-save syntax (``-A POSTROUTING -s ... -j
+MASQUERADE``), so the dump of that syntax is the configuration evidence; no
+Python library reads both the nf_tables and the legacy backend.  The variant is
+found from the daemon's own PATH, which also honours a per-daemon shim, and
+nothing is loaded or changed to find it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from .netns import Netns
+
+VARIANTS = {"nf_tables": "iptables-nft-save", "legacy": "iptables-legacy-save"}
+
+
+def daemon_variant(pid: int) -> str | None:
+    """'nf_tables' or 'legacy': what `iptables` resolves to on the daemon's PATH; None if absent."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    path = next((e[5:].decode() for e in environ if e.startswith(b"PATH=")), os.defpath)
+    binary = shutil.which("iptables", path=path)
+    if binary is None:
+        return None
+    target = os.path.basename(os.path.realpath(binary))
+    if "legacy" in target:
+        return "legacy"
+    if "nft" in target:
+        return "nf_tables"
+    return None
+
+
+def save(netns: Netns, variant: str, table: str) -> str:
+    """The iptables-save dump of one table in *netns*."""
+    result = netns.run(VARIANTS[variant], "-t", table)
+    if result.returncode != 0:
+        raise RuntimeError(f"{VARIANTS[variant]} -t {table} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def rules(dump: str) -> list[str]:
+    """The ``-A`` lines of a dump, the form the articles quote."""
+    return [line for line in dump.splitlines() if line.startswith("-A ")]

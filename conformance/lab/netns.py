@@ -1,0 +1,107 @@
+"""Network namespaces through pyroute2, as context managers whose cleanup always runs.
+
+Modelled on the kernel's selftests/net/lib/py: a namespace is an object you can
+open netlink and sockets in; a namespace the suite creates is removed on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2 import netns as _netns
+
+NETNS_RUN_DIR = Path("/run/netns")
+
+
+class Netns:
+    """A network namespace named by a path: a bind mount or /proc/PID/ns/net."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = str(path)
+
+    def __repr__(self) -> str:
+        return f"Netns({self.path!r})"
+
+    @property
+    def inode(self) -> int:
+        """Two paths name the same namespace exactly when their inodes match."""
+        return os.stat(self.path).st_ino
+
+    def iproute(self) -> IPRoute:
+        """A netlink socket inside this namespace (close it, or use it in a with block)."""
+        return IPRoute(netns=self.path, flags=0)
+
+    def socket(self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0) -> socket.socket:
+        """A socket opened inside this namespace; it keeps working from the suite's own namespace."""
+        return _netns.create_socket(self.path, family, type, proto, flags=0)
+
+    def run(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run a program inside this namespace (used only where no library can answer)."""
+        return subprocess.run(
+            ["nsenter", f"--net={self.path}", *argv],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    def links(self) -> dict[str, dict]:
+        """Interface name -> {index, kind, address, operstate, master} read by netlink."""
+        with self.iproute() as ipr:
+            result = {}
+            for link in ipr.get_links():
+                info = link.get("IFLA_LINKINFO")
+                result[link.get("IFLA_IFNAME")] = {
+                    "index": link["index"],
+                    "kind": info.get("IFLA_INFO_KIND") if info else None,
+                    "address": link.get("IFLA_ADDRESS"),
+                    "operstate": link.get("IFLA_OPERSTATE"),
+                    "master": link.get("IFLA_MASTER"),
+                    "flags": link["flags"],
+                }
+            return result
+
+    def addresses(self) -> list[str]:
+        """Every address in CIDR form, IPv4 and IPv6."""
+        with self.iproute() as ipr:
+            return sorted(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr())
+
+    def routes(self, table: int = 254) -> list[dict]:
+        """Routes of one table (main by default) as dst/gateway/oif dictionaries."""
+        with self.iproute() as ipr:
+            return [
+                {
+                    "family": r["family"],
+                    "dst": f"{r.get('RTA_DST') or 'default'}/{r['dst_len']}",
+                    "gateway": r.get("RTA_GATEWAY"),
+                    "oif": r.get("RTA_OIF"),
+                }
+                for r in ipr.get_routes(table=table)
+            ]
+
+
+class NamedNetns(Netns):
+    """A namespace the suite creates under /run/netns, with lo up, removed on exit."""
+
+    def __init__(self, name: str):
+        super().__init__(NETNS_RUN_DIR / name)
+        self.name = name
+
+    def __enter__(self) -> "NamedNetns":
+        _netns.create(self.name)
+        try:
+            with self.iproute() as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        except BaseException:
+            _netns.remove(self.name)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if os.path.exists(self.path):
+            _netns.remove(self.name)
+
+
+def namespace_of(pid: int) -> Netns:
+    return Netns(f"/proc/{pid}/ns/net")

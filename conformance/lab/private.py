@@ -1,0 +1,126 @@
+"""A private dockerd in a network namespace of its own, started and stopped by the suite.
+
+It is the embedded default when no engine answers, and the ground for the
+self-tests' faults: each has its own namespace, data-root, exec-root, pidfile
+and socket, so it can never disturb the system daemon or another run.  It is
+entered with nsenter, not `ip netns exec`, which would remount /sys and hide the
+cgroups dockerd needs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from .engine import Engine, EngineUnavailable
+from .netns import NamedNetns
+from .run import Run
+from .wait import WaitTimeout, wait_for
+
+STATE_DIR = Path("/var/lib/docker-net-conformance")
+RUN_DIR = Path("/run/docker-net-conformance")
+
+
+def _unmount_below(path: Path) -> None:
+    """Lazily unmount whatever a dead daemon left mounted under *path* (deepest first)."""
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == str(path) or point.startswith(str(path) + "/"):
+            mounts.append(point)
+    for point in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+class PrivateEngine:
+    """``with PrivateEngine(run, "eng", ["--ip-masq=false"]) as engine: ...``"""
+
+    def __init__(self, run: Run, name: str = "eng", options: Sequence[str] = ()):
+        self.run = run
+        self.name = name
+        self.options = list(options)
+        self.netns = NamedNetns(run.name(name))
+        self.state = STATE_DIR / run.name(name)
+        self.rundir = RUN_DIR / run.name(name)
+        self.socket = self.rundir / "docker.sock"
+        self.log = self.state / "dockerd.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def command(self) -> list[str]:
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            raise EngineUnavailable("no dockerd on PATH to start a private engine (apt-get install docker.io)")
+        return [
+            "nsenter", f"--net={self.netns.path}", dockerd,
+            "--data-root", str(self.state / "data"),
+            "--exec-root", str(self.rundir / "exec"),
+            "--pidfile", str(self.rundir / "dockerd.pid"),
+            "-H", self.url,
+            *self.options,
+        ]
+
+    def __enter__(self) -> Engine:
+        self.netns.__enter__()
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def _start(self) -> Engine:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+        def answering() -> Engine | None:
+            if self.process.poll() is not None:
+                raise EngineUnavailable(f"private dockerd exited ({self.process.returncode}):\n{self.log_tail()}")
+            if not self.socket.exists():
+                return None
+            try:
+                return Engine.connect(self.url, private=True)
+            except EngineUnavailable:
+                return None
+
+        try:
+            return wait_for(answering, "the private dockerd to answer", timeout=60, interval=0.1)
+        except WaitTimeout as exc:
+            raise EngineUnavailable(f"{exc}\n{self.log_tail()}") from None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._stop()
+        finally:
+            _unmount_below(self.rundir)
+            _unmount_below(self.state)
+            shutil.rmtree(self.rundir, ignore_errors=True)
+            shutil.rmtree(self.state, ignore_errors=True)
+            self.netns.__exit__(None, None, None)
+
+    def _stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)

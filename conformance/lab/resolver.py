@@ -1,0 +1,56 @@
+"""A small DNS server for the names the suite owns, inside the upstream namespace.
+
+Containers get ``--dns`` pointing here, so no query ever leaves the machine: a
+name the suite did not register gets NXDOMAIN.  Every query is logged as
+evidence.  Packets are parsed and built with scapy.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from scapy.layers.dns import DNS, DNSRR
+
+from .netns import Netns
+
+
+class Resolver:
+    def __init__(self, netns: Netns, address: str, records: dict[str, str] | None = None):
+        self.address = address
+        self.records = {k.rstrip(".").lower(): v for k, v in (records or {}).items()}
+        self.queries: list[tuple[str, str, str]] = []  # (client, name, answer)
+        self._sock = netns.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((address, 53))
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="resolver", daemon=True)
+
+    def __enter__(self) -> "Resolver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, client = self._sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                query = DNS(data)
+                name = query.qd.qname.decode().rstrip(".").lower()
+            except Exception:  # a malformed packet is not the resolver's problem
+                continue
+            answer = self.records.get(name) if query.qd.qtype == 1 else None
+            reply = DNS(id=query.id, qr=1, aa=1, rd=query.rd, ra=0, qd=query.qd,
+                        rcode=0 if name in self.records else 3,
+                        an=DNSRR(rrname=query.qd.qname, type="A", ttl=5, rdata=answer) if answer else None)
+            self.queries.append((client[0], name, answer or ("NODATA" if name in self.records else "NXDOMAIN")))
+            self._sock.sendto(bytes(reply), client)

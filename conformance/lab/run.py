@@ -1,0 +1,38 @@
+"""The identity of one run: every object the suite creates carries it."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+LABEL = "io.github.docker-net-conformance.run"
+PREFIX = "cf"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run id and the names derived from it.
+
+    Names start with ``cf<id>`` so a later sweep (and a human) can tell the
+    suite's objects from everything else; interface names stay within the
+    kernel's 15 characters.
+    """
+
+    id: str = field(default_factory=lambda: secrets.token_hex(3))
+
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX}{self.id}"
+
+    def name(self, suffix: str) -> str:
+        return f"{self.prefix}-{suffix}"
+
+    def ifname(self, suffix: str) -> str:
+        name = f"{self.prefix}{suffix}"
+        if len(name) > 15:
+            raise ValueError(f"interface name {name!r} is longer than 15 characters")
+        return name
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL: self.id}

@@ -1,0 +1,120 @@
+"""Containers and networks of one check, labelled with the run id and removed when it ends."""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+from .netns import Netns, namespace_of
+from .wait import wait_for
+
+SLEEP = ["sleep", "3600"]
+_serial = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+def listening_tcp_ports(pid: int) -> set[int]:
+    """TCP ports in LISTEN state in the network namespace of *pid*, read from procfs."""
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        path = Path(f"/proc/{pid}/net/{table}")
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # TCP_LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+class Scope:
+    """What one check creates in the engine; ``close()`` removes all of it, also after a failure."""
+
+    def __init__(self, lab: "Lab"):  # noqa: F821 - Lab imports Scope
+        self.lab = lab
+        self.client = lab.engine.client
+        self.serial = next(_serial)
+        self._stack = ExitStack()
+
+    def __enter__(self) -> "Scope":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def name(self, suffix: str) -> str:
+        return self.lab.run.name(f"{self.serial}{suffix}")
+
+    def container(self, suffix: str, command: list[str] | None = None, network: str | None = None,
+                  **kwargs) -> Container:
+        """Start a probe container; ``network`` takes a network name or host/none/container:NAME."""
+        if network in ("host", "none") or (network or "").startswith("container:"):
+            kwargs["network_mode"] = network
+        else:
+            kwargs["network"] = network or "bridge"
+            # Never let a probe ask the host's real resolver: the suite's resolver answers.
+            kwargs.setdefault("dns", [self.lab.resolver.address])
+        container = self.client.containers.run(
+            self.lab.image, command or SLEEP, name=self.name(suffix), labels=self.lab.run.labels,
+            detach=True, init=True, **kwargs,
+        )
+        self._stack.callback(_remove_container, container)
+        container.reload()
+        return container
+
+    def network(self, suffix: str, **kwargs) -> Network:
+        network = self.client.networks.create(self.name(suffix), labels=self.lab.run.labels, **kwargs)
+        self._stack.callback(_remove_network, network)
+        return network
+
+    def exec(self, container: Container, *argv: str, timeout: int = 10) -> ExecResult:
+        """Run *argv* in *container*, bounded by busybox `timeout`."""
+        code, output = container.exec_run(["timeout", str(timeout), *argv], demux=False)
+        return ExecResult(code, (output or b"").decode(errors="replace"))
+
+    def sh(self, container: Container, script: str, timeout: int = 10) -> ExecResult:
+        return self.exec(container, "sh", "-c", script, timeout=timeout)
+
+    @staticmethod
+    def pid(container: Container) -> int:
+        container.reload()
+        return container.attrs["State"]["Pid"]
+
+    def netns(self, container: Container) -> Netns:
+        return namespace_of(self.pid(container))
+
+    def address(self, container: Container, network: str = "bridge") -> str:
+        container.reload()
+        return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+    def wait_listening(self, container: Container, port: int) -> None:
+        pid = self.pid(container)
+        wait_for(lambda: port in listening_tcp_ports(pid), f"{container.name} to listen on TCP {port}", timeout=15)
+
+
+def _remove_container(container: Container) -> None:
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def _remove_network(network: Network) -> None:
+    try:
+        network.remove()
+    except docker.errors.NotFound:
+        pass

@@ -1,0 +1,118 @@
+"""One run's lab: the engine, the probe image, the upstream namespace and its resolver."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from contextlib import ExitStack
+from typing import Any
+
+from .engine import Engine, EngineUnavailable, docker_host
+from .private import PrivateEngine
+from .probe import ensure_probe_image
+from .resolver import Resolver
+from .run import LABEL, Run
+from .scope import Scope
+from .upstream import Upstream
+
+log = logging.getLogger("conformance")
+
+ENGINE_MODES = ("auto", "system", "private")
+
+
+class Lab:
+    """``with Lab() as lab:`` — set up in order, torn down in reverse, always.
+
+    ``engine_mode`` "auto" uses the engine at DOCKER_HOST when one answers and
+    otherwise starts a private one; "system" insists on DOCKER_HOST; "private"
+    always starts one, with ``daemon_options``.
+    """
+
+    def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None):
+        if engine_mode not in ENGINE_MODES:
+            raise ValueError(f"engine mode must be one of {ENGINE_MODES}")
+        self.engine_mode = engine_mode
+        self.daemon_options = daemon_options
+        self.run = run or Run()
+        self._stack = ExitStack()
+
+    def __enter__(self) -> "Lab":
+        try:
+            self.engine = self._engine()
+            self._stack.callback(self._sweep)
+            self.image = ensure_probe_image(self.engine.client)
+            self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns))
+            self.resolver = self._stack.enter_context(Resolver(self.upstream.netns, self.upstream.remote))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def _engine(self) -> Engine:
+        if self.engine_mode != "private":
+            try:
+                engine = Engine.connect(docker_host())
+            except EngineUnavailable:
+                if self.engine_mode == "system":
+                    raise
+                log.warning("no engine answers at %s: starting a private one", docker_host())
+            else:
+                self._stack.callback(engine.client.close)  # an engine the suite did not start is never stopped
+                return engine
+        return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options))
+
+    def scope(self) -> Scope:
+        return Scope(self)
+
+    def _sweep(self) -> None:
+        """Remove anything labelled with this run that a check's own cleanup missed."""
+        selector = {"label": f"{LABEL}={self.run.id}"}
+        for container in self.engine.client.containers.list(all=True, filters=selector):
+            container.remove(force=True)
+        for network in self.engine.client.networks.list(filters=selector):
+            network.remove()
+
+    def connect(self, port: int, address: str | None = None, timeout: float = 3.0) -> socket.socket:
+        """A TCP connection from the upstream namespace, by default to the engine's address."""
+        sock = self.upstream.netns.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address or self.upstream.engine_addr, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def http_get(self, port: int, path: str = "/", address: str | None = None, timeout: float = 3.0) -> str:
+        """GET *path* from the upstream namespace; the response body as text."""
+        with self.connect(port, address, timeout) as sock:
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: probe\r\n\r\n".encode())
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        response = b"".join(chunks).decode(errors="replace")
+        head, _, body = response.partition("\r\n\r\n")
+        if not head.startswith("HTTP/1.") or " 200 " not in head.splitlines()[0]:
+            raise ConnectionError(f"unexpected HTTP response: {head.splitlines()[:1]}")
+        return body
+
+    def free_port(self) -> int:
+        """A TCP port nothing in the engine's namespace listens on right now."""
+        with self.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("0.0.0.0", 0))
+            return sock.getsockname()[1]
+
+    def run_info(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run.id,
+            **self.engine.describe(),
+            "probe_image": self.image,
+            "upstream": {
+                "engine_addr": self.upstream.engine_addr,
+                "upstream_addr": self.upstream.upstream_addr,
+                "remote": self.upstream.remote,
+            },
+        }

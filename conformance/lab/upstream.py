@@ -1,0 +1,126 @@
+"""The outside world: a namespace joined to the engine's namespace by a veth.
+
+    engine netns                              upstream netns
+    cf<id>u0  198.51.100.(8s+1)/29  <---->  cf<id>u1  198.51.100.(8s+2)/29
+    route 203.0.113.(16s)/28 via .2           lo: 203.0.113.(16s+1)  "a server on the internet"
+                                              resolver on 203.0.113.(16s+1):53
+
+Only documentation ranges (RFC 5737) are used, in a slot s that overlaps no
+route or address already in the engine's namespace, so the suite's traffic has
+nowhere to go but namespaces it made.  Removing the veth removes the engine-side
+address and route with it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from .netns import NamedNetns, Netns
+from .run import Run
+
+LINK_RANGE = ipaddress.ip_network("198.51.100.0/24")
+REMOTE_RANGE = ipaddress.ip_network("203.0.113.0/24")
+SLOTS = 16
+
+
+@dataclass(frozen=True)
+class Slot:
+    link: ipaddress.IPv4Network
+    remote_net: ipaddress.IPv4Network
+
+    @property
+    def engine_addr(self) -> str:
+        return str(self.link[1])
+
+    @property
+    def upstream_addr(self) -> str:
+        return str(self.link[2])
+
+    @property
+    def remote(self) -> str:
+        return str(self.remote_net[1])
+
+
+def _occupied(netns: Netns) -> list[ipaddress.IPv4Network]:
+    with netns.iproute() as ipr:
+        nets = [
+            ipaddress.ip_network(f"{r.get('RTA_DST')}/{r['dst_len']}", strict=False)
+            for r in ipr.get_routes(family=2, table=254)
+            if r.get("RTA_DST")
+        ]
+        nets += [
+            ipaddress.ip_network(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
+            for a in ipr.get_addr(family=2)
+        ]
+    return nets
+
+
+def free_slot(netns: Netns) -> Slot:
+    taken = _occupied(netns)
+    for index in range(SLOTS):
+        slot = Slot(
+            link=list(LINK_RANGE.subnets(new_prefix=29))[index],
+            remote_net=list(REMOTE_RANGE.subnets(new_prefix=28))[index],
+        )
+        if not any(slot.link.overlaps(t) or slot.remote_net.overlaps(t) for t in taken):
+            return slot
+    raise RuntimeError(f"no free documentation-range slot in {netns}: every one overlaps a route")
+
+
+class Upstream:
+    """``with Upstream(run, engine.netns) as up: up.engine_addr, up.remote, up.netns``"""
+
+    def __init__(self, run: Run, engine_netns: Netns):
+        self.run = run
+        self.engine_netns = engine_netns
+        self.netns = NamedNetns(run.name("up"))
+        self.engine_if = run.ifname("u0")
+        self.upstream_if = run.ifname("u1")
+        self.slot: Slot | None = None
+
+    @property
+    def engine_addr(self) -> str:
+        return self.slot.engine_addr
+
+    @property
+    def upstream_addr(self) -> str:
+        return self.slot.upstream_addr
+
+    @property
+    def remote(self) -> str:
+        return self.slot.remote
+
+    def __enter__(self) -> "Upstream":
+        self.slot = free_slot(self.engine_netns)
+        self.netns.__enter__()
+        try:
+            self._wire()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _wire(self) -> None:
+        prefix = self.slot.link.prefixlen
+        with self.engine_netns.iproute() as ipr:
+            ipr.link("add", ifname=self.engine_if, kind="veth", peer=self.upstream_if)
+            (peer,) = ipr.link_lookup(ifname=self.upstream_if)
+            ipr.link("set", index=peer, net_ns_fd=self.netns.path)
+            (index,) = ipr.link_lookup(ifname=self.engine_if)
+            ipr.addr("add", index=index, address=self.engine_addr, prefixlen=prefix)
+            ipr.link("set", index=index, state="up")
+            ipr.route("add", dst=str(self.slot.remote_net), gateway=self.upstream_addr, oif=index)
+        with self.netns.iproute() as ipr:
+            (index,) = ipr.link_lookup(ifname=self.upstream_if)
+            ipr.addr("add", index=index, address=self.upstream_addr, prefixlen=prefix)
+            ipr.link("set", index=index, state="up")
+            ipr.addr("add", index=ipr.link_lookup(ifname="lo")[0], address=self.remote, prefixlen=32)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            with self.engine_netns.iproute() as ipr:
+                for index in ipr.link_lookup(ifname=self.engine_if):
+                    ipr.link("del", index=index)
+        finally:
+            self.netns.__exit__(None, None, None)

@@ -1,0 +1,161 @@
+"""The pytest plugin: options, parametrization from the catalog, result collection, reports.
+
+A check declares the claims it verifies with ``@claims("topic/name", ...)`` and
+takes a ``claim`` argument; the plugin parametrizes it over those catalog
+entries, marks documented inaccuracies as strict expected failures, skips
+claims whose ``applies`` conditions the engine does not meet, and at the end
+writes report.json, summary.md, junit.xml and allure-results/ into --report-dir.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+import allure
+import pytest
+
+from .catalog import Claim, catalog
+from .evidence import Evidence
+from .reports import report_json, summary
+from .reports.results import ClaimResult, fold
+
+CHECKS_DIR = Path(__file__).parent / "checks"
+RECORDER = pytest.StashKey["Recorder"]()
+
+
+def claims(*ids: str):
+    """Bind a check to the catalog claims it verifies."""
+    return pytest.mark.claims(*ids)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "Docker networking conformance")
+    group.addoption("--report-dir", default="reports", type=Path,
+                    help="where report.json, summary.md, junit.xml and allure-results/ go (default: reports/)")
+    group.addoption("--engine", default="auto", choices=("auto", "system", "private"),
+                    help="auto: the engine at DOCKER_HOST, else a private one; system: only DOCKER_HOST; "
+                         "private: always start a private engine")
+    group.addoption("--daemon-opt", action="append", default=[], metavar="OPTION",
+                    help="an option for a private engine's dockerd, e.g. --daemon-opt=--ip-masq=false")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claims(*ids): the catalog claims a check verifies")
+    report_dir: Path = config.option.report_dir.resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    config.option.report_dir = report_dir
+    # Set before junitxml's and allure's own configure hooks read them (tryfirst).
+    if not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = str(report_dir / "junit.xml")
+    if not getattr(config.option, "allure_report_dir", None):
+        config.option.allure_report_dir = str(report_dir / "allure-results")
+        config.option.clean_alluredir = True
+    config.stash[RECORDER] = Recorder(config)
+    config.pluginmanager.register(config.stash[RECORDER], "conformance-recorder")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("claims")
+    if marker is None or "claim" not in metafunc.fixturenames:
+        return
+    selected = [catalog()[claim_id] for claim_id in marker.args]
+    metafunc.parametrize("claim", selected, ids=[c.id for c in selected])
+
+
+def claim_of(item: pytest.Item) -> Claim | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("claim") if callspec else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        claim = claim_of(item)
+        if claim is None:
+            continue
+        item.user_properties.append(("claim", claim.id))
+        if claim.inaccuracy:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"documented inaccuracy: {claim.inaccuracy.reason}"))
+
+
+@pytest.fixture(autouse=True)
+def _claim_context(request: pytest.FixtureRequest) -> None:
+    """Label the check in Allure, and skip it when the engine is outside the claim's ``applies``."""
+    claim = claim_of(request.node)
+    if claim is None:
+        return
+    allure.dynamic.epic("Docker networking")
+    allure.dynamic.feature(claim.title)
+    allure.dynamic.story(claim.id)
+    allure.dynamic.tag(claim.kind)
+    allure.dynamic.description("\n\n".join([claim.statement] + [f"> {s.quote}\n\n— {s.doc}" for s in claim.sources]))
+    for source in claim.sources:
+        allure.dynamic.link(f"fixtures/articles/{source.doc}", name=source.doc)
+    if claim.applies:
+        facts = request.getfixturevalue("lab").engine.facts()
+        unmet = {k: v for k, v in claim.applies.items() if facts.get(k) != v}
+        if unmet:
+            details = ", ".join(f"{k}={facts.get(k)!r} (claim needs {v!r})" for k, v in unmet.items())
+            pytest.skip(f"not applicable: this engine has {details}")
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    claim = claim_of(request.node)
+    return Evidence(request.config.option.report_dir, claim.id if claim else request.node.name,
+                    request.node.user_properties)
+
+
+class Recorder:
+    """Collects each claim's outcome and writes the reports when the session ends."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.run_info: dict = {"start": _now()}
+        self.results: dict[str, ClaimResult] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        claim_id = dict(report.user_properties).get("claim")
+        if claim_id is not None:
+            result = self.results.setdefault(report.nodeid, ClaimResult(claim=claim_id, nodeid=report.nodeid))
+            fold(result, report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.results or hasattr(self.config, "workerinput"):
+            return
+        run_info = {**base_run_info(), **self.run_info, "end": _now(), "pytest_args": list(self.config.args)}
+        report = report_json.build(catalog(), list(self.results.values()), run_info)
+        report_dir = self.config.option.report_dir
+        report_json.write(report, report_dir / "report.json")
+        summary.write(report, report_dir / "summary.md")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.results:
+            terminalreporter.write_line(f"conformance reports: {self.config.option.report_dir}/"
+                                        "{report.json,summary.md,junit.xml,allure-results}")
+
+
+def base_run_info() -> dict:
+    distro = ""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    uname = platform.uname()
+    return {
+        "hostname": socket.gethostname(),
+        "kernel": uname.release,
+        "kernel_version": uname.version,
+        "machine": uname.machine,
+        "distro": distro,
+        "python": platform.python_version(),
+    }

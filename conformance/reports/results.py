@@ -1,0 +1,57 @@
+"""Per-claim outcomes, folded from pytest's phase reports (setup, call, teardown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STATUSES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+UNEXPECTED = ("failed", "xpassed", "error")
+
+
+@dataclass
+class ClaimResult:
+    claim: str
+    nodeid: str
+    status: str = "error"
+    message: str = ""
+    duration: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+
+
+def _message(report) -> str:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    return str(longrepr).strip().splitlines()[-1]
+
+
+def fold(result: ClaimResult, report) -> None:
+    """Update *result* with one phase report of its test."""
+    result.duration += report.duration
+    result.evidence.extend(v for k, v in report.user_properties if k == "evidence" and v not in result.evidence)
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "setup":
+        if report.failed:
+            result.status, result.message = "error", _message(report)
+        elif report.skipped:
+            result.status = "xfailed" if xfail else "skipped"
+            result.message = report.wasxfail if xfail else _message(report)
+    elif report.when == "call":
+        if xfail:
+            result.status = "xfailed" if report.skipped else "xpassed"
+            result.message = report.wasxfail
+        elif report.passed:
+            result.status, result.message = "passed", ""
+        elif report.failed:
+            text = str(report.longrepr)
+            result.status = "xpassed" if text.startswith("[XPASS(strict)]") else "failed"
+            result.message = _message(report)
+        else:
+            result.status, result.message = "skipped", _message(report)
+    elif report.when == "teardown" and report.failed and result.status not in UNEXPECTED:
+        result.status, result.message = "error", f"teardown: {_message(report)}"

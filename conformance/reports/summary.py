@@ -1,0 +1,42 @@
+"""summary.md: the claims matrix a person reads in ten seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MARK = {"passed": "✅ passed", "failed": "❌ FAILED", "error": "💥 ERROR", "skipped": "⏭ skipped",
+        "xfailed": "☑️ xfailed", "xpassed": "⚠️ XPASSED"}
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")[:160]
+
+
+def render(report: dict[str, Any]) -> str:
+    info = report["run_info"]
+    totals = ", ".join(f"{n} {s}" for s, n in report["totals"].items() if n)
+    lines = [
+        "# Docker networking conformance",
+        "",
+        f"- engine: {info.get('engine_version')} (API {info.get('api_version')})"
+        f"{' — private engine started by the suite' if info.get('engine_private') else ''}",
+        f"- kernel: {info.get('kernel')} — {info.get('distro')}",
+        f"- firewall: {info.get('firewall_backend')} ({info.get('iptables_variant')})",
+        f"- run {info.get('run_id')}: {info.get('start')} → {info.get('end')}",
+        "",
+        f"**{totals or 'no claims ran'}**",
+        "",
+        "| claim | kind | status | detail |",
+        "|---|---|---|---|",
+    ]
+    for claim in report["claims"]:
+        detail = claim["message"] or ""
+        lines.append(f"| `{claim['id']}` | {claim['kind']} | {MARK.get(claim['status'], claim['status'])} "
+                     f"| {_cell(detail)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict[str, Any], path: Path) -> Path:
+    path.write_text(render(report), encoding="utf-8")
+    return path
