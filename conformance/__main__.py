@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
-from .plugin import CHECKS_DIR
+# Not imported from .plugin: pytest must be the first to import the plugin so it can rewrite its asserts.
+CHECKS_DIR = Path(__file__).parent / "checks"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ from .evidence import Evidence
 from .reports import report_json, summary
 from .reports.results import ClaimResult, fold
 
-CHECKS_DIR = Path(__file__).parent / "checks"
 RECORDER = pytest.StashKey["Recorder"]()
 
 

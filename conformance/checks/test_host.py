@@ -43,7 +43,7 @@ def test_reachable_without_nat(claim, scope, lab, evidence):
     scope.wait_listening(box, port)
     peer = plain_address(lab.http_get(port, "/cgi-bin/peer"))
     nat = lab.engine.nat_dump()
-    dnat = [r for r in firewall.rules(nat) if "DNAT" in r and f"--dport {port} " in r + " "]
+    dnat = firewall.dnat_rules(nat, port)
     evidence.text("nat-table", nat)
     evidence.text("peer-seen-by-container", peer)
     assert peer == lab.upstream.upstream_addr, f"the server saw {peer}, the client was {lab.upstream.upstream_addr}"

@@ -20,12 +20,13 @@ def published(scope, lab):
 @claims("ports/dnat-rule")
 def test_dnat_rule(claim, published, scope, lab, evidence):
     box, host_port = published
-    bridge = lab.engine.bridge.name
-    expected = (f"-A DOCKER ! -i {bridge} -p tcp -m tcp --dport {host_port} "
-                f"-j DNAT --to-destination {scope.address(box)}:{HTTPD_PORT}")
+    target = f"{scope.address(box)}:{HTTPD_PORT}"
     nat = lab.engine.nat_dump()
+    dnat = firewall.dnat_rules(nat, host_port)
     evidence.text("nat-table", nat)
-    assert expected in firewall.rules(nat), f"no `{expected}` in the nat table"
+    assert [firewall.value(r, "--to-destination") for r in dnat] == [target], (
+        f"DNAT rules for host port {host_port}: {dnat}; expected one to {target}"
+    )
 
 
 @claims("ports/published-reachable")

@@ -10,6 +10,7 @@ nothing is loaded or changed to find it.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -44,3 +45,17 @@ def save(netns: Netns, variant: str, table: str) -> str:
 def rules(dump: str) -> list[str]:
     """The ``-A`` lines of a dump, the form the articles quote."""
     return [line for line in dump.splitlines() if line.startswith("-A ")]
+
+
+def value(rule: str, flag: str) -> str | None:
+    """The argument that follows *flag* in one rule line, e.g. value(rule, "--dport") -> "8080"."""
+    tokens = shlex.split(rule)
+    return next((tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t == flag), None)
+
+
+def dnat_rules(dump: str, port: int) -> list[str]:
+    """Rules of Docker's DOCKER nat chain that DNAT TCP traffic for host *port*."""
+    return [
+        r for r in rules(dump)
+        if r.startswith("-A DOCKER ") and value(r, "-j") == "DNAT" and value(r, "--dport") == str(port)
+    ]

@@ -45,12 +45,13 @@ class Resolver:
                 return
             try:
                 query = DNS(data)
-                name = query.qd.qname.decode().rstrip(".").lower()
+                question = query.qd[0]
+                name = question.qname.decode().rstrip(".").lower()
             except Exception:  # a malformed packet is not the resolver's problem
                 continue
-            answer = self.records.get(name) if query.qd.qtype == 1 else None
-            reply = DNS(id=query.id, qr=1, aa=1, rd=query.rd, ra=0, qd=query.qd,
+            answer = self.records.get(name) if question.qtype == 1 else None
+            reply = DNS(id=query.id, qr=1, aa=1, rd=query.rd, ra=0, qd=[question],
                         rcode=0 if name in self.records else 3,
-                        an=DNSRR(rrname=query.qd.qname, type="A", ttl=5, rdata=answer) if answer else None)
+                        an=[DNSRR(rrname=question.qname, type="A", ttl=5, rdata=answer)] if answer else [])
             self.queries.append((client[0], name, answer or ("NODATA" if name in self.records else "NXDOMAIN")))
             self._sock.sendto(bytes(reply), client)

@@ -1,0 +1,75 @@
+"""The catalog is consistent with the articles and with the checks (no engine needed)."""
+
+import importlib
+import textwrap
+from collections import Counter
+
+import pytest
+import yaml
+
+from conformance.__main__ import CHECKS_DIR
+from conformance.catalog import CatalogError, catalog, load_catalog, missing_quotes
+
+
+def bound_claims() -> Counter:
+    """How many check functions declare each claim id with @claims."""
+    counts: Counter = Counter()
+    for path in sorted(CHECKS_DIR.glob("test_*.py")):
+        module = importlib.import_module(f"conformance.checks.{path.stem}")
+        for name in dir(module):
+            for mark in getattr(getattr(module, name), "pytestmark", []):
+                if name.startswith("test_") and mark.name == "claims":
+                    counts.update(mark.args)
+    return counts
+
+
+def test_every_quote_is_verbatim_in_its_article():
+    assert missing_quotes(catalog()) == []
+
+
+def test_every_claim_has_exactly_one_check():
+    bound = bound_claims()
+    unbound = sorted(set(catalog().claims) - set(bound))
+    twice = sorted(claim for claim, n in bound.items() if n > 1)
+    assert not unbound, f"claims with no check: {unbound}"
+    assert not twice, f"claims bound to more than one check: {twice}"
+
+
+def test_every_check_names_a_catalogued_claim():
+    unknown = sorted(set(bound_claims()) - set(catalog().claims))
+    assert not unknown, f"checks bound to claims not in the catalog: {unknown}"
+
+
+def test_quote_check_catches_a_paraphrase(tmp_path):
+    (tmp_path / "a.txt").write_text("The bridge is called docker0.", encoding="utf-8")
+    (tmp_path / "t.yaml").write_text(textwrap.dedent("""\
+        topic: t
+        title: T
+        claims:
+          - id: t/x
+            kind: behaviour
+            statement: The bridge MUST be docker0.
+            sources:
+              - {doc: a.txt, quote: "The bridge is named docker0."}
+        """), encoding="utf-8")
+    assert len(missing_quotes(load_catalog(tmp_path), tmp_path)) == 1
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ({"id": "t/x", "kind": "behaviour", "statement": "It should work."}, "MUST"),
+    ({"id": "Bad Id", "kind": "behaviour", "statement": "It MUST."}, "path-like"),
+    ({"id": "t/x", "kind": "opinion", "statement": "It MUST."}, "kind"),
+    ({"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "colour": "red"}, "unknown keys"),
+])
+def test_loader_rejects_malformed_claims(tmp_path, entry, problem):
+    entry = {**entry, "sources": [{"doc": "a.txt", "quote": "q"}]}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"topic": "t", "title": "T", "claims": [entry]}))
+    with pytest.raises(CatalogError, match=problem):
+        load_catalog(tmp_path)
+
+
+def test_duplicate_ids_are_rejected(tmp_path):
+    entry = {"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "sources": [{"doc": "a", "quote": "q"}]}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"topic": "t", "title": "T", "claims": [entry, entry]}))
+    with pytest.raises(CatalogError, match="duplicate"):
+        load_catalog(tmp_path)

@@ -1,0 +1,132 @@
+"""The plugin turns check outcomes into claim statuses and reports (no engine needed)."""
+
+import json
+import textwrap
+
+import pytest
+
+from conformance import plugin
+from conformance.catalog import load_catalog
+
+CATALOG = """\
+topic: demo
+title: Demo
+claims:
+  - {id: demo/pass, kind: behaviour, statement: It MUST pass., sources: [{doc: a.txt, quote: q}]}
+  - {id: demo/fail, kind: behaviour, statement: It MUST fail., sources: [{doc: a.txt, quote: q}]}
+  - {id: demo/error, kind: behaviour, statement: It MUST error., sources: [{doc: a.txt, quote: q}]}
+  - id: demo/not-applicable
+    kind: configuration
+    statement: It MUST be skipped.
+    applies: {userland_proxy: true}
+    sources: [{doc: a.txt, quote: q}]
+  - id: demo/wrong-article
+    kind: behaviour
+    statement: Containers MUST get addresses by DHCP.
+    inaccuracy: {reason: the engine assigns addresses itself, corrected: no DHCP is involved}
+    sources: [{doc: a.txt, quote: q}]
+  - id: demo/article-was-right
+    kind: behaviour
+    statement: It MUST pass.
+    inaccuracy: {reason: thought wrong, corrected: but it holds}
+    sources: [{doc: a.txt, quote: q}]
+"""
+
+CHECKS = """\
+import pytest
+from types import SimpleNamespace
+from conformance.plugin import claims
+
+@pytest.fixture(scope="session")
+def lab():
+    return SimpleNamespace(engine=SimpleNamespace(facts=lambda: {"userland_proxy": False}))
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("the lab fell over")
+
+@claims("demo/pass", "demo/article-was-right")
+def test_passes(claim, evidence):
+    evidence.text("note", "seen")
+
+@claims("demo/fail", "demo/wrong-article")
+def test_fails(claim):
+    assert 1 == 2, "the host disagrees"
+
+@claims("demo/error")
+def test_errors(claim, broken):
+    pass
+
+@claims("demo/not-applicable")
+def test_not_applicable(claim):
+    pass
+"""
+
+
+@pytest.fixture
+def outcome(pytester, monkeypatch, tmp_path):
+    catalog_dir = tmp_path / "catalog"
+    catalog_dir.mkdir()
+    (catalog_dir / "demo.yaml").write_text(CATALOG)
+    monkeypatch.setattr(plugin, "catalog", lambda: load_catalog(catalog_dir))
+    pytester.makepyfile(test_demo=CHECKS)
+    report_dir = tmp_path / "out"
+    result = pytester.runpytest_inprocess(f"--report-dir={report_dir}")
+    report = json.loads((report_dir / "report.json").read_text())
+    return result, report, report_dir
+
+
+def test_each_claim_gets_its_status(outcome):
+    _, report, _ = outcome
+    statuses = {c["id"]: c["status"] for c in report["claims"]}
+    assert statuses == {
+        "demo/pass": "passed",
+        "demo/fail": "failed",
+        "demo/error": "error",
+        "demo/not-applicable": "skipped",
+        "demo/wrong-article": "xfailed",
+        "demo/article-was-right": "xpassed",
+    }
+
+
+def test_messages_carry_the_evidence_and_reasons(outcome):
+    _, report, _ = outcome
+    claims = {c["id"]: c for c in report["claims"]}
+    assert "the host disagrees" in claims["demo/fail"]["message"]
+    assert "the lab fell over" in claims["demo/error"]["message"]
+    assert claims["demo/not-applicable"]["message"].startswith("not applicable: this engine has userland_proxy=False")
+    assert "the engine assigns addresses itself" in claims["demo/wrong-article"]["message"]
+    assert claims["demo/pass"]["evidence"] == ["evidence/demo_pass/note.txt"]
+
+
+def test_report_json_contract(outcome):
+    _, report, _ = outcome
+    assert {"run_info", "claims"} <= set(report)
+    assert {"kernel", "distro", "start", "end"} <= set(report["run_info"])
+    for claim in report["claims"]:
+        assert {"id", "status", "statement", "sources", "duration", "message", "evidence"} <= set(claim)
+
+
+def test_side_reports_are_written(outcome):
+    _, _, report_dir = outcome
+    assert (report_dir / "junit.xml").is_file()
+    assert "demo/fail" in (report_dir / "summary.md").read_text()
+    results = [json.loads(p.read_text()) for p in (report_dir / "allure-results").glob("*-result.json")]
+    stories = {label["value"] for r in results for label in r["labels"] if label["name"] == "story"}
+    assert "demo/pass" in stories
+
+
+def test_exit_code_is_nonzero_on_unexpected_outcomes(outcome):
+    result, _, _ = outcome
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_exit_code_is_zero_when_only_expected_outcomes(pytester, monkeypatch, tmp_path):
+    catalog_dir = tmp_path / "catalog"
+    catalog_dir.mkdir()
+    (catalog_dir / "demo.yaml").write_text(CATALOG)
+    monkeypatch.setattr(plugin, "catalog", lambda: load_catalog(catalog_dir))
+    pytester.makepyfile(test_demo=CHECKS)
+    result = pytester.runpytest_inprocess(f"--report-dir={tmp_path / 'out'}",
+                                          "-k", "passes and pass- or not_applicable or fails and wrong")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
