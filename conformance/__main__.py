@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         print("conformance: must run as root: it creates network namespaces and reads the engine's "
               "firewall (try: sudo python -m conformance)", file=sys.stderr)
         return 4
-    return int(pytest.main([str(CHECKS_DIR), "-p", "no:cacheprovider", *argv]))
+    # `python -m conformance` imports this package before pytest can rewrite it; that is expected.
+    quiet = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
+    return int(pytest.main([str(CHECKS_DIR), "-p", "no:cacheprovider", "-W", quiet, *argv]))
 
 
 if __name__ == "__main__":

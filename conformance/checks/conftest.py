@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.lab import Lab, Scope
+from conformance.lab import EngineUnavailable, Lab, Scope
+from conformance.lab.probe import ProbeUnavailable
 from conformance.plugin import RECORDER
 
 
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Lab:
     option = request.config.option
-    with Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt)) as lab:
+    try:
+        lab = Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt)).__enter__()
+    except (EngineUnavailable, ProbeUnavailable) as exc:
+        pytest.fail(f"lab unavailable: {exc}", pytrace=False)
+    try:
         request.config.stash[RECORDER].run_info.update(lab.run_info())
         yield lab
+    finally:
+        lab.__exit__(None, None, None)
 
 
 @pytest.fixture

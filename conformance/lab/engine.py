@@ -147,15 +147,23 @@ class Engine:
         opts = net.get("Options") or {}
         ipam = (net.get("IPAM") or {}).get("Config") or [{}]
         v4 = next((c for c in ipam if ":" not in c.get("Subnet", "")), ipam[0])
+        name = opts.get("com.docker.network.bridge.name", DEFAULT_BRIDGE)
         return BridgeFacts(
-            name=opts.get("com.docker.network.bridge.name", DEFAULT_BRIDGE),
+            name=name,
             subnet=v4.get("Subnet"),
-            gateway=v4.get("Gateway"),
+            # 20.10 omits the default bridge's gateway from inspect; the bridge's own address is it.
+            gateway=v4.get("Gateway") or self._address_of(name),
             icc=opts.get("com.docker.network.bridge.enable_icc", "true") == "true",
             ip_masq=opts.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true",
             host_binding_ipv4=opts.get("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
             mtu=int(opts.get("com.docker.network.driver.mtu", "1500")),
         )
+
+    def _address_of(self, ifname: str) -> str | None:
+        with self.netns.iproute() as ipr:
+            index = ipr.link_lookup(ifname=ifname)
+            found = ipr.get_addr(family=socket.AF_INET, index=index[0]) if index else []
+            return found[0].get("IFA_ADDRESS") if found else None
 
     @cached_property
     def iptables_variant(self) -> str | None:
