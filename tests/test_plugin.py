@@ -64,14 +64,24 @@ def test_not_applicable(claim):
 
 
 @pytest.fixture
-def outcome(pytester, monkeypatch, tmp_path):
+def run_demo(pytester, monkeypatch, tmp_path):
+    """Run the demo checks against the demo catalog; return pytest's result and the report directory."""
     catalog_dir = tmp_path / "catalog"
     catalog_dir.mkdir()
     (catalog_dir / "demo.yaml").write_text(CATALOG)
     monkeypatch.setattr(plugin, "catalog", lambda: load_catalog(catalog_dir))
     pytester.makepyfile(test_demo=CHECKS)
     report_dir = tmp_path / "out"
-    result = pytester.runpytest_inprocess(f"--report-dir={report_dir}")
+
+    def run(*args):
+        return pytester.runpytest_inprocess(f"--report-dir={report_dir}", *args), report_dir
+
+    return run
+
+
+@pytest.fixture
+def outcome(run_demo):
+    result, report_dir = run_demo()
     report = json.loads((report_dir / "report.json").read_text())
     return result, report, report_dir
 
@@ -121,12 +131,6 @@ def test_exit_code_is_nonzero_on_unexpected_outcomes(outcome):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_exit_code_is_zero_when_only_expected_outcomes(pytester, monkeypatch, tmp_path):
-    catalog_dir = tmp_path / "catalog"
-    catalog_dir.mkdir()
-    (catalog_dir / "demo.yaml").write_text(CATALOG)
-    monkeypatch.setattr(plugin, "catalog", lambda: load_catalog(catalog_dir))
-    pytester.makepyfile(test_demo=CHECKS)
-    result = pytester.runpytest_inprocess(f"--report-dir={tmp_path / 'out'}",
-                                          "-k", "passes and pass- or not_applicable or fails and wrong")
+def test_exit_code_is_zero_when_only_expected_outcomes(run_demo):
+    result, _ = run_demo("-k", "passes and pass- or not_applicable or fails and wrong")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
