@@ -12,6 +12,7 @@ import ipaddress
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +54,18 @@ def _cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
 
 
+def _processes(comm: str) -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every live process whose command name is *comm*."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if _comm(int(entry.name)) == comm:
+                yield int(entry.name), _cmdline(int(entry.name))
+        except OSError:  # the process ended while we looked
+            continue
+
+
 def daemon_pid(socket_path: str) -> int:
     """The dockerd serving *socket_path*.
 
@@ -65,21 +78,13 @@ def daemon_pid(socket_path: str) -> int:
     if _comm(pid) == "dockerd":
         return pid
     candidates = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if _comm(int(entry.name)) != "dockerd":
-                continue
-            argv = _cmdline(int(entry.name))
-        except OSError:
-            continue
+    for candidate, argv in _processes("dockerd"):
         hosts = [a for a in argv if a.startswith(("unix://", "fd://", "-H=", "--host="))]
         serves = any(socket_path in h or "fd://" in h for h in hosts) or (
             not hosts and socket_path == urlparse(DEFAULT_HOST).path
         )
         if serves:
-            candidates.append(int(entry.name))
+            candidates.append(candidate)
     if len(candidates) != 1:
         raise EngineUnavailable(
             f"cannot tell which dockerd serves {socket_path} (socket owner is pid {pid}, "
@@ -210,18 +215,12 @@ class Engine:
     def proxies(self) -> list[Proxy]:
         """The docker-proxy processes this daemon started."""
         found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            pid = int(entry.name)
+        for pid, argv in _processes("docker-proxy"):
             try:
-                if _comm(pid) != "docker-proxy":
-                    continue
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                argv = _cmdline(pid)
+                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) != self.pid:
+            if parent != self.pid:
                 continue
             args = dict(zip(argv[1::2], argv[2::2]))
             found.append(

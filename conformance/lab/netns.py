@@ -47,7 +47,7 @@ class Netns:
         )
 
     def links(self) -> dict[str, dict]:
-        """Interface name -> {index, kind, address, operstate, master} read by netlink."""
+        """Interface name -> {index, kind, address, operstate, master, flags} read by netlink."""
         with self.iproute() as ipr:
             result = {}
             for link in ipr.get_links():
