@@ -17,6 +17,7 @@ import docker
 import pytest
 
 from conformance.lab.engine import Engine, EngineUnavailable, docker_host
+from conformance.lab.netns import namespace_of
 from conformance.lab.private import RUN_DIR, STATE_DIR
 from conformance.lab.run import LABEL, PREFIX
 
@@ -43,8 +44,7 @@ def assert_nothing_left(report: dict) -> None:
     prefix = f"{PREFIX}{report['run_info']['run_id']}"
     namespaces = [n for n in os.listdir("/run/netns") if n.startswith(prefix)] if os.path.isdir("/run/netns") else []
     dirs = [p.name for d in (RUN_DIR, STATE_DIR) if d.is_dir() for p in d.iterdir() if p.name.startswith(prefix)]
-    links = [line for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines()
-             if prefix in line]
+    links = [name for name in namespace_of(os.getpid()).links() if name.startswith(prefix)]
     assert namespaces == [] and dirs == [] and links == [], f"left behind: {namespaces} {dirs} {links}"
     if not report["run_info"]["engine_private"]:
         client = docker.DockerClient(base_url=docker_host())
