@@ -9,16 +9,15 @@ writes report.json, summary.md, junit.xml and allure-results/ into --report-dir.
 
 from __future__ import annotations
 
-import platform
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
 import allure
 import pytest
 
-from .catalog import Claim, catalog
+from .catalog import Claim, catalog, unmet_conditions
 from .evidence import Evidence
+from .lab.host import host_facts, host_info
 from .reports import report_json, summary
 from .reports.results import ClaimResult, fold
 
@@ -28,6 +27,23 @@ RECORDER = pytest.StashKey["Recorder"]()
 def claims(*ids: str):
     """Bind a check to the catalog claims it verifies."""
     return pytest.mark.claims(*ids)
+
+
+class ArticleContradicted(AssertionError):
+    """The host does not do what an article states: for a documented inaccuracy, the expected outcome."""
+
+
+def article_claim(holds: bool, message: str) -> None:
+    """Assert what a documented-inaccuracy claim's article states.
+
+    A check of such a claim first asserts the corrected expectation with plain
+    asserts (a violation there is a real failure), then calls this with the
+    article's own statement.  Only ArticleContradicted counts as the expected
+    failure; if the article's statement holds, strict xfail reports XPASS and
+    the catalog entry needs revisiting.
+    """
+    if not holds:
+        raise ArticleContradicted(message)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -81,7 +97,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         item.user_properties.append(("claim", claim.id))
         if claim.inaccuracy:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=f"documented inaccuracy: {claim.inaccuracy.reason}"))
+            item.add_marker(pytest.mark.xfail(strict=True, raises=ArticleContradicted,
+                                              reason=f"documented inaccuracy: {claim.inaccuracy.reason}"))
 
 
 @pytest.fixture(autouse=True)
@@ -98,11 +115,13 @@ def _claim_context(request: pytest.FixtureRequest) -> None:
     for source in claim.sources:
         allure.dynamic.link(f"fixtures/articles/{source.doc}", name=source.doc)
     if claim.applies:
-        facts = request.getfixturevalue("lab").engine.facts()
-        unmet = {k: v for k, v in claim.applies.items() if facts.get(k) != v}
+        facts = host_facts()
+        if set(claim.applies) - set(facts):  # only claims about the engine need one
+            facts |= request.getfixturevalue("lab").engine.facts()
+        unmet = unmet_conditions(claim.applies, facts)
         if unmet:
             details = ", ".join(f"{k}={facts.get(k)!r} (claim needs {v!r})" for k, v in unmet.items())
-            pytest.skip(f"not applicable: this engine has {details}")
+            pytest.skip(f"not applicable: {details}")
 
 
 @pytest.fixture
@@ -129,7 +148,7 @@ class Recorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results or hasattr(self.config, "workerinput"):
             return
-        run_info = {**base_run_info(), **self.run_info, "end": _now(), "pytest_args": list(self.config.args)}
+        run_info = {**host_info(), **self.run_info, "end": _now(), "pytest_args": list(self.config.args)}
         report = report_json.build(catalog(), list(self.results.values()), run_info)
         report_dir = self.config.option.report_dir
         report_json.write(report, report_dir / "report.json")
@@ -139,22 +158,3 @@ class Recorder:
         if self.results:
             terminalreporter.write_line(f"conformance reports: {self.config.option.report_dir}/"
                                         "{report.json,summary.md,junit.xml,allure-results}")
-
-
-def base_run_info() -> dict:
-    distro = ""
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                distro = line.split("=", 1)[1].strip('"')
-    except OSError:
-        pass
-    uname = platform.uname()
-    return {
-        "hostname": socket.gethostname(),
-        "kernel": uname.release,
-        "kernel_version": uname.version,
-        "machine": uname.machine,
-        "distro": distro,
-        "python": platform.python_version(),
-    }

@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 CATALOG_DIR = Path(__file__).parent
 ARTICLES_DIR = CATALOG_DIR.parent.parent / "fixtures" / "articles"
 KINDS = ("behaviour", "configuration")
 ID_PATTERN = re.compile(r"^[a-z0-9-]+(/[a-z0-9-]+)+$")
+OUT_OF_SCOPE = "out-of-scope.yaml"
+VERSION_OPERATORS = ("<", ">", "=", "!", "~")
 
 
 class CatalogError(ValueError):
@@ -39,6 +43,15 @@ class Inaccuracy:
 
     reason: str
     corrected: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A passage of an article that no check on one Linux host can verify, and why."""
+
+    doc: str
+    quote: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,7 @@ class Claim:
 class Catalog:
     claims: dict[str, Claim]
     topics: dict[str, str]  # topic -> title
+    out_of_scope: tuple[Passage, ...] = ()
 
     def __getitem__(self, claim_id: str) -> Claim:
         try:
@@ -130,11 +144,24 @@ def _parse_claim(entry: dict, topic: str, title: str, where: str) -> Claim:
     )
 
 
+def _load_out_of_scope(path: Path) -> tuple[Passage, ...]:
+    if not path.is_file():
+        return ()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return tuple(
+        Passage(**{key: _require(entry, key, f"{path.name}[{index}]").strip() for key in ("doc", "quote", "reason")})
+        for index, entry in enumerate(_require(data, "passages", path.name))
+    )
+
+
 def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
-    """Read every ``<topic>.yaml`` in *directory*; raise CatalogError on any inconsistency."""
+    """Read every ``<topic>.yaml`` in *directory*, and its out-of-scope passages; raise CatalogError on any
+    inconsistency."""
     claims: dict[str, Claim] = {}
     topics: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
+        if path.name == OUT_OF_SCOPE:
+            continue
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         topic = _require(data, "topic", path.name)
         if topic != path.stem:
@@ -146,7 +173,7 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
             if claim.id in claims:
                 raise CatalogError(f"{path.name}: duplicate claim id {claim.id!r}")
             claims[claim.id] = claim
-    return Catalog(claims=claims, topics=topics)
+    return Catalog(claims=claims, topics=topics, out_of_scope=_load_out_of_scope(directory / OUT_OF_SCOPE))
 
 
 @cache
@@ -156,17 +183,47 @@ def catalog() -> Catalog:
 
 
 def missing_quotes(cat: Catalog, articles: Path = ARTICLES_DIR) -> list[str]:
-    """Every source whose quote is not found verbatim in its article, as readable lines."""
+    """Every quote (of a claim or an out-of-scope passage) not found verbatim in its article."""
     problems = []
     texts: dict[str, str] = {}
-    for claim in cat:
-        for source in claim.sources:
-            path = articles / source.doc
-            if source.doc not in texts:
-                if not path.is_file():
-                    problems.append(f"{claim.id}: article {source.doc} does not exist")
-                    continue
-                texts[source.doc] = path.read_text(encoding="utf-8")
-            if source.quote not in texts[source.doc]:
-                problems.append(f"{claim.id}: quote not verbatim in {source.doc}: {source.quote!r}")
+    quoted = [(claim.id, source) for claim in cat for source in claim.sources]
+    quoted += [("out of scope", passage) for passage in cat.out_of_scope]
+    for owner, source in quoted:
+        path = articles / source.doc
+        if source.doc not in texts:
+            if not path.is_file():
+                problems.append(f"{owner}: article {source.doc} does not exist")
+                continue
+            texts[source.doc] = path.read_text(encoding="utf-8")
+        if source.quote not in texts[source.doc]:
+            problems.append(f"{owner}: quote not verbatim in {source.doc}: {source.quote!r}")
     return problems
+
+
+def _leading_version(text: str) -> Version:
+    """'6.18.44-fc-v595' -> Version('6.18.44'): kernels and engines append build suffixes."""
+    match = re.match(r"\d+(\.\d+)*", str(text))
+    if not match:
+        raise InvalidVersion(text)
+    return Version(match.group())
+
+
+def unmet_conditions(applies: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """The ``applies`` conditions *facts* do not meet, as {fact: what the claim needs}.
+
+    A condition is either a value the fact must equal, or — for versions such as
+    ``kernel`` and ``engine_version`` — a PEP 440 specifier like ``"<6.2"``.
+    """
+    unmet = {}
+    for key, wanted in applies.items():
+        have = facts.get(key)
+        if isinstance(wanted, str) and wanted.startswith(VERSION_OPERATORS):
+            try:
+                met = have is not None and _leading_version(have) in SpecifierSet(wanted)
+            except (InvalidSpecifier, InvalidVersion):
+                met = False
+        else:
+            met = have == wanted
+        if not met:
+            unmet[key] = wanted
+    return unmet

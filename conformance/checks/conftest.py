@@ -1,19 +1,46 @@
-"""Lab fixtures for the checks: one lab per session, one scope per check."""
+"""Fixtures for the checks: one run and one lab per session, one scope and its namespaces per check.
+
+Checks that need no engine (raw namespaces) take ``namespaces`` and never ``lab``,
+so they run on a machine with no Docker at all.
+"""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from contextlib import ExitStack
 
 import pytest
 
 from conformance.lab import EngineUnavailable, Lab, Scope
+from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
+from conformance.lab.run import Run
 from conformance.plugin import RECORDER
 
 
 @pytest.fixture(scope="session")
-def lab(request: pytest.FixtureRequest) -> Lab:
+def run() -> Run:
+    """This run's identity: every name, label and namespace the suite creates carries its id."""
+    return Run()
+
+
+@pytest.fixture
+def namespaces(run: Run) -> Callable[..., NamedNetns]:
+    """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends."""
+    serial = itertools.count()
+    with ExitStack() as stack:
+        def make(suffix: str, fresh: bool = False) -> NamedNetns:
+            return stack.enter_context(NamedNetns(run.name(f"{suffix}-{next(serial)}"), fresh=fresh))
+
+        yield make
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
     option = request.config.option
     try:
-        lab = Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt)).__enter__()
+        lab = Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run).__enter__()
     except (EngineUnavailable, ProbeUnavailable) as exc:
         pytest.fail(f"lab unavailable: {exc}", pytrace=False)
     try:

@@ -58,6 +58,20 @@ class Capture:
                 result.append(packet)
         return result
 
+    def wait(self, match: Callable[[Packet], bool], timeout: float = 3.0) -> list[Packet]:
+        """The matching packets as soon as one has arrived; an empty list after *timeout*."""
+        deadline = time.monotonic() + timeout
+        while not (found := self.packets(match)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found
+
     def write(self, path: Path) -> Path:
         wrpcap(str(path), self.packets())
         return path
+
+
+def inject(netns: Netns, ifname: str, frame: bytes) -> None:
+    """Send one raw Ethernet *frame* out of *ifname* in *netns*."""
+    with netns.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
+        sock.bind((ifname, 0))
+        sock.send(frame)

@@ -114,9 +114,11 @@ class Engine:
     pid: int
     private: bool = False
     info: dict[str, Any] = field(init=False)
+    version: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.info = self.client.info()
+        self.version = self.client.version()
 
     @classmethod
     def connect(cls, url: str, private: bool = False, timeout: int = 60) -> "Engine":
@@ -182,15 +184,18 @@ class Engine:
             "iptables": self.options["iptables"] and self.iptables_variant is not None,
             "ip_masq": bridge.ip_masq,
             "icc": bridge.icc,
+            "host_binding_ipv4": bridge.host_binding_ipv4,
+            "bridge_mtu": bridge.mtu,
             "bridge_name": bridge.name,
             "bridge_subnet": bridge.subnet,
             "default_bridge": bridge.name == DEFAULT_BRIDGE and bridge.subnet == DEFAULT_SUBNET,
             "private_engine": self.private,
+            "engine_version": self.version.get("Version"),
         }
 
     def describe(self) -> dict[str, Any]:
         """The run_info block of report.json for this engine."""
-        version = self.client.version()
+        version = self.version
         options = {k: v for k, v in self.options.items() if k != "argv"}
         return {
             "engine_url": self.url,

@@ -16,13 +16,17 @@ from pathlib import Path
 
 from .netns import Netns
 
-VARIANTS = {"nf_tables": "iptables-nft-save", "legacy": "iptables-legacy-save"}
+VARIANTS = {"nf_tables": "iptables-nft", "legacy": "iptables-legacy"}
 
 
 def daemon_variant(pid: int) -> str | None:
     """'nf_tables' or 'legacy': what `iptables` resolves to on the daemon's PATH; None if absent."""
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    path = next((e[5:].decode() for e in environ if e.startswith(b"PATH=")), os.defpath)
+    return variant_on_path(next((e[5:].decode() for e in environ if e.startswith(b"PATH=")), os.defpath))
+
+
+def variant_on_path(path: str | None = None) -> str | None:
+    """'nf_tables' or 'legacy': what `iptables` resolves to on *path* (default: the suite's own)."""
     binary = shutil.which("iptables", path=path)
     if binary is None:
         return None
@@ -36,10 +40,17 @@ def daemon_variant(pid: int) -> str | None:
 
 def save(netns: Netns, variant: str, table: str) -> str:
     """The iptables-save dump of one table in *netns*."""
-    result = netns.run(VARIANTS[variant], "-t", table)
+    result = netns.run(f"{VARIANTS[variant]}-save", "-t", table)
     if result.returncode != 0:
-        raise RuntimeError(f"{VARIANTS[variant]} -t {table} failed: {result.stderr.strip()}")
+        raise RuntimeError(f"{VARIANTS[variant]}-save -t {table} failed: {result.stderr.strip()}")
     return result.stdout
+
+
+def append(netns: Netns, variant: str, table: str, rule: str) -> None:
+    """Append *rule* ("INPUT -s 192.0.2.9 -j DROP") in *netns*; only ever in a namespace the suite owns."""
+    result = netns.run(VARIANTS[variant], "-t", table, "-A", *shlex.split(rule))
+    if result.returncode != 0:
+        raise RuntimeError(f"{VARIANTS[variant]} -t {table} -A {rule} failed: {result.stderr.strip()}")
 
 
 def rules(dump: str) -> list[str]:

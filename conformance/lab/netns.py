@@ -46,8 +46,36 @@ class Netns:
             capture_output=True, text=True, timeout=timeout, check=False,
         )
 
+    def index(self, ifname: str) -> int:
+        with self.iproute() as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise LookupError(f"no link {ifname!r} in {self}")
+        return found[0]
+
+    def add_veth(self, name: str, peer: str, peer_netns: "Netns | None" = None) -> None:
+        """A veth pair *name*/*peer* created here, the peer moved to *peer_netns* if given."""
+        with self.iproute() as ipr:
+            ipr.link("add", ifname=name, kind="veth", peer=peer)
+            if peer_netns is not None:
+                ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=peer_netns.path)
+
+    def up(self, ifname: str, *addresses: str, master: str | None = None) -> None:
+        """Bring *ifname* up, after adding *addresses* ("10.0.0.1/24") and enslaving it to *master*."""
+        with self.iproute() as ipr:
+            (index,) = ipr.link_lookup(ifname=ifname)
+            for cidr in addresses:
+                address, prefix = cidr.split("/")
+                ipr.addr("add", index=index, address=address, prefixlen=int(prefix))
+            if master is not None:
+                ipr.link("set", index=index, master=ipr.link_lookup(ifname=master)[0])
+            ipr.link("set", index=index, state="up")
+
     def links(self) -> dict[str, dict]:
-        """Interface name -> {index, kind, address, operstate, master, flags} read by netlink."""
+        """Interface name -> {index, kind, address, operstate, master, flags, link, link_netnsid} by netlink.
+
+        ``link`` is a veth's peer index, counted in the peer's namespace when ``link_netnsid`` is set.
+        """
         with self.iproute() as ipr:
             result = {}
             for link in ipr.get_links():
@@ -59,6 +87,9 @@ class Netns:
                     "operstate": link.get("IFLA_OPERSTATE"),
                     "master": link.get("IFLA_MASTER"),
                     "flags": link["flags"],
+                    "mtu": link.get("IFLA_MTU"),
+                    "link": link.get("IFLA_LINK"),
+                    "link_netnsid": link.get("IFLA_LINK_NETNSID"),
                 }
             return result
 
@@ -66,6 +97,14 @@ class Netns:
         """Every address in CIDR form, IPv4 and IPv6."""
         with self.iproute() as ipr:
             return sorted(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr())
+
+    def neighbours(self) -> list[dict]:
+        """The neighbour (ARP and NDP) table as dst/lladdr/ifindex dictionaries."""
+        with self.iproute() as ipr:
+            return [
+                {"dst": n.get("NDA_DST"), "lladdr": n.get("NDA_LLADDR"), "ifindex": n["ifindex"]}
+                for n in ipr.get_neighbours()
+            ]
 
     def routes(self, table: int = 254) -> list[dict]:
         """Routes of one table (main by default) as dst/gateway/oif dictionaries."""
@@ -82,17 +121,18 @@ class Netns:
 
 
 class NamedNetns(Netns):
-    """A namespace the suite creates under /run/netns, with lo up, removed on exit."""
+    """A namespace the suite creates under /run/netns, removed on exit; lo is brought up unless ``fresh``."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, fresh: bool = False):
         super().__init__(NETNS_RUN_DIR / name)
         self.name = name
+        self.fresh = fresh
 
     def __enter__(self) -> "NamedNetns":
         _netns.create(self.name)
         try:
-            with self.iproute() as ipr:
-                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            if not self.fresh:
+                self.up("lo")
         except BaseException:
             _netns.remove(self.name)
             raise

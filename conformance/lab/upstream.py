@@ -103,19 +103,13 @@ class Upstream:
 
     def _wire(self) -> None:
         prefix = self.slot.link.prefixlen
+        self.engine_netns.add_veth(self.engine_if, self.upstream_if, peer_netns=self.netns)
+        self.engine_netns.up(self.engine_if, f"{self.engine_addr}/{prefix}")
         with self.engine_netns.iproute() as ipr:
-            ipr.link("add", ifname=self.engine_if, kind="veth", peer=self.upstream_if)
-            (peer,) = ipr.link_lookup(ifname=self.upstream_if)
-            ipr.link("set", index=peer, net_ns_fd=self.netns.path)
-            (index,) = ipr.link_lookup(ifname=self.engine_if)
-            ipr.addr("add", index=index, address=self.engine_addr, prefixlen=prefix)
-            ipr.link("set", index=index, state="up")
-            ipr.route("add", dst=str(self.slot.remote_net), gateway=self.upstream_addr, oif=index)
-        with self.netns.iproute() as ipr:
-            (index,) = ipr.link_lookup(ifname=self.upstream_if)
-            ipr.addr("add", index=index, address=self.upstream_addr, prefixlen=prefix)
-            ipr.link("set", index=index, state="up")
-            ipr.addr("add", index=ipr.link_lookup(ifname="lo")[0], address=self.remote, prefixlen=32)
+            ipr.route("add", dst=str(self.slot.remote_net), gateway=self.upstream_addr,
+                      oif=ipr.link_lookup(ifname=self.engine_if)[0])
+        self.netns.up(self.upstream_if, f"{self.upstream_addr}/{prefix}")
+        self.netns.up("lo", f"{self.remote}/32")
 
     def __exit__(self, *exc) -> None:
         try:

@@ -1,0 +1,62 @@
+"""The machine the suite runs on: what report.json says about it, and the facts claims may depend on."""
+
+from __future__ import annotations
+
+import ipaddress
+import platform
+import socket
+from pathlib import Path
+from typing import Any
+
+RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+def resolv_conf(path: Path = RESOLV_CONF) -> dict[str, list[str]]:
+    """The nameserver and search lines of a resolv.conf, in order."""
+    found: dict[str, list[str]] = {"nameserver": [], "search": []}
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        words = line.split("#", 1)[0].split()
+        if len(words) > 1 and words[0] in found:
+            found[words[0]].extend(words[1:])
+    return found
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def host_info() -> dict[str, Any]:
+    """The host part of report.json's run_info."""
+    distro = ""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    uname = platform.uname()
+    return {
+        "hostname": socket.gethostname(),
+        "kernel": uname.release,
+        "kernel_version": uname.version,
+        "machine": uname.machine,
+        "distro": distro,
+        "python": platform.python_version(),
+    }
+
+
+def host_facts() -> dict[str, Any]:
+    """Facts about the host that need no engine: claims about raw namespaces depend only on these."""
+    nameservers = resolv_conf()["nameserver"]
+    return {
+        "kernel": platform.release(),
+        # Docker copies the host's resolvers only when one of them is reachable from a container.
+        "host_resolvers_copyable": any(not _is_loopback(n) for n in nameservers),
+    }
