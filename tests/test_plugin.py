@@ -104,7 +104,7 @@ def test_messages_carry_the_evidence_and_reasons(outcome):
     claims = {c["id"]: c for c in report["claims"]}
     assert "the host disagrees" in claims["demo/fail"]["message"]
     assert "the lab fell over" in claims["demo/error"]["message"]
-    assert claims["demo/not-applicable"]["message"].startswith("not applicable: this engine has userland_proxy=False")
+    assert claims["demo/not-applicable"]["message"].startswith("not applicable: userland_proxy=False")
     assert "the engine assigns addresses itself" in claims["demo/wrong-article"]["message"]
     assert claims["demo/pass"]["evidence"] == ["evidence/demo_pass/note.txt"]
 
