@@ -13,6 +13,7 @@ from contextlib import ExitStack
 import pytest
 
 from conformance.lab import EngineUnavailable, Lab, Scope
+from conformance.lab.configured import ConfiguredLab
 from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
@@ -54,4 +55,23 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
 def scope(lab: Lab) -> Scope:
     """Containers and networks of this check, removed when it ends, however it ends."""
     with lab.scope() as scope:
+        yield scope
+
+
+@pytest.fixture(scope="session")
+def configured(run: Run) -> ConfiguredLab:
+    """A private engine run with --bridge, --icc=false and --dns, for the claims about those options."""
+    try:
+        cfg = ConfiguredLab(run).__enter__()
+    except (EngineUnavailable, ProbeUnavailable) as exc:
+        pytest.fail(f"cannot start an engine with the options these claims are about: {exc}", pytrace=False)
+    try:
+        yield cfg
+    finally:
+        cfg.__exit__(None, None, None)
+
+
+@pytest.fixture
+def configured_scope(configured: ConfiguredLab) -> Scope:
+    with configured.scope() as scope:
         yield scope

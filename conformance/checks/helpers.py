@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 HTTPD_PORT = 8080
 PROBE_PAGE = "hello from the probe"
 
@@ -22,3 +24,41 @@ def wget(scope, box, url: str, timeout: int = 5):
     Bounded by the exec's own `timeout`: `wget -T` crashes Debian 12's busybox-static 1.35.
     """
     return scope.exec(box, "wget", "-q", "-O", "-", url, timeout=timeout)
+
+
+EXPOSED_PORT = 9999  # the port the probe image EXPOSEs (fixtures/probe/Dockerfile)
+
+
+def pings(scope, box, address: str) -> bool:
+    """One busybox ping from inside *box*; True if answered within 2 s."""
+    return scope.exec(box, "ping", "-c", "1", "-W", "2", address).exit_code == 0
+
+
+def reachable(netns, address: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether a TCP connection from *netns* to address:port is accepted."""
+    with netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address, port))
+        except OSError:
+            return False
+        return True
+
+
+def ephemeral_ports(netns) -> range:
+    """The namespace's net.ipv4.ip_local_port_range, the range random host ports come from."""
+    low, high = netns.run("cat", "/proc/sys/net/ipv4/ip_local_port_range").stdout.split()
+    return range(int(low), int(high) + 1)
+
+
+def host_end(engine_netns, box_netns, ifname: str = "eth0") -> tuple[str, dict]:
+    """The engine-side end of a container's veth, as (name, netlink link)."""
+    peer_index = box_netns.links()[ifname]["link"]
+    return next((name, link) for name, link in engine_netns.links().items() if link["index"] == peer_index)
+
+
+def ipv4_of(netns, ifname: str = "eth0") -> list[str]:
+    """The IPv4 addresses (CIDR) of one interface, read by netlink."""
+    with netns.iproute() as ipr:
+        index = ipr.link_lookup(ifname=ifname)
+        return [f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET, index=index[0])]

@@ -356,3 +356,15 @@ def test_bridge_takes_address_and_mac(claim, namespaces, evidence):
     assert hub.links()["br0"]["address"] == chosen, "the bridge did not take the MAC address"
     assert replied, "the bridge does not answer at 10.0.0.254"
     assert answered_from == chosen, f"10.0.0.254 answered from {answered_from}, not {chosen}"
+
+
+@claims("netns/needs-privilege")
+def test_needs_privilege(claim, run, evidence):
+    name = run.name("unprivileged")
+    attempt = subprocess.run(["ip", "netns", "add", name], user=65534, group=65534, extra_groups=[],
+                             capture_output=True, text=True, timeout=10, check=False)
+    created = name in pyroute2_netns.listnetns()
+    if created:
+        pyroute2_netns.remove(name)
+    evidence.text("ip-netns-add-as-nobody", f"exit {attempt.returncode}\n{attempt.stderr}")
+    assert attempt.returncode != 0 and not created, "an unprivileged user created a named namespace"

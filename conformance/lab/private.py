@@ -13,11 +13,11 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .engine import Engine, EngineUnavailable
-from .netns import NamedNetns
+from .netns import NamedNetns, Netns
 from .run import Run
 from .wait import WaitTimeout, wait_for
 
@@ -37,12 +37,19 @@ def _unmount_below(path: Path) -> None:
 
 
 class PrivateEngine:
-    """``with PrivateEngine(run, "eng", ["--ip-masq=false"]) as engine: ...``"""
+    """``with PrivateEngine(run, "eng", ["--ip-masq=false"]) as engine: ...``
 
-    def __init__(self, run: Run, name: str = "eng", options: Sequence[str] = ()):
+    ``prepare(netns)`` runs in between creating the namespace and starting the
+    daemon, for options that name something the daemon expects to find there
+    (``--bridge`` needs its bridge to exist).
+    """
+
+    def __init__(self, run: Run, name: str = "eng", options: Sequence[str] = (),
+                 prepare: Callable[[Netns], None] | None = None):
         self.run = run
         self.name = name
         self.options = list(options)
+        self.prepare = prepare
         self.netns = NamedNetns(run.name(name))
         self.state = STATE_DIR / run.name(name)
         self.rundir = RUN_DIR / run.name(name)
@@ -70,10 +77,26 @@ class PrivateEngine:
     def __enter__(self) -> Engine:
         self.netns.__enter__()
         try:
+            self._as_booted()
+            if self.prepare is not None:
+                self.prepare(self.netns)
             return self._start()
         except BaseException:
             self.__exit__(None, None, None)
             raise
+
+    def _as_booted(self) -> None:
+        """Start the daemon from the state of a freshly booted host.
+
+        A new namespace copies the root namespace's IPv4 settings, so it would
+        inherit ip_forward=1 from a host where Docker already runs; and dockerd
+        20.10 sets the FORWARD policy to DROP only when it turns forwarding on
+        itself.  Without this the private engine would differ from the host it
+        stands in for.
+        """
+        result = self.netns.run("sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
+        if result.returncode != 0:
+            raise EngineUnavailable(f"cannot reset ip_forward in {self.netns.name}: {result.stderr.strip()}")
 
     def _start(self) -> Engine:
         self.state.mkdir(parents=True, exist_ok=True)

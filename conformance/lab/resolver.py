@@ -14,6 +14,9 @@ from scapy.layers.dns import DNS, DNSRR
 
 from .netns import Netns
 
+# The one name every resolver of the suite answers (RFC 6761 reserves .test), with the address it serves on.
+PROBE_NAME = "probe.conformance.test"
+
 
 class Resolver:
     def __init__(self, netns: Netns, address: str, records: dict[str, str] | None = None):

@@ -59,20 +59,27 @@ class Scope:
     def name(self, suffix: str) -> str:
         return self.lab.run.name(f"{self.serial}{suffix}")
 
-    def container(self, suffix: str, command: list[str] | None = None, network: str | None = None,
+    def container(self, suffix: str, command: list[str] | None = None, network: str | None = "bridge",
                   **kwargs) -> Container:
-        """Start a probe container; ``network`` takes a network name or host/none/container:NAME."""
+        """Create and start a probe container, removed when the scope closes (also if it fails to start).
+
+        ``network`` takes a network name or host/none/container:NAME; None leaves
+        it out, as `docker run` without --network.
+        """
         if network in ("host", "none") or (network or "").startswith("container:"):
             kwargs["network_mode"] = network
         else:
-            kwargs["network"] = network or "bridge"
-            # Never let a probe ask the host's real resolver: the suite's resolver answers.
+            if network is not None:
+                kwargs["network"] = network
+            # Never let a probe ask the host's real resolver: the suite's resolver answers.  A check
+            # about the resolv.conf a container gets by default passes dns=[] and resolves nothing.
             kwargs.setdefault("dns", [self.lab.resolver.address])
-        container = self.client.containers.run(
+        container = self.client.containers.create(
             self.lab.image, command or SLEEP, name=self.name(suffix), labels=self.lab.run.labels,
-            detach=True, init=True, **kwargs,
+            init=True, **kwargs,
         )
         self._stack.callback(_remove_container, container)
+        container.start()
         container.reload()
         return container
 
@@ -100,6 +107,10 @@ class Scope:
     def address(self, container: Container, network: str = "bridge") -> str:
         container.reload()
         return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+    def mac(self, container: Container, network: str = "bridge") -> str:
+        container.reload()
+        return container.attrs["NetworkSettings"]["Networks"][network]["MacAddress"]
 
     def wait_listening(self, container: Container, port: int) -> None:
         pid = self.pid(container)

@@ -10,7 +10,7 @@ from typing import Any
 from .engine import Engine, EngineUnavailable, docker_host
 from .private import PrivateEngine
 from .probe import ensure_probe_image
-from .resolver import Resolver
+from .resolver import PROBE_NAME, Resolver
 from .run import LABEL, Run
 from .scope import Scope
 from .upstream import Upstream
@@ -42,7 +42,8 @@ class Lab:
             self._stack.callback(self._sweep)
             self.image = ensure_probe_image(self.engine.client)
             self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns))
-            self.resolver = self._stack.enter_context(Resolver(self.upstream.netns, self.upstream.remote))
+            self.resolver = self._stack.enter_context(Resolver(
+                self.upstream.netns, self.upstream.remote, {PROBE_NAME: self.upstream.remote}))
         except BaseException:
             self._stack.close()
             raise

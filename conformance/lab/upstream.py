@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .netns import NamedNetns, Netns
 from .run import Run
+from .subnets import occupied
 
 LINK_RANGE = ipaddress.ip_network("198.51.100.0/24")
 REMOTE_RANGE = ipaddress.ip_network("203.0.113.0/24")
@@ -42,22 +43,8 @@ class Slot:
         return str(self.remote_net[1])
 
 
-def _occupied(netns: Netns) -> list[ipaddress.IPv4Network]:
-    with netns.iproute() as ipr:
-        nets = [
-            ipaddress.ip_network(f"{r.get('RTA_DST')}/{r['dst_len']}", strict=False)
-            for r in ipr.get_routes(family=2, table=254)
-            if r.get("RTA_DST")
-        ]
-        nets += [
-            ipaddress.ip_network(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
-            for a in ipr.get_addr(family=2)
-        ]
-    return nets
-
-
 def free_slot(netns: Netns) -> Slot:
-    taken = _occupied(netns)
+    taken = occupied(netns)
     for index in range(SLOTS):
         slot = Slot(
             link=list(LINK_RANGE.subnets(new_prefix=29))[index],

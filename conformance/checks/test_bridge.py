@@ -1,0 +1,176 @@
+"""The default bridge network: attachment, addressing, the layer-2 segment, and what outsiders can reach."""
+
+import ipaddress
+
+from scapy.layers.inet import ICMP, IP, UDP
+
+from conformance.lab.capture import Capture
+from conformance.plugin import article_claim, claims
+
+from .helpers import EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, host_end, httpd, ipv4_of, pings, plain_address, reachable, wget
+
+
+def _attachment(scope, lab, box) -> dict:
+    """Where a container sits: its networks, its eth0 address, the bridge its veth is on, its gateway."""
+    box.reload()
+    netns = scope.netns(box)
+    _, link = host_end(lab.engine.netns, netns)
+    masters = {l["index"]: name for name, l in lab.engine.netns.links().items()}
+    gateways = [r["gateway"] for r in netns.routes() if r["dst"] == "default/0"]
+    return {
+        "network_mode": box.attrs["HostConfig"]["NetworkMode"],
+        "networks": sorted(box.attrs["NetworkSettings"]["Networks"]),
+        "bridge": masters.get(link["master"]),
+        "eth0": ipv4_of(netns),
+        "gateways": gateways,
+    }
+
+
+@claims("bridge/default-mode")
+def test_default_mode(claim, scope, lab, evidence):
+    unspecified = _attachment(scope, lab, scope.container("plain", network=None))
+    explicit = _attachment(scope, lab, scope.container("explicit", network="bridge"))
+    evidence.json("attachments", {"without --network": unspecified, "--network bridge": explicit})
+    bridge = lab.engine.bridge
+    assert unspecified["networks"] == ["bridge"], f"without --network the container joined {unspecified['networks']}"
+    for key in ("networks", "bridge", "gateways"):
+        assert unspecified[key] == explicit[key], f"{key}: {unspecified[key]} without --network, {explicit[key]} with"
+    assert unspecified["bridge"] == bridge.name, f"the container's veth is on {unspecified['bridge']}"
+    prefixes = {ipaddress.ip_interface(a).network for a in unspecified["eth0"] + explicit["eth0"]}
+    assert prefixes == {bridge.network}, f"addresses {unspecified['eth0']} and {explicit['eth0']}"
+
+
+@claims("bridge/own-namespace")
+def test_own_namespace(claim, scope, lab, evidence):
+    one, two = scope.container("one"), scope.container("two")
+    inodes = {"engine": lab.engine.netns.inode, "one": scope.netns(one).inode, "two": scope.netns(two).inode}
+    links = sorted(scope.netns(one).links())
+    evidence.json("namespaces", {**inodes, "links_of_one": links})
+    assert len(set(inodes.values())) == 3, f"namespaces are shared: {inodes}"
+    assert links == ["eth0", "lo"], f"the container's namespace holds {links}"
+
+
+@claims("bridge/veth-to-bridge")
+def test_veth_to_bridge(claim, scope, lab, evidence):
+    box = scope.container("box")
+    inside = scope.netns(box).links()["eth0"]
+    name, outside = host_end(lab.engine.netns, scope.netns(box))
+    bridge = lab.engine.netns.links()[lab.engine.bridge.name]
+    evidence.json("veth-ends", {"eth0": inside, name: outside, "bridge": bridge})
+    assert inside["kind"] == "veth" and inside["link_netnsid"] is not None, "eth0 is not a veth with a peer elsewhere"
+    assert outside["kind"] == "veth" and outside["link"] == inside["index"], f"{name} is not eth0's peer"
+    assert name.startswith("veth"), f"the host end is called {name}, not veth*"
+    assert outside["master"] == bridge["index"], f"{name} is not enslaved to {lab.engine.bridge.name}"
+
+
+@claims("bridge/address-from-subnet")
+def test_address_from_subnet(claim, scope, lab, evidence):
+    box = scope.container("box")
+    addresses = ipv4_of(scope.netns(box))
+    subnet = lab.engine.bridge.network
+    evidence.json("eth0", {"addresses": addresses, "subnet": str(subnet), "inspect": scope.address(box)})
+    assert len(addresses) == 1, f"eth0 holds {addresses}"
+    interface = ipaddress.ip_interface(addresses[0])
+    assert interface.network == subnet, f"eth0 holds {interface}, not an address of {subnet}"
+    assert str(interface.ip) == scope.address(box), "netlink and the engine disagree on the address"
+
+
+@claims("bridge/gateway-is-bridge")
+def test_gateway_is_bridge(claim, scope, lab, evidence):
+    box = scope.container("box")
+    routes = scope.netns(box).routes()
+    gateway = lab.engine.bridge.gateway
+    replied = pings(scope, box, gateway)
+    evidence.json("routes", {"routes": routes, "bridge_address": gateway, "ping": replied})
+    assert [r["gateway"] for r in routes if r["dst"] == "default/0"] == [gateway], f"default route: {routes}"
+    assert replied, f"the container gets no answer from its gateway {gateway}"
+
+
+@claims("bridge/address-by-dhcp")
+def test_address_by_dhcp(claim, scope, lab, evidence):
+    bridge = lab.engine.bridge
+    with Capture(lab.engine.netns, bridge.name) as capture:
+        box = scope.container("first-instant", ["ip", "-o", "-4", "addr", "show", "eth0"])
+        box.wait(timeout=15)
+        first_output = box.logs().decode(errors="replace")
+    dhcp = capture.packets(lambda p: UDP in p and {p[UDP].sport, p[UDP].dport} & {67, 68})
+    evidence.pcap("bridge", capture)
+    evidence.text("eth0-at-start", first_output)
+    found = [w for w in first_output.split() if "/" in w and ipaddress.ip_interface(w).network == bridge.network]
+    assert found, f"the container's first command saw no address of {bridge.network} on eth0: {first_output!r}"
+    article_claim(bool(dhcp), f"no DHCP message crossed {bridge.name}; eth0 held {found[0]} from the first instant")
+
+
+@claims("bridge/distinct-addresses")
+def test_distinct_addresses(claim, scope, evidence):
+    b1, b2 = scope.container("b1"), scope.container("b2")
+    seen = {box.name: (scope.address(box), scope.mac(box)) for box in (b1, b2)}
+    evidence.json("addresses", seen)
+    (ip1, mac1), (ip2, mac2) = seen.values()
+    assert ip1 != ip2, f"both containers got {ip1}"
+    assert mac1 != mac2, f"both containers got {mac1}"
+
+
+def _server_and_client(scope):
+    server = scope.container("srv", httpd())
+    client = scope.container("cli")
+    scope.wait_listening(server, HTTPD_PORT)
+    return server, client
+
+
+@claims("bridge/containers-reach-each-other")
+def test_containers_reach_each_other(claim, scope, evidence):
+    server, client = _server_and_client(scope)
+    address = scope.address(server)
+    replied = pings(scope, client, address)
+    fetched = wget(scope, client, f"http://{address}:{HTTPD_PORT}/")
+    evidence.text("client-to-server", f"ping {address}: {replied}\nwget: exit {fetched.exit_code}\n{fetched.output}")
+    assert replied, f"no answer from {address}"
+    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget {address}: {fetched.output}"
+
+
+@claims("bridge/one-layer2-segment")
+def test_one_layer2_segment(claim, scope, evidence):
+    server, client = _server_and_client(scope)
+    address, sender, sender_mac = scope.address(server), scope.address(client), scope.mac(client)
+    with Capture(scope.netns(server), "eth0") as capture:
+        replied = pings(scope, client, address)
+    requests = capture.packets(lambda p: ICMP in p and p[ICMP].type == 8 and p[IP].src == sender)
+    neighbours = {str(n["dst"]): n["lladdr"] for n in scope.netns(server).neighbours()}
+    evidence.pcap("server-eth0", capture)
+    evidence.json("server-neighbours", neighbours)
+    assert replied and requests, f"no echo request from {sender} reached the server"
+    assert {(p.src, p[IP].ttl) for p in requests} == {(sender_mac, 64)}, (
+        f"frames arrived as (MAC, TTL) {sorted({(p.src, p[IP].ttl) for p in requests})}; "
+        f"the sender is {sender_mac} with TTL 64"
+    )
+    assert neighbours.get(sender) == sender_mac, f"the server's neighbour entry for {sender}: {neighbours.get(sender)}"
+
+
+@claims("bridge/not-addressable-from-outside")
+def test_not_addressable_from_outside(claim, scope, lab, evidence):
+    host_port = lab.free_port()
+    serve_both = f"httpd -p {EXPOSED_PORT} -h /www && exec httpd -f -p {HTTPD_PORT} -h /www"
+    box = scope.container("srv", ["sh", "-c", serve_both], ports={f"{HTTPD_PORT}/tcp": host_port})
+    scope.wait_listening(box, HTTPD_PORT)
+    scope.wait_listening(box, EXPOSED_PORT)
+    address, upstream = scope.address(box), lab.upstream
+    with upstream.netns.iproute() as ipr:  # the outsider even gets a route to the bridge subnet through the engine
+        ipr.route("add", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
+        try:
+            direct = reachable(upstream.netns, address, EXPOSED_PORT)
+        finally:
+            ipr.route("del", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
+    mapped = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
+    evidence.text("from-upstream", f"{address}:{EXPOSED_PORT} (unpublished, routed): connected={direct}\n"
+                                   f"{upstream.engine_addr}:{host_port} (published): peer {mapped}")
+    assert not direct, f"an outside host reached the unpublished {address}:{EXPOSED_PORT} directly"
+    assert mapped == upstream.upstream_addr, "the published port did not reach the container"
+
+
+@claims("bridge/mtu-follows-network")
+def test_mtu_follows_network(claim, scope, lab, evidence):
+    box = scope.container("box")
+    eth0 = scope.netns(box).links()["eth0"]
+    evidence.json("eth0", {"eth0": eth0, "network_mtu": lab.engine.bridge.mtu})
+    assert eth0["mtu"] == lab.engine.bridge.mtu, f"eth0 MTU {eth0['mtu']}, the network's {lab.engine.bridge.mtu}"

@@ -1,0 +1,109 @@
+"""The networks an engine starts with, its default bridge device, and the daemon's --bridge option."""
+
+import ipaddress
+
+import pytest
+
+from conformance.plugin import claims
+
+from .helpers import host_end, ipv4_of
+
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
+
+
+@claims("defaults/three-networks")
+def test_three_networks(claim, lab, evidence):
+    networks = {n["Name"]: n for n in lab.engine.client.api.networks()}
+    seen = {name: (networks[name]["Driver"], networks[name]["Scope"]) for name in ("bridge", "host", "none")
+            if name in networks}
+    evidence.json("networks", {name: {"Driver": n["Driver"], "Scope": n["Scope"]} for name, n in networks.items()})
+    assert seen == {"bridge": ("bridge", "local"), "host": ("host", "local"), "none": ("null", "local")}, (
+        f"the engine's own networks (driver, scope): {seen}"
+    )
+
+
+@claims("defaults/four-modes")
+def test_four_modes(claim, scope, lab, evidence):
+    bridged = scope.container("bridge", network="bridge")
+    boxes = {
+        "bridge": bridged,
+        "host": scope.container("host", network="host"),
+        "none": scope.container("none", network="none"),
+        "container": scope.container("joined", network=f"container:{bridged.name}"),
+    }
+    inode = {mode: scope.netns(box).inode for mode, box in boxes.items()}
+    running = {mode: box.status for mode, box in boxes.items()}
+    engine = lab.engine.netns.inode
+    evidence.json("namespaces", {"engine": engine, "containers": inode, "status": running})
+    assert set(running.values()) == {"running"}, f"not every mode runs: {running}"
+    assert inode["host"] == engine, "host mode did not get the engine's namespace"
+    assert inode["container"] == inode["bridge"], "container mode did not get the named container's namespace"
+    own = [inode["bridge"], inode["none"], engine]
+    assert len(set(own)) == 3, "bridge and none mode did not each get a namespace of their own"
+
+
+@claims("defaults/bridge-inspect")
+def test_bridge_inspect(claim, lab, evidence):
+    inspect = lab.engine.bridge_network
+    evidence.json("docker-network-inspect-bridge", inspect)
+    ipam = inspect["IPAM"]["Config"]
+    assert (inspect["Driver"], inspect["Scope"]) == ("bridge", "local")
+    assert (inspect["EnableIPv6"], inspect["Internal"]) == (False, False)
+    assert [c["Subnet"] for c in ipam] == ["172.17.0.0/16"], f"IPAM config {ipam}"
+    assert ipam[0].get("Gateway", "172.17.0.1") == "172.17.0.1", f"IPAM config {ipam}"
+    assert inspect["Options"] == {
+        "com.docker.network.bridge.default_bridge": "true",
+        "com.docker.network.bridge.enable_icc": "true",
+        "com.docker.network.bridge.enable_ip_masquerade": "true",
+        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+        "com.docker.network.bridge.name": "docker0",
+        "com.docker.network.driver.mtu": "1500",
+    }
+
+
+@claims("defaults/docker0-linux-bridge")
+def test_docker0_linux_bridge(claim, lab, evidence):
+    bridge = lab.engine.bridge
+    links = lab.engine.netns.links()
+    device = links.get(bridge.name)
+    evidence.json("bridge-device", {"network": vars(bridge), "device": device})
+    assert device is not None, f"no device {bridge.name} in the engine's namespace"
+    assert device["kind"] == "bridge", f"{bridge.name} is a {device['kind']} device, not a Linux bridge"
+    expected = f"{bridge.gateway}/{bridge.network.prefixlen}"
+    assert expected in ipv4_of(lab.engine.netns, bridge.name), f"{bridge.name} does not hold {expected}"
+
+
+@claims("defaults/bridge-no-carrier-when-empty")
+def test_bridge_no_carrier_when_empty(claim, scope, lab, evidence):
+    name, netns = lab.engine.bridge.name, lab.engine.netns
+    index = netns.links()[name]["index"]
+    ports = [port for port, link in netns.links().items() if link["master"] == index]
+    if ports:
+        pytest.skip(f"not applicable: {len(ports)} interfaces are already attached to {name}")
+    empty = netns.links()[name]
+    scope.container("attached")
+    attached = netns.links()[name]
+    evidence.json("bridge-states", {"empty": empty, "attached": attached})
+    assert empty["flags"] & IFF_UP, f"{name} is administratively down"
+    assert not empty["flags"] & IFF_LOWER_UP and empty["operstate"] == "DOWN", (
+        f"{name} has carrier with no port attached (operstate {empty['operstate']})"
+    )
+    assert attached["flags"] & IFF_LOWER_UP, f"{name} has no carrier once a container is attached"
+
+
+@claims("defaults/daemon-bridge-option")
+def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
+    box = configured_scope.container("box")
+    address = configured_scope.address(box)
+    engine_netns = configured.engine.netns
+    end, link = host_end(engine_netns, configured_scope.netns(box))
+    links = engine_netns.links()
+    evidence.json("configured-engine", {"options": configured.options, "container": address, "host_end": end,
+                                        "links": links})
+    assert links[configured.bridge_name]["index"] == link["master"], (
+        f"the container's veth {end} is not on {configured.bridge_name}"
+    )
+    assert "docker0" not in links, "the daemon created docker0 although --bridge names another bridge"
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(configured.subnet), (
+        f"{address} is not from {configured.bridge_name}'s subnet {configured.subnet}"
+    )
