@@ -2,9 +2,12 @@
 
 import os
 
+from scapy.layers.inet import ICMP, IP
+
+from conformance.lab.capture import Capture
 from conformance.plugin import claims
 
-from .helpers import PROBE_PAGE, httpd, wget
+from .helpers import HTTPD_PORT, PROBE_PAGE, httpd, wget
 
 
 def _joined(scope, b1_command=None, b2_command=None):
@@ -67,3 +70,42 @@ def test_process_list_isolated(claim, scope, evidence):
     assert f"sleep {marker}" in in_b1, "control: b1 does not list its own process"
     assert pidns["b1"] != pidns["b2"], "b1 and b2 share a PID namespace"
     assert f"sleep {marker}" not in in_b2, "b2 lists b1's process"
+
+
+@claims("container/shared-port-space")
+def test_shared_port_space(claim, scope, evidence):
+    b1, b2 = _joined(scope, b1_command=httpd())
+    scope.wait_listening(b1, HTTPD_PORT)
+    taken = scope.exec(b2, "httpd", "-f", "-p", str(HTTPD_PORT), "-h", "/www", timeout=3)
+    free = scope.exec(b2, "httpd", "-p", str(HTTPD_PORT + 1), "-h", "/www")
+    evidence.text("bind-in-b2", f"port {HTTPD_PORT} (b1's): exit {taken.exit_code} {taken.output}\n"
+                                f"port {HTTPD_PORT + 1}: exit {free.exit_code} {free.output}")
+    assert free.exit_code == 0, f"control: b2 cannot bind a free port: {free.output}"
+    assert taken.exit_code != 0 and "in use" in taken.output, f"b2 bound b1's port {HTTPD_PORT}: {taken.output}"
+
+
+@claims("container/egress-unchanged")
+def test_egress_unchanged(claim, scope, lab, evidence):
+    b1, b2 = _joined(scope)
+    remote, upstream = lab.upstream.remote, lab.upstream
+    sources, replied = {}, {}
+    for box in (b1, b2):
+        with Capture(upstream.netns, upstream.upstream_if) as capture:
+            replied[box.name] = scope.exec(box, "ping", "-c", "1", "-W", "2", remote).exit_code == 0
+        sources[box.name] = sorted({p[IP].src for p in capture.packets(
+            lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
+    evidence.json("egress", {"replied": replied, "sources_upstream": sources})
+    assert all(replied.values()), f"unanswered: {replied}"
+    assert sources[b2.name] == sources[b1.name] == [upstream.engine_addr], f"sources seen upstream: {sources}"
+
+
+@claims("container/sees-member-traffic")
+def test_sees_member_traffic(claim, scope, lab, evidence):
+    b1, b2 = _joined(scope)
+    counter = ["cat", "/sys/class/net/eth0/statistics/rx_bytes"]
+    before = int(scope.exec(b2, *counter).output)
+    sent = scope.exec(b1, "ping", "-c", "3", "-s", "1000", "-W", "2", lab.upstream.remote)
+    after = int(scope.exec(b2, *counter).output)
+    evidence.text("rx-bytes-seen-by-b2", f"before {before}, after {after}; b1 pinged with 3 x 1000 bytes:\n{sent.output}")
+    assert sent.exit_code == 0, f"control: b1's pings went unanswered: {sent.output}"
+    assert after - before >= 3000, f"b2 saw eth0 receive {after - before} bytes while b1 received 3 x 1000"

@@ -1,10 +1,12 @@
-"""Egress from the default bridge: the MASQUERADE rule, and the source address seen upstream."""
+"""Egress from the default bridge: the MASQUERADE rule, the source addresses on each side, none between containers."""
 
 from scapy.layers.inet import ICMP, IP
 
 from conformance.lab import firewall
 from conformance.lab.capture import Capture
 from conformance.plugin import claims
+
+from .helpers import HTTPD_PORT, httpd, plain_address, wget
 
 
 @claims("egress/masquerade-rule")
@@ -19,16 +21,33 @@ def test_masquerade_rule(claim, lab, evidence):
 @claims("egress/masquerade-source")
 def test_masquerade_source(claim, scope, lab, evidence):
     box = scope.container("egress")
-    remote, upstream = lab.upstream.remote, lab.upstream
-    with Capture(upstream.netns, upstream.upstream_if) as capture:
+    remote, upstream, bridge = lab.upstream.remote, lab.upstream, lab.engine.bridge.name
+    with Capture(lab.engine.netns, bridge) as on_bridge, Capture(upstream.netns, upstream.upstream_if) as beyond:
         ping = scope.exec(box, "ping", "-c", "1", "-W", "2", remote)
-    evidence.pcap("upstream", capture)
+    evidence.pcap("bridge", on_bridge)
+    evidence.pcap("upstream", beyond)
     evidence.text("ping", ping.output)
-    requests = capture.packets(lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)
-    sources = sorted({p[IP].src for p in requests})
-    assert requests, f"no echo request from the container reached {remote} upstream"
-    assert sources == [upstream.engine_addr], (
-        f"upstream saw sources {sources}; expected only the engine's {upstream.engine_addr} "
-        f"(the container is {scope.address(box)})"
+
+    def sources(capture):
+        return sorted({p[IP].src for p in capture.packets(
+            lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
+
+    inside, outside = sources(on_bridge), sources(beyond)
+    assert inside == [scope.address(box)], f"on {bridge} the echo requests came from {inside}"
+    assert outside, f"no echo request from the container reached {remote} upstream"
+    assert outside == [upstream.engine_addr], (
+        f"upstream saw sources {outside}; expected only the engine's outgoing address {upstream.engine_addr}"
     )
     assert ping.exit_code == 0, "the reply did not make it back to the container"
+
+
+@claims("egress/no-nat-between-containers")
+def test_no_nat_between_containers(claim, scope, evidence):
+    server = scope.container("srv", httpd())
+    client = scope.container("cli")
+    scope.wait_listening(server, HTTPD_PORT)
+    fetched = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/cgi-bin/peer")
+    peer = plain_address(fetched.output)
+    evidence.text("peer-seen-by-server", f"client {scope.address(client)}; the server saw {peer!r}")
+    assert fetched.exit_code == 0, f"the client did not reach the server: {fetched.output}"
+    assert peer == scope.address(client), f"the server saw {peer}, the client is {scope.address(client)}"

@@ -1,11 +1,20 @@
-"""--network host: the engine's own stack, its ports, no NAT."""
+"""--network host: the engine's own stack, its ports and addresses, no bridge, no NAT; the rest still isolated."""
 
+import os
 import socket
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP
 
 from conformance.lab import firewall
+from conformance.lab.capture import Capture
+from conformance.lab.scope import listening_tcp_ports
 from conformance.plugin import claims
 
-from .helpers import httpd, plain_address
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
 
 
 @claims("host/shares-engine-namespace")
@@ -48,3 +57,130 @@ def test_reachable_without_nat(claim, scope, lab, evidence):
     evidence.text("peer-seen-by-container", peer)
     assert peer == lab.upstream.upstream_addr, f"the server saw {peer}, the client was {lab.upstream.upstream_addr}"
     assert not dnat, f"DNAT rules for port {port}: {dnat}"
+
+
+@claims("host/filesystem-isolated")
+def test_filesystem_isolated(claim, scope, lab, evidence):
+    marker = f"/tmp/{lab.run.name('host-fs')}"
+    box = scope.container("host", network="host")
+    made = scope.exec(box, "touch", marker)
+    mount_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/mnt").st_ino, "suite": os.stat("/proc/self/ns/mnt").st_ino}
+    on_host = Path(marker).exists()
+    evidence.json("filesystem", {"marker": marker, "made_in_container": made.exit_code == 0, "on_host": on_host,
+                                 "mount_namespaces": mount_ns})
+    assert made.exit_code == 0, f"control: touch {marker} failed in the container: {made.output}"
+    assert mount_ns["container"] != mount_ns["suite"], "the container shares the host's mount namespace"
+    assert not on_host, f"{marker}, made in the container, appeared on the host"
+
+
+@claims("host/process-list-isolated")
+def test_process_list_isolated(claim, scope, lab, evidence):
+    box = scope.container("host", network="host")
+    listing = scope.exec(box, "ps", "-o", "pid,comm").output
+    pid_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/pid").st_ino, "suite": os.stat("/proc/self/ns/pid").st_ino}
+    evidence.text("ps-in-container", f"{listing}\n# pid namespaces {pid_ns}; dockerd is pid {lab.engine.pid}")
+    assert pid_ns["container"] != pid_ns["suite"], "the container shares the host's PID namespace"
+    assert "dockerd" not in listing, "the host's dockerd is in the container's process list"
+
+
+@claims("host/egress-with-host-address")
+def test_egress_with_host_address(claim, scope, lab, evidence):
+    box = scope.container("host", network="host")
+    upstream, remote, bridge = lab.upstream, lab.upstream.remote, lab.engine.bridge.name
+
+    def requests(capture):
+        return capture.packets(lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)
+
+    with Capture(lab.engine.netns, bridge) as on_bridge, Capture(upstream.netns, upstream.upstream_if) as beyond:
+        ping = scope.exec(box, "ping", "-c", "1", "-W", "2", remote)
+    evidence.pcap("upstream", beyond)
+    evidence.text("ping", ping.output)
+    seen = sorted({p[IP].src for p in requests(beyond)})
+    assert ping.exit_code == 0, f"the host-mode container got no answer from {remote}"
+    assert seen == [upstream.engine_addr], f"upstream saw sources {seen}, not the host's {upstream.engine_addr}"
+    assert not requests(on_bridge), f"the host-mode container's packets crossed {bridge}"
+
+
+@claims("host/expose-uses-host-port")
+def test_expose_uses_host_port(claim, scope, lab, evidence):
+    if EXPOSED_PORT in listening_tcp_ports(lab.engine.pid):
+        pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
+    box = scope.container("host", httpd(EXPOSED_PORT), network="host", publish_all_ports=True)
+    scope.wait_listening(box, EXPOSED_PORT)
+    box.reload()
+    peer = plain_address(lab.http_get(EXPOSED_PORT, "/cgi-bin/peer"))
+    mappings = box.attrs["NetworkSettings"]["Ports"]
+    dnat = firewall.dnat_rules(lab.engine.nat_dump(), EXPOSED_PORT)
+    proxies = [vars(p) for p in lab.engine.proxies() if p.host_port == EXPOSED_PORT]
+    evidence.json("host-mode-expose", {"peer": peer, "ports": mappings, "dnat": dnat, "proxies": proxies})
+    assert peer == lab.upstream.upstream_addr, f"{lab.upstream.engine_addr}:{EXPOSED_PORT} answered for {peer}"
+    assert not any(mappings.values()) and not dnat and not proxies, "-P added a port mapping in host mode"
+
+
+@pytest.fixture
+def host_link(lab):
+    """A veth pair the check owns in the engine's namespace, for a host-mode container to reconfigure."""
+    name, peer = lab.run.ifname("h0"), lab.run.ifname("h1")
+    lab.engine.netns.add_veth(name, peer)
+    try:
+        yield name
+    finally:
+        with lab.engine.netns.iproute() as ipr:
+            for index in ipr.link_lookup(ifname=name):
+                ipr.link("del", index=index)
+
+
+@claims("host/configures-host-network")
+def test_configures_host_network(claim, host_link, scope, lab, evidence):
+    def mtu() -> int:
+        return lab.engine.netns.links()[host_link]["mtu"]
+
+    before = mtu()
+    plain = scope.container("plain", network="host")
+    denied = scope.exec(plain, "ip", "link", "set", "dev", host_link, "mtu", "1400")
+    after_denied = mtu()
+    admin = scope.container("admin", network="host", cap_add=["NET_ADMIN"])
+    allowed = scope.exec(admin, "ip", "link", "set", "dev", host_link, "mtu", "1400")
+    after_allowed = mtu()
+    evidence.json("mtu-of-" + host_link, {"before": before, "without NET_ADMIN": [denied.output, after_denied],
+                                          "with NET_ADMIN": [allowed.output, after_allowed]})
+    assert denied.exit_code != 0 and after_denied == before, "a host-mode container without NET_ADMIN changed the host"
+    assert allowed.exit_code == 0 and after_allowed == 1400, f"with NET_ADMIN the change failed: {allowed.output}"
+
+
+def _connect_seconds(netns, address: str, port: int) -> float:
+    with netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2)
+        start = time.perf_counter()
+        sock.connect((address, port))
+        return time.perf_counter() - start
+
+
+@claims("host/faster-than-bridge")
+def test_faster_than_bridge(claim, scope, lab, evidence):
+    host_port, published_port = lab.free_port(), lab.free_port()
+    host_box = scope.container("host", httpd(host_port), network="host")
+    bridge_box = scope.container("bridge", httpd(), ports={f"{HTTPD_PORT}/tcp": published_port})
+    scope.wait_listening(host_box, host_port)
+    scope.wait_listening(bridge_box, HTTPD_PORT)
+    address, upstream = lab.upstream.engine_addr, lab.upstream.netns
+    samples = {"host": [], "bridge": []}
+    with Capture(lab.engine.netns, lab.engine.bridge.name) as on_bridge:
+        for _ in range(claim.params["samples"]):  # interleaved, so drift on a busy machine hits both alike
+            samples["host"].append(_connect_seconds(upstream, address, host_port))
+            samples["bridge"].append(_connect_seconds(upstream, address, published_port))
+    crossed = on_bridge.packets(lambda p: TCP in p and host_port in (p[TCP].sport, p[TCP].dport))
+    dnat = firewall.dnat_rules(lab.engine.nat_dump(), host_port)
+    median = {mode: statistics.median(values) for mode, values in samples.items()}
+    evidence.json("connect-round-trips", {
+        "unit": "microseconds", "samples_per_mode": claim.params["samples"], "margin": claim.params["margin"],
+        **{f"{mode}_median": round(value * 1e6, 1) for mode, value in median.items()},
+        **{f"{mode}_p10_p90": [round(q * 1e6, 1) for q in statistics.quantiles(v, n=10)[::8]]
+           for mode, v in samples.items()},
+    })
+    assert not crossed, f"{len(crossed)} packets of the host-mode exchange crossed the bridge"
+    assert not dnat, f"DNAT rules for the host-mode port: {dnat}"
+    assert median["host"] <= median["bridge"] * claim.params["margin"], (
+        f"host mode's median TCP handshake {median['host'] * 1e6:.0f} µs is slower than the bridge's "
+        f"{median['bridge'] * 1e6:.0f} µs beyond the {claim.params['margin']}x noise margin"
+    )

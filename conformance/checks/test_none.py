@@ -25,3 +25,25 @@ def test_no_connectivity(claim, scope, lab, evidence):
     assert routes == [], f"main routing table is not empty: {routes}"
     assert set(addresses) <= {"127.0.0.1/8", "::1/128"}, f"addresses beyond loopback: {addresses}"
     assert ping.exit_code != 0, f"ping to {lab.upstream.remote} succeeded from a none-mode container"
+
+
+@claims("none/own-namespace")
+def test_own_namespace(claim, scope, lab, evidence):
+    one, two = scope.container("one", network="none"), scope.container("two", network="none")
+    inodes = {"engine": lab.engine.netns.inode, "one": scope.netns(one).inode, "two": scope.netns(two).inode}
+    evidence.json("namespaces", inodes)
+    assert len(set(inodes.values())) == 3, f"none-mode namespaces are shared: {inodes}"
+
+
+@claims("none/user-can-add-interface")
+def test_user_can_add_interface(claim, scope, namespaces, evidence):
+    box = scope.container("diy", network="none")
+    inside, outside = scope.netns(box), namespaces("diy")
+    outside.add_veth("diy0", "eth0", peer_netns=inside)
+    outside.up("diy0", "192.0.2.1/24")
+    inside.up("eth0", "192.0.2.2/24")
+    own_view = scope.exec(box, "ip", "-o", "-4", "addr").output
+    replied = scope.exec(box, "ping", "-c", "1", "-W", "2", "192.0.2.1").exit_code == 0
+    evidence.text("diy", f"# ip addr in the container\n{own_view}\nping 192.0.2.1: {replied}")
+    assert "192.0.2.2/24" in own_view, f"the container does not see the address it was given:\n{own_view}"
+    assert replied, "the container does not reach the other end of the interface it was given"

@@ -11,21 +11,25 @@ from typing import Any
 RESOLV_CONF = Path("/etc/resolv.conf")
 
 
-def resolv_conf(path: Path = RESOLV_CONF) -> dict[str, list[str]]:
-    """The nameserver and search lines of a resolv.conf, in order."""
+def parse_resolv_conf(text: str) -> dict[str, list[str]]:
+    """The nameserver and search entries of a resolv.conf, in order."""
     found: dict[str, list[str]] = {"nameserver": [], "search": []}
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return found
-    for line in lines:
+    for line in text.splitlines():
         words = line.split("#", 1)[0].split()
         if len(words) > 1 and words[0] in found:
             found[words[0]].extend(words[1:])
     return found
 
 
-def _is_loopback(address: str) -> bool:
+def resolv_conf(path: Path = RESOLV_CONF) -> dict[str, list[str]]:
+    """The host's own resolv.conf, parsed; empty when it cannot be read."""
+    try:
+        return parse_resolv_conf(path.read_text(errors="replace"))
+    except OSError:
+        return parse_resolv_conf("")
+
+
+def is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
     except ValueError:
@@ -58,5 +62,5 @@ def host_facts() -> dict[str, Any]:
     return {
         "kernel": platform.release(),
         # Docker copies the host's resolvers only when one of them is reachable from a container.
-        "host_resolvers_copyable": any(not _is_loopback(n) for n in nameservers),
+        "host_resolvers_copyable": any(not is_loopback(n) for n in nameservers),
     }
