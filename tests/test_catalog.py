@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conformance.__main__ import CHECKS_DIR
-from conformance.catalog import CatalogError, catalog, load_catalog, missing_quotes
+from conformance.catalog import ARTICLES_DIR, CatalogError, catalog, load_catalog, missing_quotes, unmet_conditions
 
 
 def bound_claims() -> Counter:
@@ -73,3 +73,26 @@ def test_duplicate_ids_are_rejected(tmp_path):
     (tmp_path / "t.yaml").write_text(yaml.safe_dump({"topic": "t", "title": "T", "claims": [entry, entry]}))
     with pytest.raises(CatalogError, match="duplicate"):
         load_catalog(tmp_path)
+
+
+@pytest.mark.parametrize("applies, facts, unmet", [
+    ({"kernel": "<6.2"}, {"kernel": "6.18.44-fc-v595"}, {"kernel": "<6.2"}),
+    ({"kernel": "<6.2"}, {"kernel": "5.10.0-23-amd64"}, {}),
+    ({"engine_version": ">=20.10,<26"}, {"engine_version": "20.10.24+dfsg1"}, {}),
+    ({"userland_proxy": True}, {"userland_proxy": False}, {"userland_proxy": True}),
+    ({"icc": True}, {}, {"icc": True}),
+])
+def test_applies_conditions(applies, facts, unmet):
+    assert unmet_conditions(applies, facts) == unmet
+
+
+def test_out_of_scope_passages_need_a_reason(tmp_path):
+    (tmp_path / "out-of-scope.yaml").write_text(yaml.safe_dump({"passages": [{"doc": "a.txt", "quote": "q"}]}))
+    with pytest.raises(CatalogError, match="reason"):
+        load_catalog(tmp_path)
+
+
+def test_every_article_is_accounted_for():
+    cat = catalog()
+    quoted = {s.doc for claim in cat for s in claim.sources} | {p.doc for p in cat.out_of_scope}
+    assert quoted == {p.name for p in ARTICLES_DIR.glob("*.txt")}

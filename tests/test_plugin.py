@@ -30,12 +30,17 @@ claims:
     statement: It MUST pass.
     inaccuracy: {reason: thought wrong, corrected: but it holds}
     sources: [{doc: a.txt, quote: q}]
+  - id: demo/corrected-broken
+    kind: behaviour
+    statement: Containers MUST get addresses by DHCP.
+    inaccuracy: {reason: the engine assigns addresses itself, corrected: the address is there at once}
+    sources: [{doc: a.txt, quote: q}]
 """
 
 CHECKS = """\
 import pytest
 from types import SimpleNamespace
-from conformance.plugin import claims
+from conformance.plugin import article_claim, claims
 
 @pytest.fixture(scope="session")
 def lab():
@@ -49,9 +54,17 @@ def broken():
 def test_passes(claim, evidence):
     evidence.text("note", "seen")
 
-@claims("demo/fail", "demo/wrong-article")
+@claims("demo/fail")
 def test_fails(claim):
     assert 1 == 2, "the host disagrees"
+
+@claims("demo/wrong-article")
+def test_contradicts_article(claim):
+    article_claim(False, "no DHCP exchange was seen")
+
+@claims("demo/corrected-broken")
+def test_corrected_expectation_broken(claim):
+    assert False, "eth0 had no address at start"
 
 @claims("demo/error")
 def test_errors(claim, broken):
@@ -96,6 +109,7 @@ def test_each_claim_gets_its_status(outcome):
         "demo/not-applicable": "skipped",
         "demo/wrong-article": "xfailed",
         "demo/article-was-right": "xpassed",
+        "demo/corrected-broken": "failed",  # only ArticleContradicted is the expected failure
     }
 
 
@@ -132,5 +146,5 @@ def test_exit_code_is_nonzero_on_unexpected_outcomes(outcome):
 
 
 def test_exit_code_is_zero_when_only_expected_outcomes(run_demo):
-    result, _ = run_demo("-k", "passes and pass- or not_applicable or fails and wrong")
+    result, _ = run_demo("-k", "passes and pass- or not_applicable or contradicts")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
