@@ -129,6 +129,10 @@ def test_report_json_contract(outcome):
     assert {"kernel", "distro", "start", "end"} <= set(report["run_info"])
     for claim in report["claims"]:
         assert {"id", "status", "statement", "sources", "duration", "message", "evidence"} <= set(claim)
+    assert report["coverage"]["a.txt"] == {
+        "catalogued": 7, "checked": 7, "out_of_scope": 0,
+        "outcomes": {"passed": 1, "failed": 2, "skipped": 1, "xfailed": 1, "xpassed": 1, "error": 1},
+    }
 
 
 def test_side_reports_are_written(outcome):

@@ -21,9 +21,11 @@ from conformance.plugin import RECORDER
 
 
 @pytest.fixture(scope="session")
-def run() -> Run:
+def run(request: pytest.FixtureRequest) -> Run:
     """This run's identity: every name, label and namespace the suite creates carries its id."""
-    return Run()
+    run = Run()
+    request.config.stash[RECORDER].run_info["run_id"] = run.id
+    return run
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Contract for users' CI: the top-level ``run_info`` and ``claims`` fields, and in each
 claim ``id``, ``status``, ``statement``, ``sources``, ``duration``, ``message`` and
-``evidence``.  Fields are only ever added.
+``evidence``.  Fields are only ever added (``coverage``, per article, came later).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
+from .coverage import per_article
 from .results import STATUSES, ClaimResult
 
 SCHEMA = "docker-net-conformance/report/v1"
@@ -36,6 +37,7 @@ def build(catalog: Catalog, results: list[ClaimResult], run_info: dict[str, Any]
         "run_info": run_info,
         "totals": {status: counts.get(status, 0) for status in STATUSES},
         "claims": claims,
+        "coverage": per_article(catalog, claims),
     }
 
 

@@ -19,13 +19,26 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         "# Docker networking conformance",
         "",
-        f"- engine: {info.get('engine_version')} (API {info.get('api_version')})"
-        f"{' — private engine started by the suite' if info.get('engine_private') else ''}",
+        (f"- engine: {info.get('engine_version')} (API {info.get('api_version')})"
+         f"{' — private engine started by the suite' if info.get('engine_private') else ''}"
+         if info.get("engine_version") else "- engine: none used (only checks that need no engine ran)"),
         f"- kernel: {info.get('kernel')} — {info.get('distro')}",
-        f"- firewall: {info.get('firewall_backend')} ({info.get('iptables_variant')})",
+        f"- firewall: {info.get('firewall_backend', '—')} ({info.get('iptables_variant', '—')})",
         f"- run {info.get('run_id')}: {info.get('start')} → {info.get('end')}",
         "",
         f"**{totals or 'no claims ran'}**",
+        "",
+        "## Coverage per article",
+        "",
+        "| article | claims catalogued | checked this run | out of scope | outcomes |",
+        "|---|---|---|---|---|",
+    ]
+    for doc, row in report.get("coverage", {}).items():
+        outcomes = ", ".join(f"{n} {s}" for s, n in row["outcomes"].items()) or "—"
+        lines.append(f"| `{doc}` | {row['catalogued']} | {row['checked']} | {row['out_of_scope']} | {outcomes} |")
+    lines += [
+        "",
+        "## Claims",
         "",
         "| claim | kind | status | detail |",
         "|---|---|---|---|",
