@@ -20,12 +20,17 @@ from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
 @claims("host/shares-engine-namespace")
 def test_shares_engine_namespace(claim, scope, lab, evidence):
     box = scope.container("host", network="host")
-    engine_links = sorted(lab.engine.netns.links())
-    own_view = sorted(scope.exec(box, "ls", "/sys/class/net").output.split())
+    engine_links, engine_addresses = sorted(lab.engine.netns.links()), lab.engine.netns.addresses()
+    own_links = sorted(scope.exec(box, "ls", "/sys/class/net").output.split())
+    ip_addr = scope.exec(box, "ip", "-o", "addr").output
+    own_addresses = sorted(words[i + 1] for words in map(str.split, ip_addr.splitlines())
+                           for i, word in enumerate(words[:-1]) if word in ("inet", "inet6"))
     evidence.json("namespaces", {"container": scope.netns(box).inode, "engine": lab.engine.netns.inode,
-                                 "engine_links": engine_links, "container_view": own_view})
+                                 "engine_links": engine_links, "container_links": own_links,
+                                 "engine_addresses": engine_addresses, "container_addresses": own_addresses})
     assert scope.netns(box).inode == lab.engine.netns.inode, "the container has a network namespace of its own"
-    assert own_view == engine_links, f"the container sees {own_view}, the engine has {engine_links}"
+    assert own_links == engine_links, f"the container sees {own_links}, the engine has {engine_links}"
+    assert own_addresses == engine_addresses, f"the container sees {own_addresses}, the engine has {engine_addresses}"
 
 
 @claims("host/port-conflict")
