@@ -7,6 +7,7 @@ so they run on a machine with no Docker at all.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from contextlib import ExitStack
 
@@ -17,15 +18,25 @@ from conformance.lab.configured import ConfiguredLab
 from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
+from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance.plugin import RECORDER
+
+log = logging.getLogger("conformance")
 
 
 @pytest.fixture(scope="session")
 def run(request: pytest.FixtureRequest) -> Run:
-    """This run's identity: every name, label and namespace the suite creates carries its id."""
+    """This run's identity: every name, label and namespace the suite creates carries its id.
+
+    Before anything is created, the leftovers of runs that died (SIGKILL, power loss) are swept;
+    this run's own liveness lock keeps every other run's sweep away from its objects.
+    """
+    for run_id, removed in sweep_dead_runs().items():
+        log.warning("swept the leftovers of dead run %s: %s", run_id, ", ".join(removed) or "nothing")
     run = Run()
     request.config.stash[RECORDER].run_info["run_id"] = run.id
-    return run
+    with Liveness(run):
+        yield run
 
 
 @pytest.fixture

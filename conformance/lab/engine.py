@@ -12,7 +12,6 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +23,7 @@ import docker
 from . import firewall
 from .daemon import daemon_options
 from .netns import Netns, namespace_of
+from .procs import comm, processes
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 # The documented defaults that some article sentences are literally about.
@@ -46,26 +46,6 @@ def _peer_pid(socket_path: str) -> int:
     return struct.unpack("3i", creds)[0]
 
 
-def _comm(pid: int) -> str:
-    return Path(f"/proc/{pid}/comm").read_text().strip()
-
-
-def _cmdline(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-
-
-def _processes(comm: str) -> Iterator[tuple[int, list[str]]]:
-    """(pid, argv) of every live process whose command name is *comm*."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if _comm(int(entry.name)) == comm:
-                yield int(entry.name), _cmdline(int(entry.name))
-        except OSError:  # the process ended while we looked
-            continue
-
-
 def daemon_pid(socket_path: str) -> int:
     """The dockerd serving *socket_path*.
 
@@ -75,10 +55,10 @@ def daemon_pid(socket_path: str) -> int:
     default socket) is taken.
     """
     pid = _peer_pid(socket_path)
-    if _comm(pid) == "dockerd":
+    if comm(pid) == "dockerd":
         return pid
     candidates = []
-    for candidate, argv in _processes("dockerd"):
+    for candidate, argv in processes("dockerd"):
         hosts = [a for a in argv if a.startswith(("unix://", "fd://", "-H=", "--host="))]
         serves = any(socket_path in h or "fd://" in h for h in hosts) or (
             not hosts and socket_path == urlparse(DEFAULT_HOST).path
@@ -220,7 +200,7 @@ class Engine:
     def proxies(self) -> list[Proxy]:
         """The docker-proxy processes this daemon started."""
         found = []
-        for pid, argv in _processes("docker-proxy"):
+        for pid, argv in processes("docker-proxy"):
             try:
                 parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:

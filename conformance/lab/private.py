@@ -25,7 +25,7 @@ STATE_DIR = Path("/var/lib/docker-net-conformance")
 RUN_DIR = Path("/run/docker-net-conformance")
 
 
-def _unmount_below(path: Path) -> None:
+def unmount_below(path: Path) -> None:
     """Lazily unmount whatever a dead daemon left mounted under *path* (deepest first)."""
     mounts = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
@@ -132,8 +132,8 @@ class PrivateEngine:
         try:
             self._stop()
         finally:
-            _unmount_below(self.rundir)
-            _unmount_below(self.state)
+            unmount_below(self.rundir)
+            unmount_below(self.state)
             shutil.rmtree(self.rundir, ignore_errors=True)
             shutil.rmtree(self.state, ignore_errors=True)
             self.netns.__exit__(None, None, None)

@@ -1,0 +1,145 @@
+"""Crash-safe cleanup: every run holds a liveness lock, and what a dead run left is found by its id.
+
+A run takes an exclusive flock on ``runs/<id>.lock`` before it creates anything
+and holds it until everything is removed.  The kernel drops the lock when the
+process dies, however it dies (SIGKILL included), so a lock that can be taken
+belongs to a dead run.  Sweeping such a run removes, by its ``cf<id>`` prefix
+and label only: the processes of its private engines and their containers, its
+named namespaces, its links in the suite's namespace, its state directories, and
+its containers and networks in the system engine.  A live run's lock cannot be
+taken, so its objects are never touched.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import docker
+from pyroute2 import netns as pyroute2_netns
+
+from .engine import docker_host
+from .netns import Netns
+from .private import RUN_DIR, STATE_DIR, unmount_below
+from .procs import cgroups, processes
+from .run import LABEL, PREFIX, Run
+
+RUNS_DIR = STATE_DIR / "runs"
+
+
+class Liveness:
+    """``with Liveness(run):`` — this run is alive for exactly as long as the block runs."""
+
+    def __init__(self, run: Run):
+        self.path = RUNS_DIR / f"{run.id}.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> "Liveness":
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # A sweeper may have unlinked the file between our open and our lock: lock the file that is there.
+            if self.path.exists() and os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+
+
+def dead_runs() -> list[str]:
+    """Ids of runs whose lock nobody holds any more."""
+    dead = []
+    for lock in sorted(RUNS_DIR.glob("*.lock")) if RUNS_DIR.is_dir() else []:
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            dead.append(lock.stem)
+        except BlockingIOError:
+            pass  # alive
+        finally:
+            os.close(fd)
+    return dead
+
+
+def _kill_processes(prefix: str) -> list[str]:
+    """Kill the private engines of the run (their argv names its directories) and their containers' processes."""
+    marker = f"/docker-net-conformance/{prefix}-"
+    container_ids = [entry.name for state in STATE_DIR.glob(f"{prefix}-*")
+                     for entry in (state / "data" / "containers").glob("*")]
+    killed = []
+    for pid, argv in processes():
+        try:
+            ours = any(marker in arg for arg in argv) or any(cid in cgroups(pid) for cid in container_ids)
+            if ours and pid != os.getpid():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(f"process {pid} ({os.path.basename(argv[0])})")
+        except OSError:
+            continue
+    return killed
+
+
+def sweep(run_id: str, client: docker.DockerClient | None = None) -> list[str]:
+    """Remove everything of run *run_id*, which must be dead; what was removed, one line each."""
+    prefix = f"{PREFIX}{run_id}"
+    removed = _kill_processes(prefix)
+    for name in pyroute2_netns.listnetns():
+        if name.startswith(f"{prefix}-"):
+            pyroute2_netns.remove(name)
+            removed.append(f"namespace {name}")
+    own = Netns("/proc/self/ns/net")
+    with own.iproute() as ipr:
+        for name, link in own.links().items():
+            if name.startswith(prefix) and ipr.link_lookup(ifname=name):
+                ipr.link("del", index=link["index"])  # a veth takes its peer with it
+                removed.append(f"link {name}")
+    for base in (RUN_DIR, STATE_DIR):
+        for path in base.glob(f"{prefix}-*"):
+            unmount_below(path)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(f"directory {path}")
+    if client is not None:
+        selector = {"label": f"{LABEL}={run_id}"}
+        for container in client.containers.list(all=True, filters=selector):
+            container.remove(force=True)
+            removed.append(f"container {container.name}")
+        for network in client.networks.list(filters=selector):
+            network.remove()
+            removed.append(f"network {network.name}")
+    (RUNS_DIR / f"{run_id}.lock").unlink(missing_ok=True)
+    return removed
+
+
+def system_client() -> docker.DockerClient | None:
+    """A client of the engine at DOCKER_HOST, if one answers: dead runs may have left containers there."""
+    try:
+        client = docker.DockerClient(base_url=docker_host(), timeout=10)
+        client.ping()
+        return client
+    except (docker.errors.DockerException, OSError):
+        return None
+
+
+def sweep_dead_runs() -> dict[str, list[str]]:
+    """Sweep every dead run: {run id: what was removed}."""
+    dead = dead_runs()
+    if not dead:
+        return {}
+    client = system_client()
+    try:
+        return {run_id: sweep(run_id, client) for run_id in dead}
+    finally:
+        if client is not None:
+            client.close()

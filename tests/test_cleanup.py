@@ -1,0 +1,89 @@
+"""Crash-safe cleanup: a run killed at any point leaves nothing once swept; a live run is never swept."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.lab.netns import namespace_of
+from conformance.lab.private import RUN_DIR, STATE_DIR
+from conformance.lab.procs import processes
+from conformance.lab.run import PREFIX, Run
+from conformance.lab.sweep import RUNS_DIR, Liveness, dead_runs
+from conformance.lab.wait import wait_for
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create namespaces"),
+    pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs dockerd (apt-get install docker.io)"),
+]
+
+
+def test_a_live_run_is_not_dead():
+    run = Run()
+    with Liveness(run):
+        assert run.id not in dead_runs()
+    assert not (RUNS_DIR / f"{run.id}.lock").exists()
+
+
+def leftovers(run_id: str) -> list[str]:
+    prefix = f"{PREFIX}{run_id}"
+    found = [f"namespace {n}" for n in os.listdir("/run/netns") if n.startswith(prefix)] \
+        if os.path.isdir("/run/netns") else []
+    found += [f"directory {p}" for d in (RUN_DIR, STATE_DIR) if d.is_dir() for p in d.glob(f"{prefix}-*")]
+    found += [f"link {n}" for n in namespace_of(os.getpid()).links() if n.startswith(prefix)]
+    found += [f"process {pid}" for pid, argv in processes() if any(f"/{prefix}-" in a for a in argv)]
+    found += [f"lock {p}" for p in RUNS_DIR.glob(f"{run_id}.lock")]
+    return found
+
+
+def wait_for_point(point: str, before: set[str], timeout: float = 90) -> str:
+    """Wait until a new run reaches *point*; its id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for lock in set(RUNS_DIR.glob("*.lock")) if RUNS_DIR.is_dir() else set():
+            run_id = lock.stem
+            if run_id in before:
+                continue
+            prefix = f"{PREFIX}{run_id}"
+            reached = {
+                "started": True,
+                "engine up": Path(f"/run/netns/{prefix}-up").exists(),
+                "containers running": any((STATE_DIR / f"{prefix}-eng" / "data" / "containers").glob("*")),
+            }[point]
+            if reached:
+                return run_id
+        time.sleep(0.05)
+    raise AssertionError(f"no run reached {point!r} within {timeout} s")
+
+
+@pytest.mark.parametrize("point, sweeper", [
+    ("started", "cleanup"),
+    ("engine up", "next run"),
+    ("containers running", "cleanup"),
+])
+def test_sigkill_at_any_point_leaves_nothing_after_the_sweep(tmp_path, point, sweeper):
+    before = {p.stem for p in RUNS_DIR.glob("*.lock")} if RUNS_DIR.is_dir() else set()
+    victim = subprocess.Popen([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "killed"),
+                               "--engine", "private", "-k", "masquerade_source or four_modes"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run_id = wait_for_point(point, before)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    # A helper the victim had just forked (pyroute2 enters namespaces that way) may hold the lock a moment longer.
+    wait_for(lambda: run_id in dead_runs(), f"run {run_id}'s lock to be released", timeout=15)
+    if sweeper == "cleanup":
+        swept = subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, text=True,
+                               timeout=120, check=True).stdout
+        assert f"run {run_id} (dead)" in swept
+    else:
+        subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "next"),
+                        "-k", "named_appears"], capture_output=True, timeout=120, check=True)
+    assert leftovers(run_id) == []
