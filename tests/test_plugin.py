@@ -1,7 +1,6 @@
 """The plugin turns check outcomes into claim statuses and reports (no engine needed)."""
 
 import json
-import textwrap
 
 import pytest
 

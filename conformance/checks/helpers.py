@@ -62,3 +62,11 @@ def ipv4_of(netns, ifname: str = "eth0") -> list[str]:
     with netns.iproute() as ipr:
         index = ipr.link_lookup(ifname=ifname)
         return [f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET, index=index[0])]
+
+
+def server_and_client(scope, network: str = "bridge"):
+    """A web server and a client container on *network*, the server already listening."""
+    server = scope.container("srv", httpd(), network=network)
+    client = scope.container("cli", network=network)
+    scope.wait_listening(server, HTTPD_PORT)
+    return server, client

@@ -7,7 +7,8 @@ from scapy.layers.inet import ICMP, IP, UDP
 from conformance.lab.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, host_end, httpd, ipv4_of, pings, plain_address, reachable, wget
+from .helpers import (EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, host_end, ipv4_of, pings, plain_address, reachable,
+                      server_and_client, wget)
 
 
 def _attachment(scope, lab, box) -> dict:
@@ -111,16 +112,9 @@ def test_distinct_addresses(claim, scope, evidence):
     assert mac1 != mac2, f"both containers got {mac1}"
 
 
-def _server_and_client(scope):
-    server = scope.container("srv", httpd())
-    client = scope.container("cli")
-    scope.wait_listening(server, HTTPD_PORT)
-    return server, client
-
-
 @claims("bridge/containers-reach-each-other")
 def test_containers_reach_each_other(claim, scope, evidence):
-    server, client = _server_and_client(scope)
+    server, client = server_and_client(scope)
     address = scope.address(server)
     replied = pings(scope, client, address)
     fetched = wget(scope, client, f"http://{address}:{HTTPD_PORT}/")
@@ -131,7 +125,7 @@ def test_containers_reach_each_other(claim, scope, evidence):
 
 @claims("bridge/one-layer2-segment")
 def test_one_layer2_segment(claim, scope, evidence):
-    server, client = _server_and_client(scope)
+    server, client = server_and_client(scope)
     address, sender, sender_mac = scope.address(server), scope.address(client), scope.mac(client)
     with Capture(scope.netns(server), "eth0") as capture:
         replied = pings(scope, client, address)

@@ -4,16 +4,14 @@ from conformance.lab.host import is_loopback, parse_resolv_conf, resolv_conf
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, httpd, wget
+from .helpers import EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, httpd, server_and_client, wget
 
 
 @claims("dns/default-bridge-no-names")
 def test_default_bridge_no_names(claim, scope, lab, evidence):
-    server = scope.container("srv", httpd())
-    client = scope.container("cli")
-    scope.wait_listening(server, 8080)
-    by_name = wget(scope, client, f"http://{server.name}:8080/")
-    by_ip = wget(scope, client, f"http://{scope.address(server)}:8080/")
+    server, client = server_and_client(scope)
+    by_name = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
+    by_ip = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/")
     evidence.text("wget", f"# by name {server.name}: exit {by_name.exit_code}\n{by_name.output}\n"
                           f"# by address: exit {by_ip.exit_code}\n{by_ip.output}")
     evidence.json("resolver-queries", lab.resolver.queries)
@@ -24,12 +22,10 @@ def test_default_bridge_no_names(claim, scope, lab, evidence):
 @claims("dns/user-defined-resolves-names")
 def test_user_defined_resolves_names(claim, scope, evidence):
     network = scope.network("net", driver="bridge")
-    server = scope.container("srv", httpd(), network=network.name)
-    client = scope.container("cli", network=network.name)
-    scope.wait_listening(server, 8080)
+    server, client = server_and_client(scope, network.name)
     address = scope.address(server, network.name)
     lookup = scope.exec(client, "nslookup", server.name)
-    fetched = wget(scope, client, f"http://{server.name}:8080/")
+    fetched = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
     resolv = scope.exec(client, "cat", "/etc/resolv.conf").output
     evidence.text("nslookup", f"{lookup.output}\n# /etc/resolv.conf\n{resolv}")
     assert "127.0.0.11" in resolv, f"the container does not use the embedded DNS server: {resolv}"

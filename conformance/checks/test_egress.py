@@ -6,7 +6,7 @@ from conformance.lab import firewall
 from conformance.lab.capture import Capture
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, httpd, plain_address, wget
+from .helpers import HTTPD_PORT, plain_address, server_and_client, wget
 
 
 @claims("egress/masquerade-rule")
@@ -43,9 +43,7 @@ def test_masquerade_source(claim, scope, lab, evidence):
 
 @claims("egress/no-nat-between-containers")
 def test_no_nat_between_containers(claim, scope, evidence):
-    server = scope.container("srv", httpd())
-    client = scope.container("cli")
-    scope.wait_listening(server, HTTPD_PORT)
+    server, client = server_and_client(scope)
     fetched = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/cgi-bin/peer")
     peer = plain_address(fetched.output)
     evidence.text("peer-seen-by-server", f"client {scope.address(client)}; the server saw {peer!r}")

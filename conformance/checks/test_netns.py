@@ -258,25 +258,23 @@ def test_vxlan_not_movable(claim, namespaces, evidence):
     article_claim(refused is not None, "the kernel moved vx0 to another namespace: vxlan devices are movable")
 
 
-@claims("netns/veth-connects-namespaces")
-def test_veth_connects_namespaces(claim, namespaces, evidence):
-    ns0, ns1 = namespaces("ns0"), namespaces("ns1")
-    ns0.add_veth("veth0", "veth1", peer_netns=ns1)
-    ns0.up("veth0", "10.0.0.1/24")
-    ns1.up("veth1", "10.0.0.2/24")
-    replied = ping(ns1, "10.0.0.1")
-    ends = {"veth0": ns0.links()["veth0"], "veth1": ns1.links()["veth1"]}
-    evidence.json("veth-ends", {**ends, "ping_10.0.0.1_from_ns1": replied})
-    assert replied, "ns1 got no answer from 10.0.0.1"
-    assert all(end["link_netnsid"] is not None for end in ends.values()), "an end does not record its peer's namespace"
-
-
 def _article_pair(namespaces):
+    """The article's experiment: ns0/veth0 10.0.0.1/24 and ns1/veth1 10.0.0.2/24, both up."""
     ns0, ns1 = namespaces("ns0"), namespaces("ns1")
     ns0.add_veth("veth0", "veth1", peer_netns=ns1)
     ns0.up("veth0", "10.0.0.1/24")
     ns1.up("veth1", "10.0.0.2/24")
     return ns0, ns1
+
+
+@claims("netns/veth-connects-namespaces")
+def test_veth_connects_namespaces(claim, namespaces, evidence):
+    ns0, ns1 = _article_pair(namespaces)
+    replied = ping(ns1, "10.0.0.1")
+    ends = {"veth0": ns0.links()["veth0"], "veth1": ns1.links()["veth1"]}
+    evidence.json("veth-ends", {**ends, "ping_10.0.0.1_from_ns1": replied})
+    assert replied, "ns1 got no answer from 10.0.0.1"
+    assert all(end["link_netnsid"] is not None for end in ends.values()), "an end does not record its peer's namespace"
 
 
 @claims("netns/rename-needs-down")

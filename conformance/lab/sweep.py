@@ -16,7 +16,6 @@ import fcntl
 import os
 import shutil
 import signal
-from pathlib import Path
 
 import docker
 from pyroute2 import netns as pyroute2_netns
