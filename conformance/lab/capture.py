@@ -48,6 +48,13 @@ class Capture:
             ready, _, _ = select.select([self._sock], [], [], 0.1)
             if ready:
                 self._frames.append((time.time(), self._sock.recv(65535)))
+        # Frames queued before the capture stopped still count, however fast the exchange was.
+        self._sock.setblocking(False)
+        while True:
+            try:
+                self._frames.append((time.time(), self._sock.recv(65535)))
+            except BlockingIOError:
+                return
 
     def packets(self, match: Callable[[Packet], bool] | None = None) -> list[Packet]:
         result = []
