@@ -125,14 +125,9 @@ def test_expose_uses_host_port(claim, scope, lab, evidence):
 @pytest.fixture
 def host_link(lab):
     """A veth pair the check owns in the engine's namespace, for a host-mode container to reconfigure."""
-    name, peer = lab.run.ifname("h0"), lab.run.ifname("h1")
-    lab.engine.netns.add_veth(name, peer)
-    try:
+    name = lab.run.ifname("h0")
+    with lab.engine.netns.veth(name, lab.run.ifname("h1")):
         yield name
-    finally:
-        with lab.engine.netns.iproute() as ipr:
-            for index in ipr.link_lookup(ifname=name):
-                ipr.link("del", index=index)
 
 
 @claims("host/configures-host-network")

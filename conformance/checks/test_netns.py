@@ -202,8 +202,7 @@ def test_veth_exactly_two_ends(claim, namespaces, evidence):
     a, b = namespaces("a"), namespaces("b")
     a.add_veth("veth0", "veth1", peer_netns=b)
     end0, end1 = a.links()["veth0"], b.links()["veth1"]
-    with a.iproute() as ipr:
-        ipr.link("del", index=end0["index"])
+    a.delete("veth0")
     left = b.links()
     evidence.json("ends", {"veth0": end0, "veth1": end1, "b_after_deleting_veth0": left})
     assert (end0["link"], end1["link"]) == (end1["index"], end0["index"]), "the two ends do not name each other"

@@ -144,15 +144,10 @@ def lan(lab, namespaces):
     parent, far_end = lab.run.ifname("m0"), lab.run.ifname("m1")
     netns = namespaces("lan")
     subnet = free_subnet(lab.engine.netns, lab.engine.client)
-    lab.engine.netns.add_veth(parent, far_end, peer_netns=netns)
-    try:
+    with lab.engine.netns.veth(parent, far_end, peer_netns=netns):
         lab.engine.netns.up(parent)
         netns.up(far_end, f"{subnet[200]}/{subnet.prefixlen}")
         yield netns, parent, far_end, subnet
-    finally:
-        with lab.engine.netns.iproute() as ipr:
-            for index in ipr.link_lookup(ifname=parent):
-                ipr.link("del", index=index)
 
 
 @claims("usernet/macvlan-on-parent")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -59,6 +61,23 @@ class Netns:
             ipr.link("add", ifname=name, kind="veth", peer=peer)
             if peer_netns is not None:
                 ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=peer_netns.path)
+
+    @contextmanager
+    def veth(self, name: str, peer: str, peer_netns: "Netns | None" = None) -> Iterator[None]:
+        """``add_veth`` for the length of a with block; the pair is deleted however the block ends."""
+        self.add_veth(name, peer, peer_netns)
+        try:
+            yield
+        finally:
+            self.delete(name)
+
+    def delete(self, ifname: str) -> bool:
+        """Delete *ifname* if it is here (a veth takes its peer with it); whether it was."""
+        with self.iproute() as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            for index in found:
+                ipr.link("del", index=index)
+        return bool(found)
 
     def up(self, ifname: str, *addresses: str, master: str | None = None) -> None:
         """Bring *ifname* up, after adding *addresses* ("10.0.0.1/24") and enslaving it to *master*."""

@@ -99,11 +99,9 @@ def sweep(run_id: str, client: docker.DockerClient | None = None) -> list[str]:
             pyroute2_netns.remove(name)
             removed.append(f"namespace {name}")
     own = Netns("/proc/self/ns/net")
-    with own.iproute() as ipr:
-        for name, link in own.links().items():
-            if name.startswith(prefix) and ipr.link_lookup(ifname=name):
-                ipr.link("del", index=link["index"])  # a veth takes its peer with it
-                removed.append(f"link {name}")
+    for name in own.links():
+        if name.startswith(prefix) and own.delete(name):  # a veth takes its peer with it
+            removed.append(f"link {name}")
     for base in (RUN_DIR, STATE_DIR):
         for path in base.glob(f"{prefix}-*"):
             unmount_below(path)

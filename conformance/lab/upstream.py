@@ -100,8 +100,6 @@ class Upstream:
 
     def __exit__(self, *exc) -> None:
         try:
-            with self.engine_netns.iproute() as ipr:
-                for index in ipr.link_lookup(ifname=self.engine_if):
-                    ipr.link("del", index=index)
+            self.engine_netns.delete(self.engine_if)
         finally:
             self.netns.__exit__(None, None, None)
