@@ -15,13 +15,17 @@ from pathlib import Path
 import allure
 import pytest
 
+from . import expectations
 from .catalog import Claim, catalog, unmet_conditions
 from .evidence import Evidence
 from .lab.host import host_facts, host_info
-from .reports import report_json, summary
+from .lab.variants import VARIANTS
+from .reports import allure_env, report_json, summary
 from .reports.results import ClaimResult, fold
 
 RECORDER = pytest.StashKey["Recorder"]()
+EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
+EXPECTED = pytest.StashKey["expectations.Expected"]()
 
 
 def claims(*ids: str):
@@ -55,11 +59,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "private: always start a private engine")
     group.addoption("--daemon-opt", action="append", default=[], metavar="OPTION",
                     help="an option for a private engine's dockerd, e.g. --daemon-opt=--ip-masq=false")
+    group.addoption("--variant", choices=sorted(VARIANTS), metavar="NAME",
+                    help="start a private engine as a named variant: a fault or an unusual healthy configuration "
+                         f"(conformance/lab/variants.py): {', '.join(sorted(VARIANTS))}")
+    group.addoption("--expectations", type=Path, metavar="FILE",
+                    help="known deviations of this host class (see conformance/expectations.py): matching failures "
+                         "are reported as expected, and fail once they stop happening")
+    group.addoption("--claim", action="append", default=[], metavar="ID",
+                    help="run only the checks of this claim (repeatable), e.g. --claim egress/masquerade-source")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claims(*ids): the catalog claims a check verifies")
+    if config.option.variant:
+        if config.option.engine == "system":
+            raise pytest.UsageError("--variant changes a private engine; it cannot apply to --engine system")
+        config.option.engine = "private"
+    unknown = [c for c in config.option.claim if c not in catalog().claims]
+    if unknown:
+        raise pytest.UsageError(f"--claim: no such claim in the catalog: {', '.join(unknown)}")
+    try:
+        config.stash[EXPECTATIONS] = expectations.load(config.option.expectations, catalog().claims) if config.option.expectations \
+            else None
+    except expectations.ExpectationsError as exc:
+        raise pytest.UsageError(f"--expectations: {exc}") from None
     report_dir: Path = config.option.report_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     config.option.report_dir = report_dir
@@ -90,7 +114,13 @@ def claim_of(item: pytest.Item) -> Claim | None:
     return callspec.params.get("claim") if callspec else None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = set(config.option.claim)
+    if wanted:
+        deselected = [item for item in items if getattr(claim_of(item), "id", None) not in wanted]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if item not in deselected]
     for item in items:
         claim = claim_of(item)
         if claim is None:
@@ -115,13 +145,41 @@ def _claim_context(request: pytest.FixtureRequest) -> None:
     for source in claim.sources:
         allure.dynamic.link(f"fixtures/articles/{source.doc}", name=source.doc)
     if claim.applies:
-        facts = host_facts()
-        if set(claim.applies) - set(facts):  # only claims about the engine need one
-            facts |= request.getfixturevalue("lab").engine.facts()
+        facts = _facts(request, claim.applies)
         unmet = unmet_conditions(claim.applies, facts)
         if unmet:
             details = ", ".join(f"{k}={facts.get(k)!r} (claim needs {v!r})" for k, v in unmet.items())
             pytest.skip(f"not applicable: {details}")
+    known = request.config.stash[EXPECTATIONS]
+    if known is not None and claim.id in known.expected and not unmet_conditions(known.when,
+                                                                                 _facts(request, known.when)):
+        request.node.stash[EXPECTED] = known.expected[claim.id]
+        request.node.user_properties.append(("expectation", known.expected[claim.id].reason))
+
+
+def _facts(request: pytest.FixtureRequest, wanted) -> dict:
+    """Host facts, and the engine's too when *wanted* names any (only claims about the engine need one)."""
+    facts = host_facts()
+    if set(wanted) - set(facts):
+        facts |= request.getfixturevalue("lab").engine.facts()
+    return facts
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A known deviation's failure is expected (xfailed); its pass means the file is stale (XPASS, strict)."""
+    report = yield
+    expected = item.stash.get(EXPECTED, None)
+    if expected is None or report.when != "call":
+        return report
+    source = item.config.stash[EXPECTATIONS].path
+    if report.failed and not str(report.longrepr).startswith("[XPASS(strict)]"):
+        report.outcome, report.wasxfail = "skipped", f"known deviation ({source}): {expected.reason}"
+    elif report.passed and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (f"[XPASS(strict)] known deviation no longer happens: {expected.reason} "
+                           f"— remove it from {source}")
+    return report
 
 
 @pytest.fixture
@@ -148,11 +206,14 @@ class Recorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.results or hasattr(self.config, "workerinput"):
             return
-        run_info = {**host_info(), **self.run_info, "end": _now(), "pytest_args": list(self.config.args)}
+        known = self.config.stash[EXPECTATIONS]
+        run_info = {**host_info(), **self.run_info, "end": _now(), "pytest_args": list(self.config.args),
+                    "expectations": known.path if known else None}
         report = report_json.build(catalog(), list(self.results.values()), run_info)
         report_dir = self.config.option.report_dir
         report_json.write(report, report_dir / "report.json")
         summary.write(report, report_dir / "summary.md")
+        allure_env.write(Path(self.config.option.allure_report_dir), run_info)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.results:

@@ -9,6 +9,7 @@ import yaml
 
 from conformance.__main__ import CHECKS_DIR
 from conformance.catalog import ARTICLES_DIR, CatalogError, catalog, load_catalog, missing_quotes, unmet_conditions
+from conformance.lab.variants import FAULTS
 
 
 def bound_claims() -> Counter:
@@ -49,6 +50,7 @@ def test_quote_check_catches_a_paraphrase(tmp_path):
           - id: t/x
             kind: behaviour
             statement: The bridge MUST be docker0.
+            no_fault: an example
             sources:
               - {doc: a.txt, quote: "The bridge is named docker0."}
         """), encoding="utf-8")
@@ -56,10 +58,12 @@ def test_quote_check_catches_a_paraphrase(tmp_path):
 
 
 @pytest.mark.parametrize("entry, problem", [
-    ({"id": "t/x", "kind": "behaviour", "statement": "It should work."}, "MUST"),
-    ({"id": "Bad Id", "kind": "behaviour", "statement": "It MUST."}, "path-like"),
-    ({"id": "t/x", "kind": "opinion", "statement": "It MUST."}, "kind"),
-    ({"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "colour": "red"}, "unknown keys"),
+    ({"id": "t/x", "kind": "behaviour", "statement": "It should work.", "no_fault": "r"}, "MUST"),
+    ({"id": "Bad Id", "kind": "behaviour", "statement": "It MUST.", "no_fault": "r"}, "path-like"),
+    ({"id": "t/x", "kind": "opinion", "statement": "It MUST.", "no_fault": "r"}, "kind"),
+    ({"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "no_fault": "r", "colour": "red"}, "unknown keys"),
+    ({"id": "t/x", "kind": "behaviour", "statement": "It MUST."}, "either 'faults'"),
+    ({"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "faults": ["f"], "no_fault": "r"}, "not both"),
 ])
 def test_loader_rejects_malformed_claims(tmp_path, entry, problem):
     entry = {**entry, "sources": [{"doc": "a.txt", "quote": "q"}]}
@@ -69,7 +73,8 @@ def test_loader_rejects_malformed_claims(tmp_path, entry, problem):
 
 
 def test_duplicate_ids_are_rejected(tmp_path):
-    entry = {"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "sources": [{"doc": "a", "quote": "q"}]}
+    entry = {"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "sources": [{"doc": "a", "quote": "q"}],
+             "no_fault": "r"}
     (tmp_path / "t.yaml").write_text(yaml.safe_dump({"topic": "t", "title": "T", "claims": [entry, entry]}))
     with pytest.raises(CatalogError, match="duplicate"):
         load_catalog(tmp_path)
@@ -96,3 +101,12 @@ def test_every_article_is_accounted_for():
     cat = catalog()
     quoted = {s.doc for claim in cat for s in claim.sources} | {p.doc for p in cat.out_of_scope}
     assert quoted == {p.name for p in ARTICLES_DIR.glob("*.txt")}
+
+
+def test_mutation_map_names_only_faults_and_uses_every_fault():
+    """Every fault a claim names exists and breaks something (FAULTS in conformance/lab/variants.py);
+    every fault is mapped to some claim, so the mutation run applies each one."""
+    named = {fault for claim in catalog() for fault in claim.faults}
+    faults = {fault.name for fault in FAULTS}
+    assert named - faults == set(), "claims name faults that do not exist"
+    assert faults - named == set(), "faults no claim is mapped to"

@@ -1,9 +1,9 @@
-"""Real runs of the suite against real engines: healthy, broken on purpose, and the cleanup after.
+"""Real runs of the suite against real engines, and the cleanup after.
 
-Each run is `python -m conformance` in a subprocess, as a user would start it,
-against a private engine the run starts itself (or the system engine, when one
-answers).  A check that cannot fail is a defect, so the faults here break the
-behaviour in a private engine and the claims about it must fail.
+Each run is `python -m conformance` in a subprocess, as a user would start it.
+The system engine must pass every claim; the namespace claims need no engine;
+and `python -m conformance mutate` shows, against private engines, that every
+mapped fault is caught and every unusual healthy configuration passes.
 """
 
 import json
@@ -16,16 +16,21 @@ from pathlib import Path
 import docker
 import pytest
 
+from conformance.catalog import catalog
 from conformance.lab.engine import Engine, EngineUnavailable, docker_host
 from conformance.lab.netns import namespace_of
 from conformance.lab.private import RUN_DIR, STATE_DIR
 from conformance.lab.run import LABEL, PREFIX
+from conformance.lab.variants import UNUSUAL
+from conformance.mutation import unexplained
 
 pytestmark = [
     pytest.mark.engine,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create namespaces"),
     pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs dockerd (apt-get install docker.io)"),
 ]
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run_conformance(report_dir: Path, *args: str) -> tuple[int, dict]:
@@ -38,17 +43,6 @@ def run_conformance(report_dir: Path, *args: str) -> tuple[int, dict]:
 
 def statuses(report: dict) -> dict[str, str]:
     return {c["id"]: c["status"] for c in report["claims"]}
-
-
-def unexpected(report: dict) -> dict[str, str]:
-    """Claims whose outcome a healthy host does not explain: anything but a pass, a documented
-    inaccuracy's expected failure, or a skip the catalog's ``applies`` gives a reason for."""
-    def explained(claim: dict) -> bool:
-        return (claim["status"] == "passed"
-                or (claim["status"] == "xfailed" and claim["inaccuracy"] is not None)
-                or (claim["status"] == "skipped" and bool(claim["applies"])
-                    and claim["message"].startswith("not applicable")))
-    return {c["id"]: f"{c['status']}: {c['message']}" for c in report["claims"] if not explained(c)}
 
 
 def assert_nothing_left(report: dict) -> None:
@@ -64,50 +58,13 @@ def assert_nothing_left(report: dict) -> None:
         assert client.networks.list(filters=selector) == []
 
 
-def test_healthy_private_engine_passes_every_claim(tmp_path):
-    code, report = run_conformance(tmp_path, "--engine", "private")
-    assert report["run_info"]["engine_private"] is True
-    assert unexpected(report) == {}
-    inaccuracies = {c["id"] for c in report["claims"] if c["inaccuracy"]}
-    assert {k for k, v in statuses(report).items() if v == "xfailed"} == inaccuracies
-    assert code == 0
-    assert_nothing_left(report)
-
-
-def test_ip_masq_false_fails_the_masquerade_claims(tmp_path):
-    code, report = run_conformance(tmp_path, "--engine", "private", "--daemon-opt=--ip-masq=false", "-k", "egress")
-    assert statuses(report) == {
-        "egress/masquerade-rule": "failed",
-        "egress/masquerade-source": "failed",
-        "egress/no-nat-between-containers": "passed",
-        "container/egress-unchanged": "failed",
-        "host/egress-with-host-address": "passed",  # host mode never needed the MASQUERADE rule
-    }
-    source = next(c for c in report["claims"] if c["id"] == "egress/masquerade-source")
-    assert any(e.endswith(".pcap") for e in source["evidence"]), "the capture is not attached"
-    assert code == 1
-    assert_nothing_left(report)
-
-
-def test_userland_proxy_false_leaves_publishing_working(tmp_path):
-    code, report = run_conformance(tmp_path, "--engine", "private", "--daemon-opt=--userland-proxy=false",
-                                   "-k", "ports")
-    ports = {k: v for k, v in statuses(report).items() if k.startswith("ports/")}
-    assert ports.pop("ports/docker-proxy-per-binding") == "skipped"
-    assert ports.pop("ports/reached-at-container-port") == "xfailed"
-    assert set(ports.values()) == {"passed"}, ports
-    assert unexpected(report) == {}
-    assert code == 0
-    assert_nothing_left(report)
-
-
 def test_system_engine_passes_every_claim(tmp_path):
     try:
         Engine.connect(docker_host()).client.close()
     except EngineUnavailable as exc:
         pytest.skip(f"no system engine: {exc}")
     code, report = run_conformance(tmp_path, "--engine", "system")
-    assert unexpected(report) == {}
+    assert unexplained(report) == {}
     assert code == 0
     assert_nothing_left(report)
 
@@ -120,5 +77,29 @@ def test_namespace_claims_need_no_engine(tmp_path):
                                 "system", "-k", "netns"], capture_output=True, text=True, timeout=300, env=env)
     report = json.loads((tmp_path / "report.json").read_text())
     assert {c["topic"] for c in report["claims"]} == {"netns"}
-    assert unexpected(report) == {}, completed.stdout[-2000:]
+    assert unexplained(report) == {}, completed.stdout[-2000:]
     assert completed.returncode == 0
+
+
+def test_mutation_map_every_fault_caught_and_unusual_engines_pass():
+    """The catalog's whole fault map and every unusual configuration, as `python -m conformance mutate`.
+
+    Its report goes to reports/mutation/ in the checkout (report.json with a ``mutation`` section,
+    summary.md with the score), where CI keeps it.
+    """
+    report_dir = REPO / "reports" / "mutation"
+    shutil.rmtree(report_dir, ignore_errors=True)
+    completed = subprocess.run([sys.executable, "-m", "conformance", "mutate", "--report-dir", str(report_dir)],
+                               capture_output=True, text=True, timeout=3600)
+    assert (report_dir / "report.json").is_file(), f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    report = json.loads((report_dir / "report.json").read_text())
+    mutation = report["mutation"]
+    assert mutation["missed"] == [], "faults the mapped checks did not catch"
+    assert mutation["applied"] == sum(len(claim.faults) for claim in catalog())
+    assert mutation["healthy_unexplained"] == {}
+    assert {name: c["unexplained"] for name, c in mutation["configurations"].items()} == {
+        variant.name: {} for variant in UNUSUAL}
+    assert "## Mutation score" in (report_dir / "summary.md").read_text()
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    for run_report in report_dir.glob("*/**/report.json"):
+        assert_nothing_left(json.loads(run_report.read_text()))

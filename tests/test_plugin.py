@@ -6,34 +6,39 @@ import pytest
 
 from conformance import plugin
 from conformance.catalog import load_catalog
+from conformance.reports import schema
 
 CATALOG = """\
 topic: demo
 title: Demo
 claims:
-  - {id: demo/pass, kind: behaviour, statement: It MUST pass., sources: [{doc: a.txt, quote: q}]}
-  - {id: demo/fail, kind: behaviour, statement: It MUST fail., sources: [{doc: a.txt, quote: q}]}
-  - {id: demo/error, kind: behaviour, statement: It MUST error., sources: [{doc: a.txt, quote: q}]}
+  - {id: demo/pass, kind: behaviour, statement: It MUST pass., sources: [{doc: a.txt, quote: q}], no_fault: demo}
+  - {id: demo/fail, kind: behaviour, statement: It MUST fail., sources: [{doc: a.txt, quote: q}], no_fault: demo}
+  - {id: demo/error, kind: behaviour, statement: It MUST error., sources: [{doc: a.txt, quote: q}], no_fault: demo}
   - id: demo/not-applicable
     kind: configuration
     statement: It MUST be skipped.
     applies: {userland_proxy: true}
     sources: [{doc: a.txt, quote: q}]
+    no_fault: demo
   - id: demo/wrong-article
     kind: behaviour
     statement: Containers MUST get addresses by DHCP.
     inaccuracy: {reason: the engine assigns addresses itself, corrected: no DHCP is involved}
     sources: [{doc: a.txt, quote: q}]
+    no_fault: demo
   - id: demo/article-was-right
     kind: behaviour
     statement: It MUST pass.
     inaccuracy: {reason: thought wrong, corrected: but it holds}
     sources: [{doc: a.txt, quote: q}]
+    no_fault: demo
   - id: demo/corrected-broken
     kind: behaviour
     statement: Containers MUST get addresses by DHCP.
     inaccuracy: {reason: the engine assigns addresses itself, corrected: the address is there at once}
     sources: [{doc: a.txt, quote: q}]
+    no_fault: demo
 """
 
 CHECKS = """\
@@ -124,6 +129,7 @@ def test_messages_carry_the_evidence_and_reasons(outcome):
 
 def test_report_json_contract(outcome):
     _, report, _ = outcome
+    assert schema.problems(report) == []
     assert {"run_info", "claims"} <= set(report)
     assert {"kernel", "distro", "start", "end"} <= set(report["run_info"])
     for claim in report["claims"]:
@@ -141,6 +147,11 @@ def test_side_reports_are_written(outcome):
     results = [json.loads(p.read_text()) for p in (report_dir / "allure-results").glob("*-result.json")]
     stories = {label["value"] for r in results for label in r["labels"] if label["name"] == "story"}
     assert "demo/pass" in stories
+    environment = (report_dir / "allure-results" / "environment.properties").read_text()
+    assert "kernel=" in environment
+    categories = json.loads((report_dir / "allure-results" / "categories.json").read_text())
+    assert {"Claim violated by the host", "Broken environment", "Documented inaccuracy"} <= {
+        c["name"] for c in categories}
 
 
 def test_exit_code_is_nonzero_on_unexpected_outcomes(outcome):
@@ -151,3 +162,35 @@ def test_exit_code_is_nonzero_on_unexpected_outcomes(outcome):
 def test_exit_code_is_zero_when_only_expected_outcomes(run_demo):
     result, _ = run_demo("-k", "passes and pass- or not_applicable or contradicts")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+
+
+def test_expectations_turn_a_known_deviation_into_an_expected_failure(run_demo, tmp_path):
+    known = tmp_path / "known.yaml"
+    known.write_text("when: {userland_proxy: false}\n"
+                     "expected:\n"
+                     "  demo/fail: {status: failed, reason: this host class disagrees}\n"
+                     "  demo/pass: {status: failed, reason: it used to fail}\n")
+    result, report_dir = run_demo(f"--expectations={known}", "-k", "fails or passes")
+    report = json.loads((report_dir / "report.json").read_text())
+    claims = {c["id"]: c for c in report["claims"]}
+    assert claims["demo/fail"]["status"] == "xfailed"
+    assert claims["demo/fail"]["expectation"] == "this host class disagrees"
+    assert claims["demo/pass"]["status"] == "xpassed", "a deviation that is gone must be flagged"
+    assert report["run_info"]["expectations"] == str(known)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_expectations_apply_only_where_their_conditions_hold(run_demo, tmp_path):
+    known = tmp_path / "known.yaml"
+    known.write_text("when: {userland_proxy: true}\nexpected:\n  demo/fail: {status: failed, reason: r}\n")
+    _, report_dir = run_demo(f"--expectations={known}", "-k", "fails")
+    report = json.loads((report_dir / "report.json").read_text())
+    assert [c["status"] for c in report["claims"]] == ["failed"]
+
+
+def test_a_bad_expectations_file_is_a_usage_error(run_demo, tmp_path):
+    known = tmp_path / "known.yaml"
+    known.write_text("expected:\n  demo/nonexistent: {status: failed, reason: r}\n")
+    result, _ = run_demo(f"--expectations={known}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no such claim" in result.stderr.str()

@@ -65,6 +65,8 @@ class Claim:
     applies: dict[str, Any] = field(default_factory=dict)
     inaccuracy: Inaccuracy | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    faults: tuple[str, ...] = ()  # variants (conformance/lab/variants.py) under which the check must fail
+    no_fault: str | None = None  # why no fault on one machine can break it, when ``faults`` is empty
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +81,7 @@ class Claim:
                 if self.inaccuracy
                 else None
             ),
+            "faults": list(self.faults),
         }
 
 
@@ -128,9 +131,15 @@ def _parse_claim(entry: dict, topic: str, title: str, where: str) -> Claim:
             reason=_require(inaccuracy, "reason", where).strip(),
             corrected=_require(inaccuracy, "corrected", where).strip(),
         )
-    unknown = set(entry) - {"id", "kind", "statement", "sources", "applies", "inaccuracy", "params"}
+    unknown = set(entry) - {"id", "kind", "statement", "sources", "applies", "inaccuracy", "params", "faults",
+                            "no_fault"}
     if unknown:
         raise CatalogError(f"{where}: unknown keys {sorted(unknown)}")
+    faults = tuple(entry.get("faults") or ())
+    no_fault = " ".join(str(entry.get("no_fault") or "").split()) or None
+    if bool(faults) == bool(no_fault):
+        raise CatalogError(f"{where}: needs either 'faults' (the faults its check must catch) or 'no_fault' "
+                           "(why none can be made on one machine), not both")
     return Claim(
         id=claim_id,
         topic=topic,
@@ -141,6 +150,8 @@ def _parse_claim(entry: dict, topic: str, title: str, where: str) -> Claim:
         applies=dict(entry.get("applies") or {}),
         inaccuracy=inaccuracy,
         params=dict(entry.get("params") or {}),
+        faults=faults,
+        no_fault=no_fault,
     )
 
 

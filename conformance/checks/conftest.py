@@ -18,6 +18,7 @@ from conformance.lab.configured import ConfiguredLab
 from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
+from conformance.lab.variants import VARIANTS
 from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance.plugin import RECORDER
 
@@ -54,7 +55,8 @@ def namespaces(run: Run) -> Callable[..., NamedNetns]:
 def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
     option = request.config.option
     try:
-        lab = Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run).__enter__()
+        lab = Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
+                  variant=VARIANTS[option.variant] if option.variant else None).__enter__()
     except (EngineUnavailable, ProbeUnavailable) as exc:
         pytest.fail(f"lab unavailable: {exc}", pytrace=False)
     try:

@@ -47,7 +47,7 @@ def reachable(netns, address: str, port: int, timeout: float = 2.0) -> bool:
 
 def ephemeral_ports(netns) -> range:
     """The namespace's net.ipv4.ip_local_port_range, the range random host ports come from."""
-    low, high = netns.run("cat", "/proc/sys/net/ipv4/ip_local_port_range").stdout.split()
+    low, high = netns.sysctl("net/ipv4/ip_local_port_range").split()
     return range(int(low), int(high) + 1)
 
 

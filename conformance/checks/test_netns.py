@@ -146,7 +146,7 @@ def test_own_resources(claim, namespaces, evidence):
         ipr.route("add", dst="198.51.100.0/24", gateway="192.0.2.254")
         ipr.neigh("add", dst="192.0.2.77", lladdr="02:00:00:00:00:77", ifindex=index, state="permanent")
     rule = "INPUT -s 192.0.2.99/32 -j DROP"
-    firewall.append(a, variant, "filter", rule)
+    firewall.change(a, variant, "filter", "-A", rule)
 
     def resources(ns: Netns) -> dict:
         return {

@@ -171,6 +171,7 @@ class Engine:
             "default_bridge": bridge.name == DEFAULT_BRIDGE and bridge.subnet == DEFAULT_SUBNET,
             "private_engine": self.private,
             "engine_version": self.version.get("Version"),
+            "iptables_variant": self.iptables_variant,
         }
 
     def describe(self) -> dict[str, Any]:

@@ -3,15 +3,17 @@
 The articles quote rules in iptables-save syntax (``-A POSTROUTING -s ... -j
 MASQUERADE``), so the dump of that syntax is the configuration evidence; no
 Python library reads both the nf_tables and the legacy backend.  The variant is
-found from the daemon's own PATH, which also honours a per-daemon shim, and
-nothing is loaded or changed to find it.
+what ``iptables --version`` says on the daemon's own PATH, which also honours a
+per-daemon shim; nothing is loaded or changed to find it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 from .netns import Netns
@@ -26,16 +28,13 @@ def daemon_variant(pid: int) -> str | None:
 
 
 def variant_on_path(path: str | None = None) -> str | None:
-    """'nf_tables' or 'legacy': what `iptables` resolves to on *path* (default: the suite's own)."""
+    """'nf_tables' or 'legacy': what `iptables` on *path* (default: the suite's own) says it is."""
     binary = shutil.which("iptables", path=path)
     if binary is None:
         return None
-    target = os.path.basename(os.path.realpath(binary))
-    if "legacy" in target:
-        return "legacy"
-    if "nft" in target:
-        return "nf_tables"
-    return None
+    result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    found = re.search(r"\((nf_tables|legacy)\)", result.stdout)
+    return found.group(1) if found else None
 
 
 def save(netns: Netns, variant: str, table: str) -> str:
@@ -46,11 +45,14 @@ def save(netns: Netns, variant: str, table: str) -> str:
     return result.stdout
 
 
-def append(netns: Netns, variant: str, table: str, rule: str) -> None:
-    """Append *rule* ("INPUT -s 192.0.2.9 -j DROP") in *netns*; only ever in a namespace the suite owns."""
-    result = netns.run(VARIANTS[variant], "-t", table, "-A", *shlex.split(rule))
+def change(netns: Netns, variant: str, table: str, action: str, rule: str) -> None:
+    """Apply *action* (-A, -I, -D) to *rule* ("INPUT -s 192.0.2.9 -j DROP") in *netns*.
+
+    Only ever in a namespace the suite made: a check's own, or a private engine's.
+    """
+    result = netns.run(VARIANTS[variant], "-t", table, action, *shlex.split(rule))
     if result.returncode != 0:
-        raise RuntimeError(f"{VARIANTS[variant]} -t {table} -A {rule} failed: {result.stderr.strip()}")
+        raise RuntimeError(f"{VARIANTS[variant]} -t {table} {action} {rule} failed: {result.stderr.strip()}")
 
 
 def rules(dump: str) -> list[str]:

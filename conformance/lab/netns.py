@@ -48,6 +48,14 @@ class Netns:
             capture_output=True, text=True, timeout=timeout, check=False,
         )
 
+    def sysctl(self, key: str, value: str | None = None) -> str:
+        """Read, or with *value* write, /proc/sys/*key* ("net/ipv4/ip_forward") as seen in this namespace."""
+        argv = ["cat", f"/proc/sys/{key}"] if value is None else ["sh", "-c", f"echo {value} > /proc/sys/{key}"]
+        result = self.run(*argv)
+        if result.returncode != 0:
+            raise OSError(f"sysctl {key} in {self}: {result.stderr.strip()}")
+        return result.stdout.strip()
+
     def index(self, ifname: str) -> int:
         with self.iproute() as ipr:
             found = ipr.link_lookup(ifname=ifname)

@@ -13,7 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .engine import Engine, EngineUnavailable
@@ -41,15 +41,18 @@ class PrivateEngine:
 
     ``prepare(netns)`` runs in between creating the namespace and starting the
     daemon, for options that name something the daemon expects to find there
-    (``--bridge`` needs its bridge to exist).
+    (``--bridge`` needs its bridge to exist).  ``tools`` ({"iptables": script})
+    go first on this daemon's PATH only: a firewall backend or a broken tool for
+    one engine, never the host's alternatives.
     """
 
     def __init__(self, run: Run, name: str = "eng", options: Sequence[str] = (),
-                 prepare: Callable[[Netns], None] | None = None):
+                 prepare: Callable[[Netns], None] | None = None, tools: Mapping[str, str] | None = None):
         self.run = run
         self.name = name
         self.options = list(options)
         self.prepare = prepare
+        self.tools = dict(tools or {})
         self.netns = NamedNetns(run.name(name))
         self.state = STATE_DIR / run.name(name)
         self.rundir = RUN_DIR / run.name(name)
@@ -94,9 +97,10 @@ class PrivateEngine:
         itself.  Without this the private engine would differ from the host it
         stands in for.
         """
-        result = self.netns.run("sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
-        if result.returncode != 0:
-            raise EngineUnavailable(f"cannot reset ip_forward in {self.netns.name}: {result.stderr.strip()}")
+        try:
+            self.netns.sysctl("net/ipv4/ip_forward", "0")
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot reset ip_forward: {exc}") from None
 
     def _start(self) -> Engine:
         self.state.mkdir(parents=True, exist_ok=True)
@@ -104,7 +108,7 @@ class PrivateEngine:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, env=self._environment(),
             )
 
         def answering() -> Engine | None:
@@ -121,6 +125,17 @@ class PrivateEngine:
             return wait_for(answering, "the private dockerd to answer", timeout=60, interval=0.1)
         except WaitTimeout as exc:
             raise EngineUnavailable(f"{exc}\n{self.log_tail()}") from None
+
+    def _environment(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        if self.tools:
+            bindir = self.rundir / "bin"
+            bindir.mkdir(exist_ok=True)
+            for name, script in self.tools.items():
+                (bindir / name).write_text(script)
+                (bindir / name).chmod(0o755)
+            environment["PATH"] = f"{bindir}:{environment.get('PATH', os.defpath)}"
+        return environment
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -57,4 +57,7 @@ class Resolver:
                         rcode=0 if name in self.records else 3,
                         an=[DNSRR(rrname=question.qname, type="A", ttl=5, rdata=answer)] if answer else [])
             self.queries.append((client[0], name, answer or ("NODATA" if name in self.records else "NXDOMAIN")))
-            self._sock.sendto(bytes(reply), client)
+            try:
+                self._sock.sendto(bytes(reply), client)
+            except OSError:  # no route back to the client (a host broken on purpose): it sees no answer
+                continue

@@ -14,6 +14,7 @@ from .resolver import PROBE_NAME, Resolver
 from .run import LABEL, Run
 from .scope import Scope
 from .upstream import Upstream
+from .variants import Variant
 
 log = logging.getLogger("conformance")
 
@@ -25,14 +26,19 @@ class Lab:
 
     ``engine_mode`` "auto" uses the engine at DOCKER_HOST when one answers and
     otherwise starts a private one; "system" insists on DOCKER_HOST; "private"
-    always starts one, with ``daemon_options``.
+    always starts one, with ``daemon_options``, as ``variant`` if one is given
+    (a variant is only ever applied to an engine the suite starts).
     """
 
-    def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None):
+    def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None,
+                 variant: Variant | None = None):
         if engine_mode not in ENGINE_MODES:
             raise ValueError(f"engine mode must be one of {ENGINE_MODES}")
+        if variant is not None and engine_mode != "private":
+            raise ValueError(f"variant {variant.name} needs a private engine")
         self.engine_mode = engine_mode
         self.daemon_options = daemon_options
+        self.variant = variant
         self.run = run or Run()
         self._stack = ExitStack()
 
@@ -63,7 +69,13 @@ class Lab:
             else:
                 self._stack.callback(engine.client.close)  # an engine the suite did not start is never stopped
                 return engine
-        return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options))
+        if self.variant is None:
+            return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options))
+        engine = self._stack.enter_context(PrivateEngine(
+            self.run, "eng", self.variant.options + self.daemon_options, tools=self.variant.tools()))
+        if self.variant.after_start is not None:
+            self.variant.after_start(engine)
+        return engine
 
     def scope(self) -> Scope:
         return Scope(self)
@@ -110,6 +122,7 @@ class Lab:
         return {
             "run_id": self.run.id,
             **self.engine.describe(),
+            "engine_variant": self.variant.name if self.variant else None,
             "probe_image": self.image,
             "upstream": {
                 "engine_addr": self.upstream.engine_addr,

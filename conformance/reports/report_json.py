@@ -2,7 +2,8 @@
 
 Contract for users' CI: the top-level ``run_info`` and ``claims`` fields, and in each
 claim ``id``, ``status``, ``statement``, ``sources``, ``duration``, ``message`` and
-``evidence``.  Fields are only ever added (``coverage``, per article, came later).
+``evidence``.  Fields are only ever added (``coverage``, ``mutation``, ``expectation``
+came later); report.schema.json is the full, versioned description.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..catalog import Catalog
 from .coverage import per_article
 from .results import STATUSES, ClaimResult
 
-SCHEMA = "docker-net-conformance/report/v1"
+SCHEMA = "docker-net-conformance/report/v1"  # report.schema.json's $id
 
 
 def build(catalog: Catalog, results: list[ClaimResult], run_info: dict[str, Any]) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def build(catalog: Catalog, results: list[ClaimResult], run_info: dict[str, Any]
             "duration": round(result.duration, 3),
             "evidence": result.evidence,
             "check": result.nodeid,
+            "expectation": result.expectation,
         })
     counts = Counter(c["status"] for c in claims)
     return {

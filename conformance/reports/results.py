@@ -16,6 +16,7 @@ class ClaimResult:
     message: str = ""
     duration: float = 0.0
     evidence: list[str] = field(default_factory=list)
+    expectation: str | None = None  # the known deviation (expectations file) that explains the outcome
 
 
 def _message(report) -> str:
@@ -34,6 +35,7 @@ def fold(result: ClaimResult, report) -> None:
     """Update *result* with one phase report of its test."""
     result.duration += report.duration
     result.evidence.extend(v for k, v in report.user_properties if k == "evidence" and v not in result.evidence)
+    result.expectation = dict(report.user_properties).get("expectation", result.expectation)
     xfail = hasattr(report, "wasxfail")
     if report.when == "setup":
         if report.failed:

@@ -36,6 +36,8 @@ def render(report: dict[str, Any]) -> str:
     for doc, row in report.get("coverage", {}).items():
         outcomes = ", ".join(f"{n} {s}" for s, n in row["outcomes"].items()) or "—"
         lines.append(f"| `{doc}` | {row['catalogued']} | {row['checked']} | {row['out_of_scope']} | {outcomes} |")
+    if "mutation" in report:
+        lines += _mutation(report["mutation"])
     lines += [
         "",
         "## Claims",
@@ -48,6 +50,29 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"| `{claim['id']}` | {claim['kind']} | {MARK.get(claim['status'], claim['status'])} "
                      f"| {_cell(detail)} |")
     return "\n".join(lines) + "\n"
+
+
+def _mutation(mutation: dict[str, Any]) -> list[str]:
+    score = f"{mutation['score']:.0%}" if mutation["score"] is not None else "—"
+    lines = [
+        "",
+        "## Mutation score",
+        "",
+        f"**{score}**: {mutation['caught']} of {mutation['applied']} faults applied were caught by the checks "
+        f"mapped to them; {len(mutation['no_fault'])} claims have a written reason why no fault can be made.",
+        "",
+    ]
+    lines += [f"- ❌ {line}" for line in mutation["missed"]]
+    lines += ["", "| fault | what it breaks | caught |", "|---|---|---|"]
+    for name, fault in mutation["faults"].items():
+        lines.append(f"| `{name}` | {_cell(fault['why'])} | {fault['caught']}/{fault['applied']} |")
+    lines += ["", "| healthy configuration | unexplained outcomes |", "|---|---|"]
+    wrong = {"healthy private engine": mutation["healthy_unexplained"]}
+    wrong |= {f"`{name}`: {c['why']}": c["unexplained"] for name, c in mutation["configurations"].items()}
+    for name, unexplained in wrong.items():
+        detail = "; ".join(f"`{cid}` {text}" for cid, text in unexplained.items()) or "none"
+        lines.append(f"| {_cell(name)} | {_cell(detail)} |")
+    return lines
 
 
 def write(report: dict[str, Any], path: Path) -> Path:

@@ -1,0 +1,127 @@
+"""``python -m conformance mutate``: show that every check can fail, and that unusual healthy hosts pass.
+
+The suite runs, as a user would start it, against private engines:
+
+1. healthy: every claim must pass (or be an expected failure or not applicable);
+2. under each fault of the catalog's map (``faults:`` in a claim), with only the
+   claims mapped to it: each of those checks must fail — the fault is *caught*;
+3. on each unusual but healthy configuration, with every claim: nothing may fail.
+
+The mutation score is faults caught / faults applied.  ``report.json`` is the
+healthy run's report with a ``mutation`` section added; ``summary.md`` shows the
+score and names every fault a check missed.  Each run's own reports stay in
+``healthy/``, ``faults/<name>/`` and ``configurations/<name>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, catalog
+from .lab.variants import FAULTS, UNUSUAL, VARIANTS
+from .reports import report_json, summary
+
+
+class RunFailed(RuntimeError):
+    """A run of the suite wrote no report."""
+
+
+def run_suite(report_dir: Path, *args: str) -> dict[str, Any]:
+    """``python -m conformance --report-dir REPORT_DIR ARGS``; its report.json."""
+    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(report_dir), "-q", *args],
+                               capture_output=True, text=True, timeout=900)
+    path = report_dir / "report.json"
+    if not path.is_file():
+        raise RunFailed(f"no report from `conformance {' '.join(args)}`:\n{completed.stdout[-3000:]}\n"
+                        f"{completed.stderr[-3000:]}")
+    return json.loads(path.read_text())
+
+
+def unexplained(report: dict[str, Any]) -> dict[str, str]:
+    """Claims whose outcome a healthy host does not explain, as {id: "status: message"}.
+
+    Explained are: a pass, an expected failure (a documented inaccuracy, or a
+    known deviation from an expectations file), and a skip whose reason is a fact
+    the claim's ``applies`` names (a documented default this engine does not use).
+    """
+    def explained(claim: dict) -> bool:
+        return (claim["status"] == "passed"
+                or (claim["status"] == "xfailed" and (claim["inaccuracy"] is not None or claim.get("expectation")))
+                or (claim["status"] == "skipped" and bool(claim["applies"])
+                    and claim["message"].startswith("not applicable")))
+    return {c["id"]: f"{c['status']}: {c['message']}" for c in report["claims"] if not explained(c)}
+
+
+def fault_map(cat: Catalog) -> dict[str, list[str]]:
+    """{fault: the claims whose checks must fail under it}, in the order of the variants module."""
+    mapped: dict[str, list[str]] = defaultdict(list)
+    for claim in cat:
+        for fault in claim.faults:
+            mapped[fault].append(claim.id)
+    return {fault.name: mapped[fault.name] for fault in FAULTS if mapped[fault.name]}
+
+
+def _progress(text: str) -> None:
+    print(f"mutate: {text}", file=sys.stderr, flush=True)
+
+
+def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
+    """Run the healthy engine, the fault map and the unusual configurations; the healthy report with
+    ``mutation`` added.  *only* limits the faults and configurations to those names."""
+    cat = catalog()
+    started = time.monotonic()
+    healthy = run_suite(report_dir / "healthy", "--engine", "private")
+    _progress(f"healthy private engine: {len(unexplained(healthy))} unexplained outcomes")
+
+    faults: dict[str, dict[str, Any]] = {}
+    for name, claim_ids in fault_map(cat).items():
+        if only and name not in only:
+            continue
+        report = run_suite(report_dir / "faults" / name, "--variant", name, *(f"--claim={c}" for c in claim_ids))
+        seen = {c["id"]: c for c in report["claims"]}
+        outcomes = {cid: {"status": seen[cid]["status"] if cid in seen else "not run",
+                          "message": seen[cid]["message"] if cid in seen else ""} for cid in claim_ids}
+        caught = sum(o["status"] == "failed" for o in outcomes.values())
+        faults[name] = {"why": VARIANTS[name].why, "caught": caught, "applied": len(claim_ids), "claims": outcomes}
+        _progress(f"fault {name}: {caught}/{len(claim_ids)} caught")
+
+    configurations: dict[str, dict[str, Any]] = {}
+    for variant in UNUSUAL:
+        if only and variant.name not in only:
+            continue
+        report = run_suite(report_dir / "configurations" / variant.name, "--variant", variant.name)
+        wrong = unexplained(report)
+        configurations[variant.name] = {"why": variant.why, "totals": report["totals"], "unexplained": wrong}
+        _progress(f"configuration {variant.name}: {len(wrong)} unexplained outcomes")
+
+    applied = sum(f["applied"] for f in faults.values())
+    caught = sum(f["caught"] for f in faults.values())
+    missed = [f"{cid} missed fault {name}: {o['status']}{' — ' + o['message'] if o['message'] else ''}"
+              for name, fault in faults.items() for cid, o in fault["claims"].items() if o["status"] != "failed"]
+    healthy["mutation"] = {
+        "score": round(caught / applied, 4) if applied else None,
+        "caught": caught,
+        "applied": applied,
+        "missed": missed,
+        "healthy_unexplained": unexplained(healthy),
+        "faults": faults,
+        "configurations": configurations,
+        "no_fault": {claim.id: claim.no_fault for claim in cat if claim.no_fault},
+        "duration": round(time.monotonic() - started, 1),
+    }
+    report_json.write(healthy, report_dir / "report.json")
+    summary.write(healthy, report_dir / "summary.md")
+    return healthy
+
+
+def succeeded(report: dict[str, Any]) -> bool:
+    """Every mapped fault caught, and no unexplained outcome on the healthy or the unusual engines."""
+    mutation = report["mutation"]
+    return (not mutation["missed"] and not mutation["healthy_unexplained"]
+            and not any(c["unexplained"] for c in mutation["configurations"].values()))

@@ -1,0 +1,97 @@
+"""The fleet matrix: claims × hosts from many reports, as Markdown and as one static HTML page.
+
+Each host column is labelled by what tells hosts apart (hostname, kernel, engine
+version, firewall backend, and the private engine's variant); rows group by
+topic; a cell shows the status and links to that claim's evidence on that host.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .summary import MARK
+
+CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical-align: top; }
+th.topic { background: #eee; }
+td.passed { background: #e6f4ea; } td.failed, td.error, td.xpassed { background: #fce8e6; }
+td.skipped, td.missing { background: #f1f3f4; } td.xfailed { background: #fef7e0; }
+"""
+
+
+@dataclass(frozen=True)
+class Host:
+    label: str
+    report_dir: Path
+    claims: dict[str, dict[str, Any]]
+
+
+def host_label(report: dict[str, Any]) -> str:
+    info = report["run_info"]
+    parts = [info.get("hostname", "?"), f"kernel {info.get('kernel', '?')}",
+             f"engine {info.get('engine_version') or 'none'}",
+             info.get("iptables_variant") or info.get("firewall_backend") or "no firewall"]
+    if info.get("engine_variant"):
+        parts.append(f"variant {info['engine_variant']}")
+    return " · ".join(parts)
+
+
+def hosts(reports: list[tuple[Path, dict[str, Any]]]) -> list[Host]:
+    return [Host(host_label(report), path.parent, {c["id"]: c for c in report["claims"]})
+            for path, report in reports]
+
+
+def rows(columns: list[Host]) -> dict[str, list[str]]:
+    """{topic: claim ids} over every host, sorted."""
+    grouped: dict[str, set[str]] = {}
+    for host in columns:
+        for claim in host.claims.values():
+            grouped.setdefault(claim["topic"], set()).add(claim["id"])
+    return {topic: sorted(ids) for topic, ids in sorted(grouped.items())}
+
+
+def markdown(columns: list[Host]) -> str:
+    lines = ["# Conformance matrix", "", "| claim | " + " | ".join(f"{i + 1}" for i in range(len(columns))) + " |",
+             "|---|" + "---|" * len(columns)]
+    for topic, ids in rows(columns).items():
+        lines.append(f"| **{topic}** |" + " |" * len(columns))
+        for claim_id in ids:
+            cells = [MARK.get(h.claims[claim_id]["status"], "") if claim_id in h.claims else "—" for h in columns]
+            lines.append(f"| `{claim_id}` | " + " | ".join(cells) + " |")
+    lines += ["", "Hosts:", ""] + [f"{i + 1}. {host.label}" for i, host in enumerate(columns)]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(host: Host, claim_id: str, out_dir: Path) -> str:
+    claim = host.claims.get(claim_id)
+    if claim is None:
+        return '<td class="missing">—</td>'
+    status = claim["status"]
+    text = html.escape(MARK.get(status, status))
+    title = html.escape(claim["message"] or status, quote=True)
+    if claim["evidence"]:
+        href = os.path.relpath(host.report_dir / claim["evidence"][0], out_dir)
+        text = f'<a href="{html.escape(href, quote=True)}">{text}</a>'
+    return f'<td class="{status}" title="{title}">{text}</td>'
+
+
+def page(columns: list[Host], out_dir: Path) -> str:
+    head = "".join(f"<th>{html.escape(h.label)}</th>" for h in columns)
+    body = []
+    for topic, ids in rows(columns).items():
+        body.append(f'<tbody><tr><th class="topic" colspan="{len(columns) + 1}">{html.escape(topic)}</th></tr>')
+        for claim_id in ids:
+            statement = next((h.claims[claim_id]["statement"] for h in columns if claim_id in h.claims), "")
+            cells = "".join(_cell(h, claim_id, out_dir) for h in columns)
+            body.append(f'<tr data-claim="{html.escape(claim_id)}"><th title="{html.escape(statement, quote=True)}">'
+                        f"<code>{html.escape(claim_id)}</code></th>{cells}</tr>")
+        body.append("</tbody>")
+    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Conformance matrix</title>"
+            f"<style>{CSS}</style></head><body><h1>Docker networking conformance: {len(columns)} hosts</h1>"
+            f"<table><thead><tr><th>claim</th>{head}</tr></thead>{''.join(body)}</table></body></html>\n")
