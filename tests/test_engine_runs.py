@@ -41,10 +41,6 @@ def run_conformance(report_dir: Path, *args: str) -> tuple[int, dict]:
     return completed.returncode, json.loads(report_path.read_text())
 
 
-def statuses(report: dict) -> dict[str, str]:
-    return {c["id"]: c["status"] for c in report["claims"]}
-
-
 def assert_nothing_left(report: dict) -> None:
     prefix = f"{PREFIX}{report['run_info']['run_id']}"
     namespaces = [n for n in os.listdir("/run/netns") if n.startswith(prefix)] if os.path.isdir("/run/netns") else []
@@ -100,6 +96,9 @@ def test_mutation_map_every_fault_caught_and_unusual_engines_pass():
     assert {name: c["unexplained"] for name, c in mutation["configurations"].items()} == {
         variant.name: {} for variant in UNUSUAL}
     assert "## Mutation score" in (report_dir / "summary.md").read_text()
+    masquerade = json.loads((report_dir / "faults" / "ip-masq-off" / "report.json").read_text())
+    source = next(c for c in masquerade["claims"] if c["id"] == "egress/masquerade-source")
+    assert any(e.endswith(".pcap") for e in source["evidence"]), "the capture that caught the fault is not attached"
     assert completed.returncode == 0, completed.stdout[-2000:]
     for run_report in report_dir.glob("*/**/report.json"):
         assert_nothing_left(json.loads(run_report.read_text()))
