@@ -47,7 +47,8 @@ def diff(base: dict[str, Any], head: dict[str, Any]) -> Diff:
             result.appeared.append((claim_id, new[claim_id]["status"]))
         elif old[claim_id]["status"] != new[claim_id]["status"]:
             before, after = old[claim_id]["status"], new[claim_id]["status"]
-            row = (claim_id, before, after, new[claim_id]["message"])
+            message = new[claim_id]["message"]
+            row = (claim_id, before, after, message.splitlines()[0] if message else "")  # pytest's detail follows
             if after in BAD and before not in BAD:
                 result.regressed.append(row)
             elif before in BAD and after not in BAD:
