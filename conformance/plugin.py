@@ -9,6 +9,7 @@ writes report.json, summary.md, junit.xml and allure-results/ into --report-dir.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,11 +20,15 @@ from . import expectations
 from .catalog import Claim, catalog, unmet_conditions
 from .evidence import Evidence
 from .lab.host import host_facts, host_info
+from .lab.tally import CREATED
 from .lab.variants import VARIANTS
 from .reports import allure_env, report_json, summary
 from .reports.results import ClaimResult, fold
 
 RECORDER = pytest.StashKey["Recorder"]()
+# Fixtures that stand up a topology of their own: under xdist, all the checks that share one run on one
+# worker, so it is built once, not once per worker.
+GROUPS = {"configured": "configured-engine"}
 EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
 EXPECTED = pytest.StashKey["expectations.Expected"]()
 
@@ -93,6 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not getattr(config.option, "allure_report_dir", None):
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
+    if getattr(config.option, "dist", "no") == "load":
+        # -n N: keep each xdist_group (the checks of one shared topology) on one worker; see
+        # pytest_collection_modifyitems.
+        config.option.dist = "loadgroup"
     config.stash[RECORDER] = Recorder(config)
     config.pluginmanager.register(config.stash[RECORDER], "conformance-recorder")
 
@@ -114,6 +123,7 @@ def claim_of(item: pytest.Item) -> Claim | None:
     return callspec.params.get("claim") if callspec else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(config.option.claim)
     if wanted:
@@ -126,6 +136,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if claim is None:
             continue
         item.user_properties.append(("claim", claim.id))
+        group = next((GROUPS[name] for name in item.fixturenames if name in GROUPS), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
         if claim.inaccuracy:
             item.add_marker(pytest.mark.xfail(strict=True, raises=ArticleContradicted,
                                               reason=f"documented inaccuracy: {claim.inaccuracy.reason}"))
@@ -190,24 +203,55 @@ def evidence(request: pytest.FixtureRequest) -> Evidence:
 
 
 class Recorder:
-    """Collects each claim's outcome and writes the reports when the session ends."""
+    """Collects each claim's outcome and writes the reports when the session ends.
+
+    Under xdist every worker is a run of its own (its own id, lab and cleanup): each sends its
+    run_info to the controller, which writes the one report.
+    """
 
     def __init__(self, config: pytest.Config):
         self.config = config
         self.run_info: dict = {"start": _now()}
         self.results: dict[str, ClaimResult] = {}
+        self.workers: dict[str, dict] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         claim_id = dict(report.user_properties).get("claim")
         if claim_id is not None:
-            result = self.results.setdefault(report.nodeid, ClaimResult(claim=claim_id, nodeid=report.nodeid))
+            nodeid = report.nodeid.split("@", 1)[0]  # loadgroup's suffix
+            result = self.results.setdefault(nodeid, ClaimResult(claim=claim_id, nodeid=nodeid))
             fold(result, report)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        info = getattr(node, "workeroutput", {}).get("conformance_run_info")
+        if info:
+            self.workers[node.gateway.id] = info
+
+    def _run_info(self) -> dict:
+        """This process's run_info; under xdist, the workers' merged: the engine part of any of them (they
+        share the engine), and the ids of all their runs."""
+        merged: dict = {}
+        for worker in sorted(self.workers):
+            for key, value in self.workers[worker].items():
+                merged.setdefault(key, value)
+        merged |= self.run_info
+        ids = [self.workers[w]["run_id"] for w in sorted(self.workers) if "run_id" in self.workers[w]]
+        if not self.workers and "run_id" in merged:
+            ids = [merged["run_id"]]
+        created = Counter(CREATED)
+        for info in self.workers.values():
+            created.update(info.get("created", {}))
+        return merged | {"run_ids": ids, "workers": len(self.workers), "created": dict(created)}
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.results or hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput"):
+            self.config.workeroutput["conformance_run_info"] = {**self.run_info, "created": dict(CREATED)}
+            return
+        if not self.results:
             return
         known = self.config.stash[EXPECTATIONS]
-        run_info = {**host_info(), **self.run_info, "end": _now(), "pytest_args": list(self.config.args),
+        run_info = {**host_info(), **self._run_info(), "end": _now(), "pytest_args": list(self.config.args),
                     "expectations": known.path if known else None}
         report = report_json.build(catalog(), list(self.results.values()), run_info)
         report_dir = self.config.option.report_dir

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import docker
+
 HTTPD_PORT = 8080
 PROBE_PAGE = "hello from the probe"
 
@@ -45,12 +47,6 @@ def reachable(netns, address: str, port: int, timeout: float = 2.0) -> bool:
         return True
 
 
-def ephemeral_ports(netns) -> range:
-    """The namespace's net.ipv4.ip_local_port_range, the range random host ports come from."""
-    low, high = netns.sysctl("net/ipv4/ip_local_port_range").split()
-    return range(int(low), int(high) + 1)
-
-
 def host_end(engine_netns, box_netns, ifname: str = "eth0") -> tuple[str, dict]:
     """The engine-side end of a container's veth, as (name, netlink link)."""
     peer_index = box_netns.links()[ifname]["link"]
@@ -70,3 +66,18 @@ def server_and_client(scope, network: str = "bridge"):
     client = scope.container("cli", network=network)
     scope.wait_listening(server, HTTPD_PORT)
     return server, client
+
+
+def subnet_network(scope, lab, suffix: str, gateway_index: int = 1, **kwargs):
+    """A network with an explicit --subnet (and --gateway) from the suite's own range; (network, subnet, gateway)."""
+    subnet = lab.free_subnet()
+    gateway = str(subnet[gateway_index])
+    pool = docker.types.IPAMPool(subnet=str(subnet), gateway=gateway)
+    network = scope.network(suffix, ipam=docker.types.IPAMConfig(pool_configs=[pool]), **kwargs)
+    return network, subnet, gateway
+
+
+def bridge_of(network) -> str:
+    """The Linux bridge of a bridge-driver network."""
+    network.reload()
+    return network.attrs["Options"].get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"

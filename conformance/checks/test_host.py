@@ -11,7 +11,6 @@ from scapy.layers.inet import ICMP, IP, TCP
 
 from conformance.lab import firewall
 from conformance.lab.capture import Capture
-from conformance.lab.scope import listening_tcp_ports
 from conformance.plugin import claims
 
 from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
@@ -108,7 +107,7 @@ def test_egress_with_host_address(claim, scope, lab, evidence):
 
 @claims("host/expose-uses-host-port")
 def test_expose_uses_host_port(claim, scope, lab, evidence):
-    if EXPOSED_PORT in listening_tcp_ports(lab.engine.pid):
+    if not lab.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     box = scope.container("host", httpd(EXPOSED_PORT), network="host", publish_all_ports=True)
     scope.wait_listening(box, EXPOSED_PORT)

@@ -6,7 +6,7 @@ import pytest
 from conformance.lab import firewall
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, ephemeral_ports, httpd, plain_address, reachable
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address, reachable
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_form_ip_containerport(claim, scope, lab, evidence):
     box = scope.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": (host_ip, None)})
     scope.wait_listening(box, HTTPD_PORT)
     bindings = _bound_host_ports(box, HTTPD_PORT)
-    ephemeral = ephemeral_ports(lab.engine.netns)
+    ephemeral = lab.engine.netns.local_port_range()
     evidence.json("binding", {"bindings": bindings, "ephemeral_range": [ephemeral.start, ephemeral.stop - 1]})
     assert len(bindings) == 1 and bindings[0][0] == host_ip, f"bindings {bindings}, expected one on {host_ip}"
     host_port = bindings[0][1]
@@ -102,7 +102,7 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
     box = scope.container("web", httpd(EXPOSED_PORT), publish_all_ports=True)
     scope.wait_listening(box, EXPOSED_PORT)
     bindings = _bound_host_ports(box, EXPOSED_PORT)
-    ephemeral = ephemeral_ports(lab.engine.netns)
+    ephemeral = lab.engine.netns.local_port_range()
     evidence.json("binding", {"bindings": bindings, "ephemeral_range": [ephemeral.start, ephemeral.stop - 1]})
     assert bindings, f"-P did not publish the EXPOSEd port {EXPOSED_PORT}"
     assert all(port in ephemeral for _, port in bindings), f"host ports {bindings} are outside {ephemeral}"

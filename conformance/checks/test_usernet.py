@@ -8,30 +8,15 @@ from scapy.layers.inet import ICMP, IP
 
 from conformance.lab.capture import Capture
 from conformance.lab.icmp import ping
-from conformance.lab.subnets import free_subnet
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, httpd, ipv4_of, pings, wget
-
-
-def _subnet_network(scope, lab, suffix: str, gateway_index: int = 1, **kwargs):
-    """A network with an explicit --subnet (and --gateway) from the suite's own range; (network, subnet, gateway)."""
-    subnet = free_subnet(lab.engine.netns, lab.engine.client)
-    gateway = str(subnet[gateway_index])
-    pool = docker.types.IPAMPool(subnet=str(subnet), gateway=gateway)
-    network = scope.network(suffix, ipam=docker.types.IPAMConfig(pool_configs=[pool]), **kwargs)
-    return network, subnet, gateway
-
-
-def _bridge_of(network) -> str:
-    network.reload()
-    return network.attrs["Options"].get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
+from .helpers import HTTPD_PORT, PROBE_PAGE, bridge_of, httpd, ipv4_of, pings, subnet_network, wget
 
 
 @claims("usernet/create-makes-bridge")
 def test_create_makes_bridge(claim, scope, lab, evidence):
     network = scope.network("test-net", driver="bridge")
-    name = _bridge_of(network)
+    name = bridge_of(network)
     links = lab.engine.netns.links()
     gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
     prefix = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"]).prefixlen
@@ -43,11 +28,11 @@ def test_create_makes_bridge(claim, scope, lab, evidence):
 
 @claims("usernet/subnet-and-gateway")
 def test_subnet_and_gateway(claim, scope, lab, evidence):
-    network, subnet, gateway = _subnet_network(scope, lab, "custom", gateway_index=254)
+    network, subnet, gateway = subnet_network(scope, lab, "custom", gateway_index=254)
     box = scope.container("box", network=network.name)
     netns = scope.netns(box)
     addresses, routes = ipv4_of(netns), netns.routes()
-    on_bridge = ipv4_of(lab.engine.netns, _bridge_of(network))
+    on_bridge = ipv4_of(lab.engine.netns, bridge_of(network))
     evidence.json("custom-network", {"subnet": str(subnet), "gateway": gateway, "bridge": on_bridge,
                                      "container": addresses, "routes": routes})
     assert f"{gateway}/{subnet.prefixlen}" in on_bridge, f"the bridge holds {on_bridge}, not the gateway {gateway}"
@@ -57,7 +42,7 @@ def test_subnet_and_gateway(claim, scope, lab, evidence):
 
 @claims("usernet/static-ip")
 def test_static_ip(claim, scope, lab, evidence):
-    network, subnet, _ = _subnet_network(scope, lab, "static")
+    network, subnet, _ = subnet_network(scope, lab, "static")
     wanted = str(subnet[77])
     config = {network.name: lab.engine.client.api.create_endpoint_config(ipv4_address=wanted)}
     box = scope.container("box", httpd(), network=network.name, networking_config=config)
@@ -85,7 +70,7 @@ def test_static_ip_needs_subnet(claim, scope, lab, evidence):
 
 @claims("usernet/same-network-reach")
 def test_same_network_reach(claim, scope, lab, evidence):
-    network, _, gateway = _subnet_network(scope, lab, "same")
+    network, _, gateway = subnet_network(scope, lab, "same")
     one = scope.container("one", network=network.name)
     two = scope.container("two", network=network.name)
     results = {
@@ -99,8 +84,8 @@ def test_same_network_reach(claim, scope, lab, evidence):
 
 @claims("usernet/different-networks-isolated")
 def test_different_networks_isolated(claim, scope, lab, evidence):
-    net1, _, gateway1 = _subnet_network(scope, lab, "net1")
-    net2, _, _ = _subnet_network(scope, lab, "net2")
+    net1, _, gateway1 = subnet_network(scope, lab, "net1")
+    net2, _, _ = subnet_network(scope, lab, "net2")
     one = scope.container("one", network=net1.name)
     two = scope.container("two", network=net2.name)
     other = scope.address(two, net2.name)
@@ -112,8 +97,8 @@ def test_different_networks_isolated(claim, scope, lab, evidence):
 
 @claims("usernet/connect-adds-interface")
 def test_connect_adds_interface(claim, scope, lab, evidence):
-    net1, subnet1, _ = _subnet_network(scope, lab, "net1")
-    net2, _, _ = _subnet_network(scope, lab, "net2")
+    net1, subnet1, _ = subnet_network(scope, lab, "net1")
+    net2, _, _ = subnet_network(scope, lab, "net2")
     server = scope.container("httpd1", httpd(), network=net1.name)
     client = scope.container("cli", network=net2.name)
     scope.wait_listening(server, HTTPD_PORT)
@@ -143,7 +128,7 @@ def lan(lab, namespaces):
     """Another host on a segment of its own: a veth whose engine end is a macvlan parent; (lan netns, parent, subnet)."""
     parent, far_end = lab.run.ifname("m0"), lab.run.ifname("m1")
     netns = namespaces("lan")
-    subnet = free_subnet(lab.engine.netns, lab.engine.client)
+    subnet = lab.free_subnet()
     with lab.engine.netns.veth(parent, far_end, peer_netns=netns):
         lab.engine.netns.up(parent)
         netns.up(far_end, f"{subnet[200]}/{subnet.prefixlen}")

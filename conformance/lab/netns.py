@@ -16,6 +16,8 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
+from .tally import CREATED
+
 NETNS_RUN_DIR = Path("/run/netns")
 
 
@@ -55,6 +57,11 @@ class Netns:
         if result.returncode != 0:
             raise OSError(f"sysctl {key} in {self}: {result.stderr.strip()}")
         return result.stdout.strip()
+
+    def local_port_range(self) -> range:
+        """net.ipv4.ip_local_port_range: where random ports (-P, outgoing connections) come from."""
+        low, high = self.sysctl("net/ipv4/ip_local_port_range").split()
+        return range(int(low), int(high) + 1)
 
     def index(self, ifname: str) -> int:
         with self.iproute() as ipr:
@@ -157,6 +164,7 @@ class NamedNetns(Netns):
 
     def __enter__(self) -> "NamedNetns":
         _netns.create(self.name)
+        CREATED["namespaces"] += 1
         try:
             if not self.fresh:
                 self.up("lo")

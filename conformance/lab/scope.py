@@ -12,6 +12,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from .netns import Netns, namespace_of
+from .tally import CREATED
 from .wait import wait_for
 
 SLEEP = ["sleep", "3600"]
@@ -78,6 +79,7 @@ class Scope:
             self.lab.image, command or SLEEP, name=self.name(suffix), labels=self.lab.run.labels,
             init=True, **kwargs,
         )
+        CREATED["containers"] += 1
         self._stack.callback(_remove_container, container)
         container.start()
         container.reload()

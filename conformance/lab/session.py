@@ -10,15 +10,19 @@ from typing import Any
 from .engine import Engine, EngineUnavailable, docker_host
 from .private import PrivateEngine
 from .probe import ensure_probe_image
+from .reserve import Reservations, shuffled
 from .resolver import PROBE_NAME, Resolver
 from .run import LABEL, Run
-from .scope import Scope
+from .scope import Scope, listening_tcp_ports
+from .subnets import free_subnet
 from .upstream import Upstream
 from .variants import Variant
 
 log = logging.getLogger("conformance")
 
 ENGINE_MODES = ("auto", "system", "private")
+# Ports the suite chooses come from below the ephemeral range, where neither -P nor outgoing connections take theirs.
+PORT_FLOOR = 20000
 
 
 class Lab:
@@ -40,14 +44,16 @@ class Lab:
         self.daemon_options = daemon_options
         self.variant = variant
         self.run = run or Run()
+        self.reservations = Reservations()
         self._stack = ExitStack()
 
     def __enter__(self) -> "Lab":
         try:
+            self._stack.callback(self.reservations.release_all)
             self.engine = self._engine()
             self._stack.callback(self._sweep)
             self.image = ensure_probe_image(self.engine.client)
-            self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns))
+            self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
             self.resolver = self._stack.enter_context(Resolver(
                 self.upstream.netns, self.upstream.remote, {PROBE_NAME: self.upstream.remote}))
         except BaseException:
@@ -113,10 +119,24 @@ class Lab:
         return body
 
     def free_port(self) -> int:
-        """A TCP port nothing in the engine's namespace listens on right now."""
-        with self.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("0.0.0.0", 0))
-            return sock.getsockname()[1]
+        """A TCP port of the engine's namespace that is free and that no other run on the host may take."""
+        low = self.engine.netns.local_port_range().start
+        netns = self.engine.netns
+        port = self.reservations.first_free(f"port-{netns.inode}",
+                                            shuffled(range(PORT_FLOOR, low if low > PORT_FLOOR else 65536)),
+                                            lambda p: _bindable(netns, p))
+        if port is None:
+            raise RuntimeError(f"no free TCP port from {PORT_FLOOR} up in {netns}")
+        return port
+
+    def hold_port(self, port: int) -> bool:
+        """Hold a fixed *port* (one an image EXPOSEs) against other runs, waiting for them; whether it is free."""
+        self.reservations.hold(f"port-{self.engine.netns.inode}", port)
+        return port not in listening_tcp_ports(self.engine.pid)
+
+    def free_subnet(self, prefix: int = 24):
+        """A subnet for a network a check creates, free on this host and held against other runs."""
+        return free_subnet(self.engine.netns, self.engine.client, self.reservations, prefix)
 
     def run_info(self) -> dict[str, Any]:
         return {
@@ -130,3 +150,12 @@ class Lab:
                 "remote": self.upstream.remote,
             },
         }
+
+
+def _bindable(netns, port: int) -> bool:
+    with netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True

@@ -4,18 +4,18 @@ The upstream link and remote come from the RFC 5737 documentation ranges
 (upstream.py); the networks the checks create come from 198.18.0.0/15, which
 RFC 2544 sets aside for benchmarking and no real network routes.  A subnet is
 taken only when it overlaps no route or address in the engine's namespace and
-no network the engine already has; the choice among free ones is random, so two
-runs on one host rarely race for the same one.
+no network the engine already has, and it is held (reserve.py) so that no
+other run on the host takes it too.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import random
 
 import docker
 
 from .netns import Netns
+from .reserve import Reservations, shuffled
 
 CHECK_RANGE = ipaddress.ip_network("198.18.0.0/15")
 
@@ -46,13 +46,12 @@ def engine_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def free_subnet(netns: Netns, client: docker.DockerClient, prefix: int = 24,
-                avoid: tuple[ipaddress.IPv4Network, ...] = ()) -> ipaddress.IPv4Network:
-    """A /*prefix* of CHECK_RANGE that nothing in the engine's namespace or the engine uses."""
-    taken = occupied(netns) + engine_subnets(client) + list(avoid)
-    candidates = list(CHECK_RANGE.subnets(new_prefix=prefix))
-    random.shuffle(candidates)
-    for subnet in candidates:
-        if not any(subnet.overlaps(t) for t in taken):
-            return subnet
-    raise RuntimeError(f"no free /{prefix} left in {CHECK_RANGE}")
+def free_subnet(netns: Netns, client: docker.DockerClient, reservations: Reservations,
+                prefix: int = 24) -> ipaddress.IPv4Network:
+    """A /*prefix* of CHECK_RANGE that nothing in the engine's namespace or the engine uses, held by this run."""
+    taken = occupied(netns) + engine_subnets(client)
+    found = reservations.first_free(f"subnet-{netns.inode}", shuffled(CHECK_RANGE.subnets(new_prefix=prefix)),
+                                    lambda subnet: not any(subnet.overlaps(t) for t in taken))
+    if found is None:
+        raise RuntimeError(f"no free /{prefix} left in {CHECK_RANGE}")
+    return found

@@ -24,35 +24,17 @@ from .engine import docker_host
 from .netns import Netns
 from .private import RUN_DIR, STATE_DIR, unmount_below
 from .procs import cgroups, processes
+from .reserve import Lock
 from .run import LABEL, PREFIX, Run
 
 RUNS_DIR = STATE_DIR / "runs"
 
 
-class Liveness:
+class Liveness(Lock):
     """``with Liveness(run):`` — this run is alive for exactly as long as the block runs."""
 
     def __init__(self, run: Run):
-        self.path = RUNS_DIR / f"{run.id}.lock"
-        self.fd: int | None = None
-
-    def __enter__(self) -> "Liveness":
-        RUNS_DIR.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            # A sweeper may have unlinked the file between our open and our lock: lock the file that is there.
-            if self.path.exists() and os.stat(self.path).st_ino == os.fstat(fd).st_ino:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)
-        os.close(self.fd)
+        super().__init__(RUNS_DIR / f"{run.id}.lock")
 
 
 def dead_runs() -> list[str]:

@@ -6,8 +6,8 @@
                                               resolver on 203.0.113.(16s+1):53
 
 Only documentation ranges (RFC 5737) are used, in a slot s that overlaps no
-route or address already in the engine's namespace, so the suite's traffic has
-nowhere to go but namespaces it made.  Removing the veth removes the engine-side
+route or address already in the engine's namespace and that no other run holds,
+so the suite's traffic has nowhere to go but namespaces it made.  Removing the veth removes the engine-side
 address and route with it.
 """
 
@@ -17,18 +17,21 @@ import ipaddress
 from dataclasses import dataclass
 
 from .netns import NamedNetns, Netns
+from .reserve import Reservations
 from .run import Run
 from .subnets import occupied
 
 LINK_RANGE = ipaddress.ip_network("198.51.100.0/24")
 REMOTE_RANGE = ipaddress.ip_network("203.0.113.0/24")
-SLOTS = 16
 
 
 @dataclass(frozen=True)
 class Slot:
     link: ipaddress.IPv4Network
     remote_net: ipaddress.IPv4Network
+
+    def __str__(self) -> str:  # the name of its reservation
+        return str(self.link)
 
     @property
     def engine_addr(self) -> str:
@@ -43,24 +46,26 @@ class Slot:
         return str(self.remote_net[1])
 
 
-def free_slot(netns: Netns) -> Slot:
+def free_slot(netns: Netns, reservations: Reservations) -> Slot:
+    """A slot whose ranges overlap nothing in *netns*, held by this run."""
     taken = occupied(netns)
-    for index in range(SLOTS):
-        slot = Slot(
-            link=list(LINK_RANGE.subnets(new_prefix=29))[index],
-            remote_net=list(REMOTE_RANGE.subnets(new_prefix=28))[index],
-        )
-        if not any(slot.link.overlaps(t) or slot.remote_net.overlaps(t) for t in taken):
-            return slot
-    raise RuntimeError(f"no free documentation-range slot in {netns}: every one overlaps a route")
+    slots = [Slot(link, remote) for link, remote in zip(LINK_RANGE.subnets(new_prefix=29),
+                                                         REMOTE_RANGE.subnets(new_prefix=28))]
+    found = reservations.first_free(
+        f"slot-{netns.inode}", slots,
+        lambda slot: not any(slot.link.overlaps(t) or slot.remote_net.overlaps(t) for t in taken))
+    if found is None:
+        raise RuntimeError(f"no free documentation-range slot in {netns}: each overlaps a route or serves another run")
+    return found
 
 
 class Upstream:
-    """``with Upstream(run, engine.netns) as up: up.engine_addr, up.remote, up.netns``"""
+    """``with Upstream(run, engine.netns, reservations) as up: up.engine_addr, up.remote, up.netns``"""
 
-    def __init__(self, run: Run, engine_netns: Netns):
+    def __init__(self, run: Run, engine_netns: Netns, reservations: Reservations):
         self.run = run
         self.engine_netns = engine_netns
+        self.reservations = reservations
         self.netns = NamedNetns(run.name("up"))
         self.engine_if = run.ifname("u0")
         self.upstream_if = run.ifname("u1")
@@ -79,7 +84,7 @@ class Upstream:
         return self.slot.remote
 
     def __enter__(self) -> "Upstream":
-        self.slot = free_slot(self.engine_netns)
+        self.slot = free_slot(self.engine_netns, self.reservations)
         self.netns.__enter__()
         try:
             self._wire()
