@@ -2,6 +2,8 @@
 ``python -m conformance cleanup``: remove what runs that died (killed, crashed) left behind.
 ``python -m conformance mutate [--report-dir DIR] [--only NAME ...]``: run the fault map and the unusual
 configurations against private engines (conformance/mutation.py).
+``python -m conformance benchmark [--out DIR]``: the suite's wall time, serial and with -n 2, against the engine's
+floor (conformance/benchmark.py).
 ``python -m conformance diff BASE.json HEAD.json``: what changed between two runs, in Markdown; exit 1 on a regression.
 ``python -m conformance merge REPORT.json ... [--out DIR]``: the claims × hosts matrix, matrix.md and matrix.html.
 ``python -m conformance update-expectations REPORT.json [--out FILE]``: record a run's failures as known deviations.
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return cleanup()
     if argv[:1] == ["mutate"]:
         return mutate(argv[1:])
+    if argv[:1] == ["benchmark"]:
+        return benchmark(argv[1:])
     # `python -m conformance` imports this package before pytest can rewrite it; that is expected.
     quiet = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
     return int(pytest.main([str(CHECKS_DIR), "-p", "no:cacheprovider", "-W", quiet, *argv]))
@@ -74,6 +78,20 @@ def mutate(argv: list[str]) -> int:
     for line in mutation["missed"]:
         print(f"  MISSED {line}")
     return 0 if succeeded(report) else 1
+
+
+def benchmark(argv: list[str]) -> int:
+    from .benchmark import benchmark, render
+
+    parser = argparse.ArgumentParser(prog="python -m conformance benchmark",
+                                     description="Time the suite, serial and with -n 2, against the engine's floor.")
+    parser.add_argument("--out", type=Path, default=Path("reports/benchmark"),
+                        help="where benchmark.json and the two runs' reports go")
+    args = parser.parse_args(argv)
+    result = benchmark(args.out.resolve())
+    print(render(result))
+    print(f"figures: {args.out}/benchmark.json")
+    return 0
 
 
 def _reports(paths: list[Path]) -> list[tuple[Path, dict]]:

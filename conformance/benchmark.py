@@ -1,0 +1,138 @@
+"""``python -m conformance benchmark``: the suite's wall time against the engine's own floor.
+
+In one run on one machine: calibrate the floor (the median time to create,
+start and remove one probe container, and to create and delete a namespace with
+a veth), run the full suite serially and with ``-n 2``, and compare.  The
+figures go to benchmark.json so that runs on one machine can be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .lab.engine import Engine, docker_host
+from .lab.netns import NamedNetns, Netns
+from .lab.probe import ensure_probe_image
+from .lab.run import Run
+from .lab.scope import SLEEP
+from .lab.sweep import Liveness
+
+SAMPLES = 7
+# The goals of the speed issue, for this 2-core machine.
+GOALS = {"parallel_wall_s": 20.0, "wall_per_floor": 2.0, "speedup": 1.5}
+
+
+def container_floor(engine: Engine, image: str, run: Run) -> float:
+    """Median seconds to create, start and remove one probe container, the way the suite does."""
+    times = []
+    for index in range(SAMPLES):
+        start = time.perf_counter()
+        box = engine.client.containers.create(image, SLEEP, name=run.name(f"floor{index}"), labels=run.labels,
+                                              init=True)
+        try:
+            box.start()
+            box.reload()
+        finally:
+            box.remove(force=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def namespace_floor(run: Run) -> float:
+    """Median seconds to create a namespace with a veth to it from the suite's own, and delete both."""
+    own, times = Netns("/proc/self/ns/net"), []
+    for index in range(SAMPLES):
+        start = time.perf_counter()
+        with NamedNetns(run.name(f"floor{index}")) as netns:
+            own.add_veth(run.ifname("fa"), run.ifname("fb"), peer_netns=netns)
+            own.delete(run.ifname("fa"))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_suite(report_dir: Path, *args: str) -> dict[str, Any]:
+    """One full run of the suite as a user starts it; its wall time and report."""
+    start = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(report_dir), "-q", *args],
+                               capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    report_path = report_dir / "report.json"
+    if not report_path.is_file():
+        raise RuntimeError(f"the run with {args or 'no options'} wrote no report:\n{completed.stderr[-2000:]}")
+    report = json.loads(report_path.read_text())
+    return {"args": list(args), "exit": completed.returncode, "wall_s": round(wall, 2), "report": report}
+
+
+def summarize(run: dict[str, Any], floor: float) -> dict[str, Any]:
+    report = run["report"]
+    created = report["run_info"].get("created", {})
+    containers = created.get("containers", 0)
+    slowest = sorted((c for c in report["claims"] if c.get("duration")), key=lambda c: -c["duration"])[:10]
+    return {
+        "args": run["args"],
+        "exit": run["exit"],
+        "wall_s": run["wall_s"],
+        "containers": containers,
+        "namespaces": created.get("namespaces", 0),
+        "wall_per_floor": round(run["wall_s"] / (containers * floor), 2) if containers else None,
+        "totals": report["totals"],
+        "slowest": [{"claim": c["id"], "duration_s": round(c["duration"], 2)} for c in slowest],
+    }
+
+
+def benchmark(out_dir: Path) -> dict[str, Any]:
+    run = Run()
+    with Liveness(run):
+        engine = Engine.connect(docker_host())
+        image = ensure_probe_image(engine.client)
+        floor = {"container_s": round(container_floor(engine, image, run), 3),
+                 "namespace_veth_s": round(namespace_floor(run), 4)}
+        engine.client.close()
+    serial = run_suite(out_dir / "serial")
+    parallel = run_suite(out_dir / "parallel", "-n", "2")
+    outcomes = {name: {c["id"]: c["status"] for c in r["report"]["claims"]} for name, r in
+                (("serial", serial), ("parallel", parallel))}
+    changed = {claim: [status, outcomes["parallel"].get(claim)] for claim, status in outcomes["serial"].items()
+               if outcomes["parallel"].get(claim) != status}
+    runs = {"serial": summarize(serial, floor["container_s"]), "parallel": summarize(parallel, floor["container_s"])}
+    speedup = round(serial["wall_s"] / parallel["wall_s"], 2)
+    result = {
+        "engine": serial["report"]["run_info"].get("engine_version"),
+        "kernel": serial["report"]["run_info"].get("kernel"),
+        "floor": floor,
+        "runs": runs,
+        "speedup": speedup,
+        "outcome_changes": changed,
+        "goals": {
+            "parallel_wall_s": [runs["parallel"]["wall_s"], runs["parallel"]["wall_s"] <= GOALS["parallel_wall_s"]],
+            "wall_per_floor": [runs["parallel"]["wall_per_floor"],
+                               (runs["parallel"]["wall_per_floor"] or 0) <= GOALS["wall_per_floor"]],
+            "speedup": [speedup, speedup >= GOALS["speedup"]],
+            "no_outcome_changes": [len(changed), not changed],
+        },
+    }
+    (out_dir / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def render(result: dict[str, Any]) -> str:
+    floor = result["floor"]
+    lines = [f"floor: container create+start+remove {floor['container_s']:.3f} s, "
+             f"namespace+veth {floor['namespace_veth_s'] * 1000:.1f} ms (medians of {SAMPLES})"]
+    for name, run in result["runs"].items():
+        lines.append(f"{name:8} {' '.join(run['args']) or '(serial)':8} wall {run['wall_s']:6.1f} s  "
+                     f"{run['containers']} containers, {run['namespaces']} namespaces  "
+                     f"wall/(containers x floor) {run['wall_per_floor']}  exit {run['exit']}  {run['totals']}")
+        lines += [f"    {c['duration_s']:6.2f} s  {c['claim']}" for c in run["slowest"]]
+    lines.append(f"serial/parallel {result['speedup']}")
+    for claim, (before, after) in result["outcome_changes"].items():
+        lines.append(f"OUTCOME CHANGED {claim}: serial {before}, parallel {after}")
+    for goal, (value, met) in result["goals"].items():
+        lines.append(f"goal {goal}: {value} {'met' if met else 'NOT MET'} (target {GOALS.get(goal, 0)})")
+    return "\n".join(lines)
