@@ -33,9 +33,23 @@ EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
 EXPECTED = pytest.StashKey["expectations.Expected"]()
 
 
-def claims(*ids: str):
-    """Bind a check to the catalog claims it verifies."""
-    return pytest.mark.claims(*ids)
+TIERS = ("audit", "full")
+
+
+def claims(*ids: str, tier: str = "full"):
+    """Bind a check to the catalog claims it verifies.
+
+    ``tier="audit"`` marks a check that only reads (the engine's API, rules, interfaces): it may take
+    ``engine`` and ``evidence``, never a fixture that creates something (all of those depend on ``run``).
+    """
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {TIERS}")
+    return pytest.mark.claims(*ids, tier=tier)
+
+
+def tier_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("claims")
+    return marker.kwargs.get("tier", "full") if marker else "full"
 
 
 class ArticleContradicted(AssertionError):
@@ -70,6 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--expectations", type=Path, metavar="FILE",
                     help="known deviations of this host class (see conformance/expectations.py): matching failures "
                          "are reported as expected, and fail once they stop happening")
+    group.addoption("--tier", choices=TIERS, default="full",
+                    help="audit: only the read-only checks, which create and change nothing on the host (needs "
+                         "the engine at DOCKER_HOST); full (default): every check")
     group.addoption("--claim", action="append", default=[], metavar="ID",
                     help="run only the checks of this claim (repeatable), e.g. --claim egress/masquerade-source")
 
@@ -81,6 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.option.engine == "system":
             raise pytest.UsageError("--variant changes a private engine; it cannot apply to --engine system")
         config.option.engine = "private"
+    if config.option.tier == "audit":
+        if config.option.engine == "private":
+            raise pytest.UsageError("--tier audit creates nothing, so it cannot start a private engine")
+        config.option.engine = "system"
     unknown = [c for c in config.option.claim if c not in catalog().claims]
     if unknown:
         raise pytest.UsageError(f"--claim: no such claim in the catalog: {', '.join(unknown)}")
@@ -125,9 +146,13 @@ def claim_of(item: pytest.Item) -> Claim | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    wanted = set(config.option.claim)
-    if wanted:
-        deselected = [item for item in items if getattr(claim_of(item), "id", None) not in wanted]
+    wanted, audit = set(config.option.claim), config.option.tier == "audit"
+    for item in items:
+        if tier_of(item) == "audit" and "run" in item.fixturenames:
+            raise pytest.UsageError(f"{item.nodeid} is marked tier='audit' but creates things (it needs 'run')")
+    if wanted or audit:
+        deselected = [item for item in items if (wanted and getattr(claim_of(item), "id", None) not in wanted)
+                      or (audit and tier_of(item) != "audit")]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = [item for item in items if item not in deselected]
@@ -135,7 +160,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         claim = claim_of(item)
         if claim is None:
             continue
-        item.user_properties.append(("claim", claim.id))
+        item.user_properties += [("claim", claim.id), ("tier", tier_of(item))]
         group = next((GROUPS[name] for name in item.fixturenames if name in GROUPS), None)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
@@ -174,7 +199,7 @@ def _facts(request: pytest.FixtureRequest, wanted) -> dict:
     """Host facts, and the engine's too when *wanted* names any (only claims about the engine need one)."""
     facts = host_facts()
     if set(wanted) - set(facts):
-        facts |= request.getfixturevalue("lab").engine.facts()
+        facts |= request.getfixturevalue("engine").facts()
     return facts
 
 
@@ -219,7 +244,8 @@ class Recorder:
         claim_id = dict(report.user_properties).get("claim")
         if claim_id is not None:
             nodeid = report.nodeid.split("@", 1)[0]  # loadgroup's suffix
-            result = self.results.setdefault(nodeid, ClaimResult(claim=claim_id, nodeid=nodeid))
+            result = self.results.setdefault(nodeid, ClaimResult(claim=claim_id, nodeid=nodeid,
+                                                                 tier=dict(report.user_properties)["tier"]))
             fold(result, report)
 
     @pytest.hookimpl(optionalhook=True)
@@ -252,6 +278,7 @@ class Recorder:
             return
         known = self.config.stash[EXPECTATIONS]
         run_info = {**host_info(), **self._run_info(), "end": _now(), "pytest_args": list(self.config.args),
+                    "tier": self.config.option.tier,
                     "expectations": known.path if known else None}
         report = report_json.build(catalog(), list(self.results.values()), run_info)
         report_dir = self.config.option.report_dir

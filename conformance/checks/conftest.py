@@ -15,6 +15,7 @@ import pytest
 
 from conformance.lab import EngineUnavailable, Lab, Scope
 from conformance.lab.configured import ConfiguredLab
+from conformance.lab.engine import Engine, docker_host
 from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
@@ -64,6 +65,24 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
         yield lab
     finally:
         lab.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The engine under test: the lab's in the full tier; in the audit tier, the engine at DOCKER_HOST and
+    nothing else (no lab, no lock, no sweep: an audit creates nothing)."""
+    if request.config.option.tier != "audit":
+        yield request.getfixturevalue("lab").engine
+        return
+    try:
+        engine = Engine.connect(docker_host())
+    except EngineUnavailable as exc:
+        pytest.fail(f"engine unavailable: {exc}", pytrace=False)
+    request.config.stash[RECORDER].run_info.update(engine.describe())
+    try:
+        yield engine
+    finally:
+        engine.client.close()
 
 
 @pytest.fixture

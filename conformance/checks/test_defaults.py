@@ -9,9 +9,9 @@ from .helpers import bridge_of, host_end, ipv4_of, subnet_network
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 
 
-@claims("defaults/three-networks")
-def test_three_networks(claim, lab, evidence):
-    networks = {n["Name"]: n for n in lab.engine.client.api.networks()}
+@claims("defaults/three-networks", tier="audit")
+def test_three_networks(claim, engine, evidence):
+    networks = {n["Name"]: n for n in engine.client.api.networks()}
     seen = {name: (networks[name]["Driver"], networks[name]["Scope"]) for name in ("bridge", "host", "none")
             if name in networks}
     evidence.json("networks", {name: {"Driver": n["Driver"], "Scope": n["Scope"]} for name, n in networks.items()})
@@ -40,9 +40,9 @@ def test_four_modes(claim, scope, lab, evidence):
     assert len(set(own)) == 3, "bridge and none mode did not each get a namespace of their own"
 
 
-@claims("defaults/bridge-inspect")
-def test_bridge_inspect(claim, lab, evidence):
-    inspect = lab.engine.bridge_network
+@claims("defaults/bridge-inspect", tier="audit")
+def test_bridge_inspect(claim, engine, evidence):
+    inspect = engine.bridge_network
     evidence.json("docker-network-inspect-bridge", inspect)
     ipam = inspect["IPAM"]["Config"]
     assert (inspect["Driver"], inspect["Scope"]) == ("bridge", "local")
@@ -59,16 +59,16 @@ def test_bridge_inspect(claim, lab, evidence):
     }
 
 
-@claims("defaults/docker0-linux-bridge")
-def test_docker0_linux_bridge(claim, lab, evidence):
-    bridge = lab.engine.bridge
-    links = lab.engine.netns.links()
+@claims("defaults/docker0-linux-bridge", tier="audit")
+def test_docker0_linux_bridge(claim, engine, evidence):
+    bridge = engine.bridge
+    links = engine.netns.links()
     device = links.get(bridge.name)
     evidence.json("bridge-device", {"network": vars(bridge), "device": device})
     assert device is not None, f"no device {bridge.name} in the engine's namespace"
     assert device["kind"] == "bridge", f"{bridge.name} is a {device['kind']} device, not a Linux bridge"
     expected = f"{bridge.gateway}/{bridge.network.prefixlen}"
-    assert expected in ipv4_of(lab.engine.netns, bridge.name), f"{bridge.name} does not hold {expected}"
+    assert expected in ipv4_of(engine.netns, bridge.name), f"{bridge.name} does not hold {expected}"
 
 
 @claims("defaults/bridge-no-carrier-when-empty")

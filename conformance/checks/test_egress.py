@@ -9,11 +9,11 @@ from conformance.plugin import claims
 from .helpers import HTTPD_PORT, plain_address, server_and_client, wget
 
 
-@claims("egress/masquerade-rule")
-def test_masquerade_rule(claim, lab, evidence):
-    bridge = lab.engine.bridge
+@claims("egress/masquerade-rule", tier="audit")
+def test_masquerade_rule(claim, engine, evidence):
+    bridge = engine.bridge
     expected = f"-A POSTROUTING -s {bridge.subnet} ! -o {bridge.name} -j MASQUERADE"
-    nat = lab.engine.nat_dump()
+    nat = engine.nat_dump()
     evidence.text("nat-table", nat)
     assert expected in firewall.rules(nat), f"no `{expected}` in the nat table"
 

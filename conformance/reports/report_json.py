@@ -31,6 +31,7 @@ def build(catalog: Catalog, results: list[ClaimResult], run_info: dict[str, Any]
             "duration": round(result.duration, 3),
             "evidence": result.evidence,
             "check": result.nodeid,
+            "tier": result.tier,
             "expectation": result.expectation,
         })
     counts = Counter(c["status"] for c in claims)

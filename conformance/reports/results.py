@@ -12,6 +12,7 @@ UNEXPECTED = ("failed", "xpassed", "error")
 class ClaimResult:
     claim: str
     nodeid: str
+    tier: str = "full"
     status: str = "error"
     message: str = ""
     duration: float = 0.0
