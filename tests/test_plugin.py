@@ -47,8 +47,8 @@ from types import SimpleNamespace
 from conformance.plugin import article_claim, claims
 
 @pytest.fixture(scope="session")
-def lab():
-    return SimpleNamespace(engine=SimpleNamespace(facts=lambda: {"userland_proxy": False}))
+def engine():
+    return SimpleNamespace(facts=lambda: {"userland_proxy": False})
 
 @pytest.fixture
 def broken():
