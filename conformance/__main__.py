@@ -10,7 +10,9 @@ floor (conformance/benchmark.py).
 
 The report tools need neither root nor an engine.
 
-Exit status of a run is pytest's: 0 only when no claim failed unexpectedly and nothing errored.
+Exit status of a run is pytest's: 0 only when no claim failed unexpectedly and nothing errored.  A problem
+with the environment (not root, no engine, no iptables, a kernel without veth) is one line at the end of the
+run; the checks it affects error with that line, and the report is written all the same.
 """
 
 from __future__ import annotations
@@ -30,24 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in REPORT_TOOLS:
         return REPORT_TOOLS[argv[0]](argv[1:])
-    if os.geteuid() != 0:
-        print("conformance: must run as root: it creates network namespaces and reads the engine's "
-              "firewall (try: sudo python -m conformance)", file=sys.stderr)
-        return 4
-    if argv[:1] == ["cleanup"]:
-        return cleanup()
-    if argv[:1] == ["mutate"]:
-        return mutate(argv[1:])
-    if argv[:1] == ["benchmark"]:
-        return benchmark(argv[1:])
+    if argv[:1] and argv[0] in ROOT_TOOLS:
+        if os.geteuid() != 0:
+            print(f"conformance {argv[0]}: not root: it creates and removes network namespaces and engines "
+                  f"— run it as root (sudo python -m conformance {argv[0]})", file=sys.stderr)
+            return 4
+        return ROOT_TOOLS[argv[0]](argv[1:])
     # `python -m conformance` imports this package before pytest can rewrite it; that is expected.
     quiet = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
     return int(pytest.main([str(CHECKS_DIR), "-p", "no:cacheprovider", "-W", quiet, *argv]))
 
 
-def cleanup() -> int:
+def cleanup(argv: list[str]) -> int:
     from .lab.sweep import sweep_dead_runs
 
+    argparse.ArgumentParser(prog="python -m conformance cleanup",
+                            description="Remove what runs that died left behind; live runs are never touched."
+                            ).parse_args(argv)
     swept = sweep_dead_runs()
     for run_id, removed in swept.items():
         print(f"run {run_id} (dead): {'removed' if removed else 'nothing was left'}")
@@ -165,6 +166,7 @@ def _report_tool(command):
     return run
 
 
+ROOT_TOOLS = {"cleanup": cleanup, "mutate": mutate, "benchmark": benchmark}
 REPORT_TOOLS = {"diff": _report_tool(diff), "merge": _report_tool(merge),
                 "update-expectations": _report_tool(update_expectations)}
 

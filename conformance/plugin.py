@@ -16,7 +16,7 @@ from pathlib import Path
 import allure
 import pytest
 
-from . import expectations
+from . import expectations, preflight
 from .catalog import Claim, catalog, unmet_conditions
 from .evidence import Evidence
 from .lab.host import host_facts, host_info
@@ -31,6 +31,7 @@ RECORDER = pytest.StashKey["Recorder"]()
 GROUPS = {"configured": "configured-engine"}
 EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
 EXPECTED = pytest.StashKey["expectations.Expected"]()
+PROBLEMS = pytest.StashKey["list[preflight.Problem]"]()
 
 
 TIERS = ("audit", "full")
@@ -123,6 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # -n N: keep each xdist_group (the checks of one shared topology) on one worker; see
         # pytest_collection_modifyitems.
         config.option.dist = "loadgroup"
+    config.stash[PROBLEMS] = preflight.environment(config.option.engine)
     config.stash[RECORDER] = Recorder(config)
     config.pluginmanager.register(config.stash[RECORDER], "conformance-recorder")
 
@@ -195,6 +197,13 @@ def _claim_context(request: pytest.FixtureRequest) -> None:
         request.node.user_properties.append(("expectation", known.expected[claim.id].reason))
 
 
+def require(request: pytest.FixtureRequest, what: str) -> None:
+    """Fail the fixture (so every check that needs *what* errors) with the environment problem that takes it."""
+    for problem in request.config.stash[PROBLEMS]:
+        if problem.affects in ("everything", what):
+            pytest.fail(str(problem), pytrace=False)
+
+
 def _facts(request: pytest.FixtureRequest, wanted) -> dict:
     """Host facts, and the engine's too when *wanted* names any (only claims about the engine need one)."""
     facts = host_facts()
@@ -262,17 +271,22 @@ class Recorder:
             for key, value in self.workers[worker].items():
                 merged.setdefault(key, value)
         merged |= self.run_info
+        problems = [str(p) for p in self.config.stash[PROBLEMS]]
+        for info in [self.workers[w] for w in sorted(self.workers)]:
+            problems += [p for p in info.get("problems", []) if p not in problems]
         ids = [self.workers[w]["run_id"] for w in sorted(self.workers) if "run_id" in self.workers[w]]
         if not self.workers and "run_id" in merged:
             ids = [merged["run_id"]]
         created = Counter(CREATED)
         for info in self.workers.values():
             created.update(info.get("created", {}))
-        return merged | {"run_ids": ids, "workers": len(self.workers), "created": dict(created)}
+        return merged | {"run_ids": ids, "workers": len(self.workers), "created": dict(created),
+                         "problems": problems}
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
-            self.config.workeroutput["conformance_run_info"] = {**self.run_info, "created": dict(CREATED)}
+            self.config.workeroutput["conformance_run_info"] = {
+                **self.run_info, "created": dict(CREATED), "problems": [str(p) for p in self.config.stash[PROBLEMS]]}
             return
         if not self.results:
             return
@@ -287,6 +301,11 @@ class Recorder:
         allure_env.write(Path(self.config.option.allure_report_dir), run_info)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        problems = self._run_info()["problems"]
+        if problems:
+            terminalreporter.section("environment problems", sep="=", red=True, bold=True)
+            for problem in problems:
+                terminalreporter.write_line(problem)
         if self.results:
             terminalreporter.write_line(f"conformance reports: {self.config.option.report_dir}/"
                                         "{report.json,summary.md,junit.xml,allure-results}")

@@ -21,7 +21,8 @@ from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
 from conformance.lab.variants import VARIANTS
 from conformance.lab.sweep import Liveness, sweep_dead_runs
-from conformance.plugin import RECORDER
+from conformance import preflight
+from conformance.plugin import PROBLEMS, RECORDER, require
 
 log = logging.getLogger("conformance")
 
@@ -33,11 +34,14 @@ def run(request: pytest.FixtureRequest) -> Run:
     Before anything is created, the leftovers of runs that died (SIGKILL, power loss) are swept;
     this run's own liveness lock keeps every other run's sweep away from its objects.
     """
+    require(request, "namespaces")
     for run_id, removed in sweep_dead_runs().items():
         log.warning("swept the leftovers of dead run %s: %s", run_id, ", ".join(removed) or "nothing")
     run = Run()
     request.config.stash[RECORDER].run_info["run_id"] = run.id
     with Liveness(run):
+        request.config.stash[PROBLEMS] += preflight.kernel(run)
+        require(request, "namespaces")
         yield run
 
 
@@ -54,12 +58,17 @@ def namespaces(run: Run) -> Callable[..., NamedNetns]:
 
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
+    require(request, "engine")
     option = request.config.option
     try:
         lab = Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
                   variant=VARIANTS[option.variant] if option.variant else None).__enter__()
     except (EngineUnavailable, ProbeUnavailable) as exc:
-        pytest.fail(f"lab unavailable: {exc}", pytrace=False)
+        failure = f"lab unavailable: {exc}"
+    else:
+        failure = None
+    if failure:
+        pytest.fail(failure, pytrace=False)
     try:
         request.config.stash[RECORDER].run_info.update(lab.run_info())
         yield lab
@@ -74,10 +83,8 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     if request.config.option.tier != "audit":
         yield request.getfixturevalue("lab").engine
         return
-    try:
-        engine = Engine.connect(docker_host())
-    except EngineUnavailable as exc:
-        pytest.fail(f"engine unavailable: {exc}", pytrace=False)
+    require(request, "engine")
+    engine = Engine.connect(docker_host())
     request.config.stash[RECORDER].run_info.update(engine.describe())
     try:
         yield engine
@@ -93,12 +100,17 @@ def scope(lab: Lab) -> Scope:
 
 
 @pytest.fixture(scope="session")
-def configured(run: Run) -> ConfiguredLab:
+def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options."""
+    require(request, "engine")
     try:
         cfg = ConfiguredLab(run).__enter__()
     except (EngineUnavailable, ProbeUnavailable) as exc:
-        pytest.fail(f"cannot start an engine with the options these claims are about: {exc}", pytrace=False)
+        failure = f"cannot start an engine with the options these claims are about: {exc}"
+    else:
+        failure = None
+    if failure:
+        pytest.fail(failure, pytrace=False)
     try:
         yield cfg
     finally:

@@ -28,7 +28,7 @@ def _message(report) -> str:
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
-        return crash.message
+        return crash.message.removeprefix("Failed: ")  # pytest.fail's own prefix
     return str(longrepr).strip().splitlines()[-1]
 
 

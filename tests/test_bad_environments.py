@@ -1,0 +1,79 @@
+"""A new user's bad environments: each gives one line naming the problem and the fix, the checks it
+affects error with that line, the others still run, and the report is written."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conformance import preflight
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the scenarios are made by taking things away from root")
+
+NOT_ROOT = "import os, runpy; os.geteuid = lambda: 1000; runpy.run_module('conformance', run_name='__main__')"
+
+
+def path_without(tmp_path: Path, *missing: str) -> str:
+    """A PATH with every tool of this machine's but *missing*."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        for tool in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            if tool.name not in missing and not (bin_dir / tool.name).exists():
+                (bin_dir / tool.name).symlink_to(tool)
+    return str(bin_dir)
+
+
+def run(tmp_path: Path, *args: str, env: dict | None = None, prelude: list[str] | None = None):
+    command = [sys.executable, *(prelude or ["-m", "conformance"]), "--report-dir", str(tmp_path / "r"), *args]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    return completed, report
+
+
+def errored(report: dict) -> set[str]:
+    return {c["message"] for c in report["claims"] if c["status"] == "error"}
+
+
+@pytest.mark.parametrize("args, env, missing, line", [
+    pytest.param(["-k", "defaults or netns/veth"], {}, (), "not root: ", id="not-root"),
+    pytest.param(["-k", "defaults or netns/veth"], {"DOCKER_HOST": "unix:///nonexistent.sock"}, ("dockerd",),
+                 "no Docker engine answers at unix:///nonexistent.sock, and there is no dockerd", id="no-engine"),
+    pytest.param(["--engine", "system", "-k", "defaults or netns/veth"], {"DOCKER_HOST": "unix:///nonexistent.sock"},
+                 (), "no Docker engine answers at unix:///nonexistent.sock — start it", id="system-engine-down"),
+    pytest.param(["--engine", "system", "-k", "defaults or netns/veth"], {}, ("iptables",), "no iptables on PATH",
+                 id="no-iptables"),
+])
+def test_bad_environment_is_one_line_and_a_report(tmp_path, args, env, missing, line):
+    if missing:
+        env = {**env, "PATH": path_without(tmp_path, *missing)}
+    prelude = ["-c", NOT_ROOT] if line.startswith("not root") else None
+    completed, report = run(tmp_path, *args, env=env, prelude=prelude)
+    problems = report["run_info"]["problems"]
+    assert len(problems) == 1 and problems[0].startswith(line), problems
+    assert "Traceback" not in completed.stdout + completed.stderr
+    assert problems[0] in completed.stdout.split("environment problems", 1)[1], "the line is not in the summary"
+    assert errored(report) == {problems[0]}, "the affected checks did not error with the problem's line"
+    ran = {c["topic"] for c in report["claims"] if c["status"] == "passed"}
+    assert ran == (set() if line.startswith("not root") else {"netns"}), "the unaffected checks did not run"
+    assert completed.returncode == 1
+
+
+def test_engine_api_too_old(monkeypatch):
+    old = SimpleNamespace(version={"ApiVersion": "1.38"}, client=SimpleNamespace(close=lambda: None))
+    monkeypatch.setattr(preflight.Engine, "connect", classmethod(lambda cls, url: old))
+    (problem,) = [p for p in preflight.environment("system") if p.affects == "engine"]
+    assert "speaks API 1.38, older than 1.40" in str(problem) and "upgrade" in str(problem)
+
+
+def test_socket_permission_denied(monkeypatch):
+    def refuse(cls, url):
+        raise preflight.EngineUnavailable(f"no Docker engine answers at {url}: ('Connection aborted.', "
+                                          "PermissionError(13, 'Permission denied'))")
+    monkeypatch.setattr(preflight.Engine, "connect", classmethod(refuse))
+    (problem,) = [p for p in preflight.environment("auto") if p.affects == "engine"]
+    assert str(problem).startswith("permission denied on ") and "docker group" in str(problem)
