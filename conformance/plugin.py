@@ -280,8 +280,13 @@ class Recorder:
         created = Counter(CREATED)
         for info in self.workers.values():
             created.update(info.get("created", {}))
+        guards = [info["egress_guard"] for info in [self.run_info, *self.workers.values()] if "egress_guard" in info]
+        guard = {"uplinks": sorted({u for g in guards for u in g["uplinks"]}),
+                 "leaks": sum(g["leaks"] for g in guards),
+                 "packets": [p for g in guards for p in g["packets"]],
+                 "pcaps": [g["pcap"] for g in guards if "pcap" in g]} if guards else None
         return merged | {"run_ids": ids, "workers": len(self.workers), "created": dict(created),
-                         "problems": problems}
+                         "problems": problems, "egress_guard": guard}
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
@@ -294,6 +299,8 @@ class Recorder:
         run_info = {**host_info(), **self._run_info(), "end": _now(), "pytest_args": list(self.config.args),
                     "tier": self.config.option.tier,
                     "expectations": known.path if known else None}
+        if (run_info["egress_guard"] or {}).get("leaks"):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         report = report_json.build(catalog(), list(self.results.values()), run_info)
         report_dir = self.config.option.report_dir
         report_json.write(report, report_dir / "report.json")
@@ -301,7 +308,16 @@ class Recorder:
         allure_env.write(Path(self.config.option.allure_report_dir), run_info)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        problems = self._run_info()["problems"]
+        info = self._run_info()
+        guard = info["egress_guard"]
+        if guard and guard["leaks"]:
+            terminalreporter.section("EGRESS GUARD: packets of the suite left through an uplink", sep="!",
+                                     red=True, bold=True)
+            terminalreporter.write_line(f"{guard['leaks']} packets on {', '.join(guard['uplinks'])}; "
+                                        f"captured in {', '.join(guard['pcaps'])}")
+            for packet in guard["packets"]:
+                terminalreporter.write_line(f"  {packet}")
+        problems = info["problems"]
         if problems:
             terminalreporter.section("environment problems", sep="=", red=True, bold=True)
             for problem in problems:

@@ -69,11 +69,16 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
         failure = None
     if failure:
         pytest.fail(failure, pytrace=False)
+    recorder = request.config.stash[RECORDER]
     try:
-        request.config.stash[RECORDER].run_info.update(lab.run_info())
+        recorder.run_info.update(lab.run_info())
         yield lab
     finally:
         lab.__exit__(None, None, None)
+        guard = lab.guard.describe()
+        if guard["leaks"]:
+            guard["pcap"] = str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}.pcap"))
+        recorder.run_info["egress_guard"] = guard
 
 
 @pytest.fixture(scope="session")

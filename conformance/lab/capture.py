@@ -7,6 +7,7 @@ entering it.  Captures are written as pcap files for the report.
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import threading
@@ -14,25 +15,44 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from scapy.arch.common import compile_filter
+from scapy.data import SO_ATTACH_FILTER
+from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
+from scapy.libs.structures import sock_fprog
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
 from .netns import Netns
 
 ETH_P_ALL = 0x0003
+DLT_RAW = 12  # pcap's link type for packets that start at the IP header
 
 
 class Capture:
-    """``with Capture(ns, "eth0") as cap: ...; cap.packets()``"""
+    """``with Capture(ns, "eth0") as cap: ...; cap.packets()``
 
-    def __init__(self, netns: Netns, ifname: str):
+    With ``ipv4_filter`` (a pcap filter expression such as "net 192.0.2.0/24"), the
+    capture sees only the IPv4 packets it matches, filtered in the kernel, from
+    the network header on; with ``ifname`` None, on every interface of *netns*.
+    """
+
+    def __init__(self, netns: Netns, ifname: str | None, ipv4_filter: str | None = None):
         self.ifname = ifname
-        self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self._sock.bind((ifname, 0))
+        if ipv4_filter is None:
+            self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            self._parse = Ether
+        else:
+            # ETH_P_ALL: a socket for one protocol sees only what arrives, never what is sent.
+            self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+            program = compile_filter(ipv4_filter, linktype=DLT_RAW)
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, sock_fprog(program.bf_len, program.bf_insns))
+            self._parse = IP
+        if ifname is not None:
+            self._sock.bind((ifname, 0))
         self._frames: list[tuple[float, bytes]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name=f"capture-{ifname}", daemon=True)
+        self._thread = threading.Thread(target=self._read, name=f"capture-{ifname or 'all'}", daemon=True)
 
     def __enter__(self) -> "Capture":
         self._thread.start()
@@ -44,6 +64,13 @@ class Capture:
         self._sock.close()
 
     def _read(self) -> None:
+        try:
+            self._receive()
+        except OSError as exc:
+            if exc.errno != errno.ENETDOWN:  # the interface went down: it carries nothing more
+                raise
+
+    def _receive(self) -> None:
         while not self._stop.is_set():
             ready, _, _ = select.select([self._sock], [], [], 0.1)
             if ready:
@@ -59,7 +86,7 @@ class Capture:
     def packets(self, match: Callable[[Packet], bool] | None = None) -> list[Packet]:
         result = []
         for stamp, frame in list(self._frames):
-            packet = Ether(frame)
+            packet = self._parse(frame)
             packet.time = stamp
             if match is None or match(packet):
                 result.append(packet)

@@ -94,7 +94,7 @@ class Reservations:
         image EXPOSEs); whether it is free of everything else is the caller's to check."""
         lock = self._lock(kind, key)
         wait_for(lambda: lock.acquire(blocking=False), f"another run to release {kind} {key}", timeout=timeout,
-                 interval=0.2)
+                 interval=0.1)
         self._held.append(lock)
 
     def release_all(self) -> None:

@@ -12,6 +12,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from .netns import Netns, namespace_of
+from .reserve import Reservations
 from .tally import CREATED
 from .wait import wait_for
 
@@ -46,7 +47,9 @@ class Scope:
         self.lab = lab
         self.client = lab.engine.client
         self.serial = next(_serial)
+        self.reservations = Reservations()
         self._stack = ExitStack()
+        self._stack.callback(self.reservations.release_all)
 
     def __enter__(self) -> "Scope":
         return self
@@ -83,6 +86,10 @@ class Scope:
         self._stack.callback(_remove_container, container)
         container.start()
         container.reload()
+        guard = getattr(self.lab, "guard", None)
+        for network in (container.attrs["NetworkSettings"].get("Networks") or {}).values():
+            if guard is not None and network.get("IPAddress"):
+                guard.watch(network["IPAddress"], network["IPPrefixLen"])
         return container
 
     def network(self, suffix: str, **kwargs) -> Network:
@@ -113,6 +120,13 @@ class Scope:
     def mac(self, container: Container, network: str = "bridge") -> str:
         container.reload()
         return container.attrs["NetworkSettings"]["Networks"][network]["MacAddress"]
+
+    def hold_port(self, port: int) -> bool:
+        """Hold a fixed *port* of the engine's namespace (one an image EXPOSEs) until the check ends, waiting
+        while another run holds it; whether nothing else listens on it."""
+        engine = self.lab.engine
+        self.reservations.hold(f"port-{engine.netns.inode}", port)
+        return port not in listening_tcp_ports(engine.pid)
 
     def wait_listening(self, container: Container, port: int) -> None:
         pid = self.pid(container)

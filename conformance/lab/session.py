@@ -9,11 +9,12 @@ from typing import Any
 
 from .engine import Engine, EngineUnavailable, docker_host
 from .private import PrivateEngine
+from .guard import Guard
 from .probe import ensure_probe_image
 from .reserve import Reservations, shuffled
 from .resolver import PROBE_NAME, Resolver
 from .run import LABEL, Run
-from .scope import Scope, listening_tcp_ports
+from .scope import Scope
 from .subnets import free_subnet
 from .upstream import Upstream
 from .variants import Variant
@@ -52,6 +53,7 @@ class Lab:
             self._stack.callback(self.reservations.release_all)
             self.engine = self._engine()
             self._stack.callback(self._sweep)
+            self.guard = self._stack.enter_context(Guard(self.engine.netns, self.engine.bridge.subnet))
             self.image = ensure_probe_image(self.engine.client)
             self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
             self.resolver = self._stack.enter_context(Resolver(
@@ -128,11 +130,6 @@ class Lab:
         if port is None:
             raise RuntimeError(f"no free TCP port from {PORT_FLOOR} up in {netns}")
         return port
-
-    def hold_port(self, port: int) -> bool:
-        """Hold a fixed *port* (one an image EXPOSEs) against other runs, waiting for them; whether it is free."""
-        self.reservations.hold(f"port-{self.engine.netns.inode}", port)
-        return port not in listening_tcp_ports(self.engine.pid)
 
     def free_subnet(self, prefix: int = 24):
         """A subnet for a network a check creates, free on this host and held against other runs."""

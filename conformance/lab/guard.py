@@ -1,0 +1,103 @@
+"""The egress guard: evidence that no packet of the suite left the machine.
+
+For as long as a lab stands, two captures run in the engine's namespace, each
+with a kernel (BPF) filter so that the host's own traffic costs nothing:
+
+- on every *uplink* (an interface that is not loopback, not a bridge or veth,
+  and not made by a run of the suite: what leads off the machine), any IPv4
+  packet from or to the suite's address ranges;
+- on all interfaces, IPv4 packets to anywhere but the suite's ranges, the
+  engine's own addresses and the default bridge's subnet, kept when they come
+  from one of the suite's containers (before NAT hides them behind the host's
+  address) and go to no network a container of the suite is on.
+
+Any packet either capture keeps is a leak: the run fails, and the packets are
+written to the report as a pcap.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+from scapy.layers.inet import IP
+from scapy.utils import wrpcap
+
+from .capture import Capture
+from .netns import Netns
+from .run import PREFIX
+from .subnets import CHECK_RANGE
+from .upstream import LINK_RANGE, REMOTE_RANGE
+
+SUITE_RANGES = (CHECK_RANGE, LINK_RANGE, REMOTE_RANGE)
+OURS = re.compile(rf"^{PREFIX}[0-9a-f]{{6}}")
+PLUMBING = ("bridge", "veth")
+IFF_UP = 0x1
+LINK_LOCAL = ("224.0.0.0/4", "255.255.255.255/32")  # multicast and broadcast never leave the segment
+
+
+def uplinks(netns: Netns) -> list[str]:
+    """The uplinks of *netns* that are up (a down one carries nothing, and cannot be captured)."""
+    return sorted(name for name, link in netns.links().items()
+                  if name != "lo" and link["kind"] not in PLUMBING and not OURS.match(name) and link["flags"] & IFF_UP)
+
+
+def _nets(nets, direction: str = "") -> str:
+    """A pcap filter for any of *nets*, as source or destination (or *direction*: "src", "dst")."""
+    return " or ".join(f"{direction} net {net}".strip() for net in nets)
+
+
+class Guard:
+    """``with Guard(engine.netns, bridge_subnet) as guard: guard.watch(address); ...; guard.leaks()``"""
+
+    def __init__(self, netns: Netns, bridge_subnet: str | None):
+        self.netns = netns
+        self.bridge_subnet = bridge_subnet
+        self.uplinks = uplinks(netns)
+        self.containers: set[str] = set()
+        self.networks: set[ipaddress.IPv4Network] = set()
+        self._captures: list[Capture] = []
+        self._from_containers: Capture | None = None
+
+    def __enter__(self) -> "Guard":
+        try:
+            for name in self.uplinks:
+                self._captures.append(Capture(self.netns, name, _nets(SUITE_RANGES)).__enter__())
+            local = [f"{a.split('/')[0]}/32" for a in self.netns.addresses() if ":" not in a]
+            exempt = [*SUITE_RANGES, *local, *LINK_LOCAL, *([self.bridge_subnet] if self.bridge_subnet else [])]
+            self._from_containers = Capture(self.netns, None, f"not ({_nets(exempt, 'dst')})")
+            self._captures.append(self._from_containers.__enter__())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for capture in self._captures:
+            capture.__exit__(None, None, None)
+
+    def watch(self, address: str, prefixlen: int) -> None:
+        """Count packets from *address*, a container the suite started, as the suite's: a leak when they go
+        anywhere but a network of the suite's containers."""
+        self.containers.add(address)
+        self.networks.add(ipaddress.ip_interface(f"{address}/{prefixlen}").network)
+
+    def _off_network(self, packet) -> bool:
+        source, destination = packet[IP].src, ipaddress.ip_address(packet[IP].dst)
+        return source in self.containers and not any(destination in net for net in self.networks)
+
+    def leaks(self) -> list:
+        found = [p for c in self._captures if c is not self._from_containers for p in c.packets()]
+        if self._from_containers is not None:
+            found += self._from_containers.packets(self._off_network)
+        return found
+
+    def write(self, path: Path) -> Path:
+        wrpcap(str(path), self.leaks())
+        return path
+
+    def describe(self) -> dict:
+        leaks = self.leaks()
+        return {"uplinks": self.uplinks, "containers_watched": len(self.containers), "leaks": len(leaks),
+                "packets": [p.summary() for p in leaks[:20]]}
