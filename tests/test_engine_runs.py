@@ -1,16 +1,21 @@
 """Real runs of the suite against real engines, and the cleanup after.
 
 Each run is `python -m conformance` in a subprocess, as a user would start it.
-The system engine must pass every claim; the namespace claims need no engine;
-and `python -m conformance mutate` shows, against private engines, that every
-mapped fault is caught and every unusual healthy configuration passes.
+On the system engine, beside decoys of every kind, two runs at once (one serial,
+one with -n 2) both pass every claim with the same outcomes and leave the decoys
+as they were; the namespace claims need no engine; and `python -m conformance
+mutate` shows, against private engines, that every mapped fault is caught and
+every unusual healthy configuration passes.
 """
 
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import docker
@@ -18,8 +23,9 @@ import pytest
 
 from conformance.catalog import catalog
 from conformance.lab.engine import Engine, EngineUnavailable, docker_host
-from conformance.lab.netns import namespace_of
+from conformance.lab.netns import NamedNetns, namespace_of
 from conformance.lab.private import RUN_DIR, STATE_DIR
+from conformance.lab.probe import ensure_probe_image
 from conformance.lab.run import LABEL, PREFIX
 from conformance.lab.variants import UNUSUAL
 from conformance.mutation import unexplained
@@ -33,36 +39,99 @@ pytestmark = [
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_conformance(report_dir: Path, *args: str) -> tuple[int, dict]:
-    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(report_dir), *args],
-                               capture_output=True, text=True, timeout=600)
-    report_path = report_dir / "report.json"
-    assert report_path.is_file(), f"no report.json\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-    return completed.returncode, json.loads(report_path.read_text())
-
-
 def assert_nothing_left(report: dict) -> None:
-    prefix = f"{PREFIX}{report['run_info']['run_id']}"
-    namespaces = [n for n in os.listdir("/run/netns") if n.startswith(prefix)] if os.path.isdir("/run/netns") else []
-    dirs = [p.name for d in (RUN_DIR, STATE_DIR) if d.is_dir() for p in d.iterdir() if p.name.startswith(prefix)]
-    links = [name for name in namespace_of(os.getpid()).links() if name.startswith(prefix)]
-    assert namespaces == [] and dirs == [] and links == [], f"left behind: {namespaces} {dirs} {links}"
-    if not report["run_info"]["engine_private"]:
-        client = docker.DockerClient(base_url=docker_host())
-        selector = {"label": f"{LABEL}={report['run_info']['run_id']}"}
-        assert client.containers.list(all=True, filters=selector) == []
-        assert client.networks.list(filters=selector) == []
+    for run_id in report["run_info"]["run_ids"]:
+        prefix = f"{PREFIX}{run_id}"
+        namespaces = [n for n in os.listdir("/run/netns") if n.startswith(prefix)] if os.path.isdir("/run/netns") \
+            else []
+        dirs = [p.name for d in (RUN_DIR, STATE_DIR) if d.is_dir() for p in d.iterdir() if p.name.startswith(prefix)]
+        links = [name for name in namespace_of(os.getpid()).links() if name.startswith(prefix)]
+        assert namespaces == [] and dirs == [] and links == [], f"left behind: {namespaces} {dirs} {links}"
+        if not report["run_info"]["engine_private"]:
+            client = docker.DockerClient(base_url=docker_host())
+            selector = {"label": f"{LABEL}={run_id}"}
+            assert client.containers.list(all=True, filters=selector) == []
+            assert client.networks.list(filters=selector) == []
 
 
-def test_system_engine_passes_every_claim(tmp_path):
+@pytest.fixture
+def system_engine() -> docker.DockerClient:
     try:
         Engine.connect(docker_host()).client.close()
     except EngineUnavailable as exc:
         pytest.skip(f"no system engine: {exc}")
-    code, report = run_conformance(tmp_path, "--engine", "system")
-    assert unexplained(report) == {}
-    assert code == 0
-    assert_nothing_left(report)
+    client = docker.DockerClient(base_url=docker_host())
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def decoys(system_engine):
+    """Someone else's workload, one of each kind the suite could harm: a running container with a published
+    port (so the nat table holds its rules), a network, a volume, an image tag, a named namespace with a veth
+    into it, and a firewall chain with a rule."""
+    tag = f"decoy{secrets.token_hex(3)}"
+    probe = ensure_probe_image(system_engine)
+    root = namespace_of(os.getpid())
+    with ExitStack() as stack:
+        network = system_engine.networks.create(tag)
+        stack.callback(network.remove)
+        volume = system_engine.volumes.create(tag)
+        stack.callback(volume.remove, force=True)
+        system_engine.images.get(probe).tag(f"{tag}/probe", "kept")
+        stack.callback(system_engine.images.remove, f"{tag}/probe:kept")
+        box = system_engine.containers.run(probe, ["httpd", "-f", "-p", "8080"], name=tag, detach=True,
+                                           ports={"8080/tcp": ("127.0.0.1", None)}, volumes={tag: {"bind": "/v"}})
+        stack.callback(box.remove, force=True)
+        netns = stack.enter_context(NamedNetns(tag))
+        stack.enter_context(root.veth(f"{tag}a", f"{tag}b", peer_netns=netns))
+        chain = tag.upper()
+        for rule in (["-N", chain], ["-A", chain, "-s", "192.0.2.1/32", "-j", "RETURN"]):
+            subprocess.run(["iptables", *rule], check=True, capture_output=True)
+        stack.callback(subprocess.run, ["iptables", "-X", chain], check=True)
+        stack.callback(subprocess.run, ["iptables", "-F", chain], check=True)
+        yield tag
+
+
+def fingerprint(client: docker.DockerClient) -> dict:
+    """What a run must leave exactly as it found it, read back the same way each time."""
+    links = namespace_of(os.getpid()).links()
+    rules = {table: re.sub(r"\[\d+:\d+\]", "", subprocess.run(["iptables-save", "-t", table], check=True,
+                                                             capture_output=True, text=True).stdout)
+             for table in ("filter", "nat")}
+    return {
+        "containers": sorted((c.id, c.name, c.status, str(c.ports)) for c in client.containers.list(all=True)),
+        "networks": sorted((n.id, n.name) for n in client.networks.list()),
+        "volumes": sorted(v.name for v in client.volumes.list()),
+        "images": sorted((i.id, tuple(sorted(i.tags))) for i in client.images.list()),
+        "namespaces": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+        "links": {name: (l["kind"], l["address"], l["mtu"], l["master"], l["flags"]) for name, l in links.items()},
+        "rules": {table: [line for line in dump.splitlines() if not line.startswith("#")]
+                  for table, dump in rules.items()},
+    }
+
+
+def test_two_runs_at_once_beside_decoys(tmp_path, system_engine, decoys):
+    """Hands off what exists, concurrent runs, and -n 2 against serial, on the system engine at once."""
+    before = fingerprint(system_engine)
+    seen = {kind for kind, value in before.items() if decoys in str(value) or decoys.upper() in str(value)}
+    assert seen == set(before), f"the fingerprint misses the decoys in {set(before) - seen}"
+    runs = {name: subprocess.Popen([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / name),
+                                    "--engine", "system", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+            for name, args in (("serial", []), ("parallel", ["-n", "2"]))}
+    outputs = {name: run.communicate(timeout=900)[0] for name, run in runs.items()}
+    reports = {name: json.loads((tmp_path / name / "report.json").read_text()) for name in runs}
+    for name, report in reports.items():
+        assert unexplained(report) == {}, f"{name}: {outputs[name][-3000:]}"
+        assert runs[name].returncode == 0, f"{name}: {outputs[name][-3000:]}"
+        assert report["run_info"]["egress_guard"]["leaks"] == 0
+        assert_nothing_left(report)
+    assert reports["parallel"]["run_info"]["workers"] == 2
+    outcomes = {name: {c["id"]: c["status"] for c in report["claims"]} for name, report in reports.items()}
+    assert outcomes["serial"] == outcomes["parallel"], "-n 2 and serial disagree"
+    after = fingerprint(system_engine)
+    assert {k: v for k, v in after.items() if v != before[k]} == {}, "a run changed what it did not create"
 
 
 def test_namespace_claims_need_no_engine(tmp_path):
