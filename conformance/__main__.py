@@ -4,6 +4,8 @@
 configurations against private engines (conformance/mutation.py).
 ``python -m conformance benchmark [--out DIR]``: the suite's wall time, serial and with -n 2, against the engine's
 floor (conformance/benchmark.py).
+``python -m conformance repeat N [--report-dir DIR] [pytest args]``: N runs back to back; claims whose outcome
+changed, and anything a run left behind (conformance/repeat.py).
 ``python -m conformance diff BASE.json HEAD.json``: what changed between two runs, in Markdown; exit 1 on a regression.
 ``python -m conformance merge REPORT.json ... [--out DIR]``: the claims × hosts matrix, matrix.md and matrix.html.
 ``python -m conformance update-expectations REPORT.json [--out FILE]``: record a run's failures as known deviations.
@@ -95,6 +97,26 @@ def benchmark(argv: list[str]) -> int:
     return 0
 
 
+def repeat(argv: list[str]) -> int:
+    from .repeat import repeat, stable
+
+    parser = argparse.ArgumentParser(prog="python -m conformance repeat",
+                                     description="Run the suite N times back to back and report what changed.")
+    parser.add_argument("times", type=int)
+    parser.add_argument("--report-dir", type=Path, default=Path("reports/repeat"))
+    args, pytest_args = parser.parse_known_args(argv)
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    result = repeat(args.times, args.report_dir.resolve(), pytest_args)
+    for claim, statuses in result["changed"].items():
+        print(f"CHANGED {claim}: {' '.join(statuses)}")
+    for run in result["runs"]:
+        for line in run["left"]:
+            print(f"LEFT by run {run['run']}: {line}")
+    print(f"{result['times']} runs: {len(result['changed'])} claims changed outcome, {result['leftovers']} objects "
+          f"left, {len(result['missing_reports'])} runs without a report; {args.report_dir}/repeat.json")
+    return 0 if stable(result) else 1
+
+
 def _reports(paths: list[Path]) -> list[tuple[Path, dict]]:
     from .reports.schema import load
 
@@ -166,7 +188,7 @@ def _report_tool(command):
     return run
 
 
-ROOT_TOOLS = {"cleanup": cleanup, "mutate": mutate, "benchmark": benchmark}
+ROOT_TOOLS = {"cleanup": cleanup, "mutate": mutate, "benchmark": benchmark, "repeat": repeat}
 REPORT_TOOLS = {"diff": _report_tool(diff), "merge": _report_tool(merge),
                 "update-expectations": _report_tool(update_expectations)}
 

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.lab.netns import namespace_of
-from conformance.lab.private import RUN_DIR, STATE_DIR
-from conformance.lab.procs import processes
+from conformance.lab.private import STATE_DIR
 from conformance.lab.run import PREFIX, Run
-from conformance.lab.sweep import RUNS_DIR, Liveness, dead_runs
+from conformance.lab.sweep import RUNS_DIR, Liveness, dead_runs, leftovers
 from conformance.lab.wait import wait_for
 
 pytestmark = [
@@ -29,17 +27,6 @@ def test_a_live_run_is_not_dead():
     with Liveness(run):
         assert run.id not in dead_runs()
     assert not (RUNS_DIR / f"{run.id}.lock").exists()
-
-
-def leftovers(run_id: str) -> list[str]:
-    prefix = f"{PREFIX}{run_id}"
-    found = [f"namespace {n}" for n in os.listdir("/run/netns") if n.startswith(prefix)] \
-        if os.path.isdir("/run/netns") else []
-    found += [f"directory {p}" for d in (RUN_DIR, STATE_DIR) if d.is_dir() for p in d.glob(f"{prefix}-*")]
-    found += [f"link {n}" for n in namespace_of(os.getpid()).links() if n.startswith(prefix)]
-    found += [f"process {pid}" for pid, argv in processes() if any(f"/{prefix}-" in a for a in argv)]
-    found += [f"lock {p}" for p in RUNS_DIR.glob(f"{run_id}.lock")]
-    return found
 
 
 def wait_for_point(point: str, before: set[str], timeout: float = 90) -> str:

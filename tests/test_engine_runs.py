@@ -24,9 +24,8 @@ import pytest
 from conformance.catalog import catalog
 from conformance.lab.engine import Engine, EngineUnavailable, docker_host
 from conformance.lab.netns import NamedNetns, namespace_of
-from conformance.lab.private import RUN_DIR, STATE_DIR
 from conformance.lab.probe import ensure_probe_image
-from conformance.lab.run import LABEL, PREFIX
+from conformance.lab.sweep import leftovers
 from conformance.lab.variants import UNUSUAL
 from conformance.mutation import unexplained
 
@@ -40,18 +39,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def assert_nothing_left(report: dict) -> None:
-    for run_id in report["run_info"]["run_ids"]:
-        prefix = f"{PREFIX}{run_id}"
-        namespaces = [n for n in os.listdir("/run/netns") if n.startswith(prefix)] if os.path.isdir("/run/netns") \
-            else []
-        dirs = [p.name for d in (RUN_DIR, STATE_DIR) if d.is_dir() for p in d.iterdir() if p.name.startswith(prefix)]
-        links = [name for name in namespace_of(os.getpid()).links() if name.startswith(prefix)]
-        assert namespaces == [] and dirs == [] and links == [], f"left behind: {namespaces} {dirs} {links}"
-        if not report["run_info"]["engine_private"]:
-            client = docker.DockerClient(base_url=docker_host())
-            selector = {"label": f"{LABEL}={run_id}"}
-            assert client.containers.list(all=True, filters=selector) == []
-            assert client.networks.list(filters=selector) == []
+    client = None if report["run_info"]["engine_private"] else docker.DockerClient(base_url=docker_host())
+    left = {run_id: leftovers(run_id, client) for run_id in report["run_info"]["run_ids"]}
+    assert left == {run_id: [] for run_id in left}, "left behind"
 
 
 @pytest.fixture

@@ -101,6 +101,22 @@ def sweep(run_id: str, client: docker.DockerClient | None = None) -> list[str]:
     return removed
 
 
+def leftovers(run_id: str, client: docker.DockerClient | None = None) -> list[str]:
+    """What of run *run_id* still exists, one line each, removing nothing: empty once a run ended well."""
+    prefix = f"{PREFIX}{run_id}"
+    found = [f"namespace {n}" for n in pyroute2_netns.listnetns() if n.startswith(f"{prefix}-")]
+    found += [f"directory {p}" for base in (RUN_DIR, STATE_DIR) for p in base.glob(f"{prefix}-*")]
+    found += [f"link {n}" for n in Netns("/proc/self/ns/net").links() if n.startswith(prefix)]
+    found += [f"process {pid}" for pid, argv in processes() if any(f"/docker-net-conformance/{prefix}-" in a
+                                                                   for a in argv)]
+    found += [f"lock {p}" for p in RUNS_DIR.glob(f"{run_id}.lock")]
+    if client is not None:
+        selector = {"label": f"{LABEL}={run_id}"}
+        found += [f"container {c.name}" for c in client.containers.list(all=True, filters=selector)]
+        found += [f"network {n.name}" for n in client.networks.list(filters=selector)]
+    return found
+
+
 def system_client() -> docker.DockerClient | None:
     """A client of the engine at DOCKER_HOST, if one answers: dead runs may have left containers there."""
     try:
