@@ -26,9 +26,8 @@ from .reports import allure_env, report_json, summary
 from .reports.results import ClaimResult, fold
 
 RECORDER = pytest.StashKey["Recorder"]()
-# Fixtures that stand up a topology of their own: under xdist, all the checks that share one run on one
-# worker, so it is built once, not once per worker.
-GROUPS = {"configured": "configured-engine"}
+# Check modules whose checks share a topology: under xdist each goes whole to one worker, which builds it once.
+SHARED_TOPOLOGY = ("test_configured.py",)
 EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
 EXPECTED = pytest.StashKey["expectations.Expected"]()
 PROBLEMS = pytest.StashKey["list[preflight.Problem]"]()
@@ -120,13 +119,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if not getattr(config.option, "allure_report_dir", None):
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
-    if getattr(config.option, "dist", "no") == "load":
-        # -n N: keep each xdist_group (the checks of one shared topology) on one worker; see
-        # pytest_collection_modifyitems.
-        config.option.dist = "loadgroup"
     config.stash[PROBLEMS] = preflight.environment(config.option.engine)
     config.stash[RECORDER] = Recorder(config)
     config.pluginmanager.register(config.stash[RECORDER], "conformance-recorder")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """-n N (xdist's "load"): each check on its own, except a module of shared topology, which stays whole."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TopologyScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.endswith(SHARED_TOPOLOGY) else nodeid
+
+    return TopologyScheduling(config, log)
 
 
 def _now() -> str:
@@ -146,7 +156,6 @@ def claim_of(item: pytest.Item) -> Claim | None:
     return callspec.params.get("claim") if callspec else None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted, audit = set(config.option.claim), config.option.tier == "audit"
     for item in items:
@@ -163,9 +172,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if claim is None:
             continue
         item.user_properties += [("claim", claim.id), ("tier", tier_of(item))]
-        group = next((GROUPS[name] for name in item.fixturenames if name in GROUPS), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
         if claim.inaccuracy:
             item.add_marker(pytest.mark.xfail(strict=True, raises=ArticleContradicted,
                                               reason=f"documented inaccuracy: {claim.inaccuracy.reason}"))
@@ -252,8 +258,7 @@ class Recorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         claim_id = dict(report.user_properties).get("claim")
         if claim_id is not None:
-            nodeid = report.nodeid.split("@", 1)[0]  # loadgroup's suffix
-            result = self.results.setdefault(nodeid, ClaimResult(claim=claim_id, nodeid=nodeid,
+            result = self.results.setdefault(report.nodeid, ClaimResult(claim=claim_id, nodeid=report.nodeid,
                                                                  tier=dict(report.user_properties)["tier"]))
             fold(result, report)
 

@@ -6,6 +6,8 @@ import socket
 
 import docker
 
+from conformance.lab.host import parse_resolv_conf
+
 HTTPD_PORT = 8080
 PROBE_PAGE = "hello from the probe"
 
@@ -81,3 +83,8 @@ def bridge_of(network) -> str:
     """The Linux bridge of a bridge-driver network."""
     network.reload()
     return network.attrs["Options"].get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
+
+
+def resolv(scope, box) -> dict[str, list[str]]:
+    """The nameserver and search entries of a container's /etc/resolv.conf."""
+    return parse_resolv_conf(scope.exec(box, "cat", "/etc/resolv.conf").output)

@@ -1,10 +1,8 @@
-"""The networks an engine starts with, its default bridge device, and the daemon's --bridge option."""
-
-import ipaddress
+"""The networks an engine starts with and its default bridge device (--bridge: test_configured.py)."""
 
 from conformance.plugin import claims
 
-from .helpers import bridge_of, host_end, ipv4_of, subnet_network
+from .helpers import bridge_of, ipv4_of, subnet_network
 
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 
@@ -89,21 +87,3 @@ def test_bridge_no_carrier_when_empty(claim, scope, lab, evidence):
         f"{name} has carrier with no port attached (operstate {empty['operstate']})"
     )
     assert attached["flags"] & IFF_LOWER_UP, f"{name} has no carrier once a container is attached"
-
-
-@claims("defaults/daemon-bridge-option")
-def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
-    box = configured_scope.container("box")
-    address = configured_scope.address(box)
-    engine_netns = configured.engine.netns
-    end, link = host_end(engine_netns, configured_scope.netns(box))
-    links = engine_netns.links()
-    evidence.json("configured-engine", {"options": configured.options, "container": address, "host_end": end,
-                                        "links": links})
-    assert links[configured.bridge_name]["index"] == link["master"], (
-        f"the container's veth {end} is not on {configured.bridge_name}"
-    )
-    assert "docker0" not in links, "the daemon created docker0 although --bridge names another bridge"
-    assert ipaddress.ip_address(address) in ipaddress.ip_network(configured.subnet), (
-        f"{address} is not from {configured.bridge_name}'s subnet {configured.subnet}"
-    )

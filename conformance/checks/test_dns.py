@@ -1,10 +1,13 @@
-"""Names: embedded DNS, links, resolv.conf and its sources (host, --dns, daemon), /etc/hosts and hostnames."""
+"""Names: embedded DNS, links, resolv.conf and its sources (host, --dns), /etc/hosts and hostnames.
 
-from conformance.lab.host import is_loopback, parse_resolv_conf, resolv_conf
+The daemon's own dns setting and --link under --icc=false: test_configured.py.
+"""
+
+from conformance.lab.host import is_loopback, resolv_conf
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, httpd, server_and_client, wget
+from .helpers import HTTPD_PORT, PROBE_PAGE, httpd, resolv, server_and_client, wget
 
 
 @claims("dns/default-bridge-no-names")
@@ -33,10 +36,6 @@ def test_user_defined_resolves_names(claim, scope, evidence):
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget by name failed: {fetched.output}"
 
 
-def _resolv(scope, box) -> dict[str, list[str]]:
-    return parse_resolv_conf(scope.exec(box, "cat", "/etc/resolv.conf").output)
-
-
 @claims("dns/link-alias")
 def test_link_alias(claim, scope, evidence):
     target = scope.container("target", httpd())
@@ -51,20 +50,6 @@ def test_link_alias(claim, scope, evidence):
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget by alias failed: {fetched.output}"
 
 
-@claims("dns/link-restricts-access")
-def test_link_restricts_access(claim, configured, configured_scope, evidence):
-    scope = configured_scope
-    target = scope.container("target", httpd(EXPOSED_PORT))
-    linked = scope.container("linked", links={target.name: "target"})
-    stranger = scope.container("stranger")
-    scope.wait_listening(target, EXPOSED_PORT)
-    url = f"http://{scope.address(target)}:{EXPOSED_PORT}/"
-    results = {"linked": wget(scope, linked, url, timeout=3), "stranger": wget(scope, stranger, url, timeout=3)}
-    evidence.text("icc-false", "\n".join(f"{who}: wget {url} exit {r.exit_code}" for who, r in results.items()))
-    assert results["linked"].exit_code == 0, f"the linked container cannot reach {url} with --icc=false"
-    assert results["stranger"].exit_code != 0, f"a container without the link reached {url} with --icc=false"
-
-
 @claims("dns/resolv-conf-from-host")
 def test_resolv_conf_from_host(claim, scope, evidence):
     box = scope.container("box", dns=[])  # no --dns: the engine's default; this container resolves nothing
@@ -72,7 +57,7 @@ def test_resolv_conf_from_host(claim, scope, evidence):
     ipv6 = box.attrs["NetworkSettings"]["Networks"]["bridge"].get("GlobalIPv6Address")
     host = resolv_conf()
     expected = [n for n in host["nameserver"] if not is_loopback(n) and (ipv6 or ":" not in n)]
-    seen = _resolv(scope, box)
+    seen = resolv(scope, box)
     evidence.json("resolv-conf", {"host": host, "container": seen})
     assert seen["nameserver"] == expected, f"the container's nameservers {seen['nameserver']}, the host's {expected}"
     assert seen["search"] == host["search"], f"the container's search {seen['search']}, the host's {host['search']}"
@@ -82,7 +67,7 @@ def test_resolv_conf_from_host(claim, scope, evidence):
 def test_dns_option(claim, scope, lab, evidence):
     server = lab.resolver.address
     box = scope.container("box", dns=[server])
-    seen = _resolv(scope, box)
+    seen = resolv(scope, box)
     asked = len(lab.resolver.queries)
     lookup = scope.exec(box, "nslookup", PROBE_NAME)
     queries = lab.resolver.queries[asked:]
@@ -90,22 +75,6 @@ def test_dns_option(claim, scope, lab, evidence):
     assert seen["nameserver"] == [server], f"nameservers {seen['nameserver']}, expected only {server}"
     assert any(name == PROBE_NAME for _, name, _ in queries), f"{server} received no query for {PROBE_NAME}"
     assert lookup.exit_code == 0 and lab.upstream.remote in lookup.output, f"nslookup: {lookup.output}"
-
-
-@claims("dns/daemon-dns-setting")
-def test_daemon_dns_setting(claim, configured, configured_scope, evidence):
-    box = configured_scope.container("box", dns=[])  # no --dns: the daemon's setting applies
-    seen = _resolv(configured_scope, box)
-    asked = len(configured.resolver.queries)
-    lookup = configured_scope.exec(box, "nslookup", PROBE_NAME)
-    queries = configured.resolver.queries[asked:]
-    evidence.json("daemon-dns", {"daemon_options": configured.options, "resolv_conf": seen,
-                                 "nslookup": lookup.output, "queries": queries})
-    assert seen["nameserver"] == [configured.gateway], (
-        f"nameservers {seen['nameserver']}, the daemon was given {configured.gateway}"
-    )
-    assert any(name == PROBE_NAME for _, name, _ in queries), f"the daemon's server got no query for {PROBE_NAME}"
-    assert lookup.exit_code == 0, f"nslookup through the daemon's server failed: {lookup.output}"
 
 
 @claims("dns/add-host")

@@ -1,0 +1,60 @@
+"""The claims about daemon options (--bridge, --icc=false, --dns), on a second private engine started with them.
+
+The three checks share that engine (conformance/lab/configured.py), so they live in one module: under
+xdist the plugin's scheduler keeps a module of shared topology on one worker, which builds it once.
+"""
+
+import ipaddress
+
+from conformance.lab.resolver import PROBE_NAME
+from conformance.plugin import claims
+
+from .helpers import EXPOSED_PORT, host_end, httpd, resolv, wget
+
+
+@claims("defaults/daemon-bridge-option")
+def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
+    box = configured_scope.container("box")
+    address = configured_scope.address(box)
+    engine_netns = configured.engine.netns
+    end, link = host_end(engine_netns, configured_scope.netns(box))
+    links = engine_netns.links()
+    evidence.json("configured-engine", {"options": configured.options, "container": address, "host_end": end,
+                                        "links": links})
+    assert links[configured.bridge_name]["index"] == link["master"], (
+        f"the container's veth {end} is not on {configured.bridge_name}"
+    )
+    assert "docker0" not in links, "the daemon created docker0 although --bridge names another bridge"
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(configured.subnet), (
+        f"{address} is not from {configured.bridge_name}'s subnet {configured.subnet}"
+    )
+
+
+@claims("dns/link-restricts-access")
+def test_link_restricts_access(claim, configured, configured_scope, evidence):
+    scope = configured_scope
+    target = scope.container("target", httpd(EXPOSED_PORT))
+    linked = scope.container("linked", links={target.name: "target"})
+    stranger = scope.container("stranger")
+    scope.wait_listening(target, EXPOSED_PORT)
+    url = f"http://{scope.address(target)}:{EXPOSED_PORT}/"
+    results = {"linked": wget(scope, linked, url, timeout=3), "stranger": wget(scope, stranger, url, timeout=3)}
+    evidence.text("icc-false", "\n".join(f"{who}: wget {url} exit {r.exit_code}" for who, r in results.items()))
+    assert results["linked"].exit_code == 0, f"the linked container cannot reach {url} with --icc=false"
+    assert results["stranger"].exit_code != 0, f"a container without the link reached {url} with --icc=false"
+
+
+@claims("dns/daemon-dns-setting")
+def test_daemon_dns_setting(claim, configured, configured_scope, evidence):
+    box = configured_scope.container("box", dns=[])  # no --dns: the daemon's setting applies
+    seen = resolv(configured_scope, box)
+    asked = len(configured.resolver.queries)
+    lookup = configured_scope.exec(box, "nslookup", PROBE_NAME)
+    queries = configured.resolver.queries[asked:]
+    evidence.json("daemon-dns", {"daemon_options": configured.options, "resolv_conf": seen,
+                                 "nslookup": lookup.output, "queries": queries})
+    assert seen["nameserver"] == [configured.gateway], (
+        f"nameservers {seen['nameserver']}, the daemon was given {configured.gateway}"
+    )
+    assert any(name == PROBE_NAME for _, name, _ in queries), f"the daemon's server got no query for {PROBE_NAME}"
+    assert lookup.exit_code == 0, f"nslookup through the daemon's server failed: {lookup.output}"
