@@ -26,8 +26,6 @@ from .reports import allure_env, report_json, summary
 from .reports.results import ClaimResult, fold
 
 RECORDER = pytest.StashKey["Recorder"]()
-# Check modules whose checks share a topology: under xdist each goes whole to one worker, which builds it once.
-SHARED_TOPOLOGY = ("test_configured.py",)
 EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
 EXPECTED = pytest.StashKey["expectations.Expected"]()
 PROBLEMS = pytest.StashKey["list[preflight.Problem]"]()
@@ -126,17 +124,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """-n N (xdist's "load"): each check on its own, except a module of shared topology, which stays whole."""
+    """-n N (xdist's "load"): a check module goes whole to one worker, which builds the module's shared
+    topology (conftest.py's ``shared``) once.  (xdist's own loadgroup does not work with pytest 9.)"""
     if config.getvalue("dist") != "load":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadFileScheduling
 
-    class TopologyScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module.endswith(SHARED_TOPOLOGY) else nodeid
-
-    return TopologyScheduling(config, log)
+    return LoadFileScheduling(config, log)
 
 
 def _now() -> str:

@@ -104,6 +104,14 @@ def scope(lab: Lab) -> Scope:
         yield scope
 
 
+@pytest.fixture(scope="module")
+def shared(lab: Lab) -> Scope:
+    """Containers of a module's shared topology (one set serves many checks that only read it), removed
+    once the module's checks are done.  Checks use their own ``scope`` for anything they change."""
+    with lab.scope() as shared:
+        yield shared
+
+
 @pytest.fixture(scope="session")
 def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options."""

@@ -2,13 +2,14 @@
 
 import ipaddress
 
+import pytest
 from scapy.layers.inet import ICMP, IP, UDP
 
 from conformance.lab.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import (EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, host_end, ipv4_of, pings, plain_address, reachable,
-                      server_and_client, wget)
+from .helpers import (EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, host_end, httpd, ipv4_of, pings, plain_address,
+                      reachable, wget)
 
 
 def _attachment(scope, lab, box) -> dict:
@@ -27,10 +28,18 @@ def _attachment(scope, lab, box) -> dict:
     }
 
 
+@pytest.fixture(scope="module")
+def pair(shared):
+    """The default bridge's topology for the checks that only look at it: (plain, server), one container run
+    without --network and one with --network bridge serving HTTP on HTTPD_PORT."""
+    plain, server = shared.containers(plain={"network": None}, srv={"command": httpd(), "network": "bridge"})
+    shared.wait_listening(server, HTTPD_PORT)
+    return plain, server
+
+
 @claims("bridge/default-mode")
-def test_default_mode(claim, scope, lab, evidence):
-    unspecified = _attachment(scope, lab, scope.container("plain", network=None))
-    explicit = _attachment(scope, lab, scope.container("explicit", network="bridge"))
+def test_default_mode(claim, pair, scope, lab, evidence):
+    unspecified, explicit = (_attachment(scope, lab, box) for box in pair)
     evidence.json("attachments", {"without --network": unspecified, "--network bridge": explicit})
     bridge = lab.engine.bridge
     assert unspecified["networks"] == ["bridge"], f"without --network the container joined {unspecified['networks']}"
@@ -42,8 +51,8 @@ def test_default_mode(claim, scope, lab, evidence):
 
 
 @claims("bridge/own-namespace")
-def test_own_namespace(claim, scope, lab, evidence):
-    one, two = scope.container("one"), scope.container("two")
+def test_own_namespace(claim, pair, scope, lab, evidence):
+    one, two = pair
     inodes = {"engine": lab.engine.netns.inode, "one": scope.netns(one).inode, "two": scope.netns(two).inode}
     links = sorted(scope.netns(one).links())
     evidence.json("namespaces", {**inodes, "links_of_one": links})
@@ -52,8 +61,8 @@ def test_own_namespace(claim, scope, lab, evidence):
 
 
 @claims("bridge/veth-to-bridge")
-def test_veth_to_bridge(claim, scope, lab, evidence):
-    box = scope.container("box")
+def test_veth_to_bridge(claim, pair, scope, lab, evidence):
+    box, _ = pair
     inside = scope.netns(box).links()["eth0"]
     name, outside = host_end(lab.engine.netns, scope.netns(box))
     bridge = lab.engine.netns.links()[lab.engine.bridge.name]
@@ -65,8 +74,8 @@ def test_veth_to_bridge(claim, scope, lab, evidence):
 
 
 @claims("bridge/address-from-subnet")
-def test_address_from_subnet(claim, scope, lab, evidence):
-    box = scope.container("box")
+def test_address_from_subnet(claim, pair, scope, lab, evidence):
+    box, _ = pair
     addresses = ipv4_of(scope.netns(box))
     subnet = lab.engine.bridge.network
     evidence.json("eth0", {"addresses": addresses, "subnet": str(subnet), "inspect": scope.address(box)})
@@ -77,8 +86,8 @@ def test_address_from_subnet(claim, scope, lab, evidence):
 
 
 @claims("bridge/gateway-is-bridge")
-def test_gateway_is_bridge(claim, scope, lab, evidence):
-    box = scope.container("box")
+def test_gateway_is_bridge(claim, pair, scope, lab, evidence):
+    box, _ = pair
     routes = scope.netns(box).routes()
     gateway = lab.engine.bridge.gateway
     replied = pings(scope, box, gateway)
@@ -103,8 +112,8 @@ def test_address_by_dhcp(claim, scope, lab, evidence):
 
 
 @claims("bridge/distinct-addresses")
-def test_distinct_addresses(claim, scope, evidence):
-    b1, b2 = scope.container("b1"), scope.container("b2")
+def test_distinct_addresses(claim, pair, scope, evidence):
+    b1, b2 = pair
     seen = {box.name: (scope.address(box), scope.mac(box)) for box in (b1, b2)}
     evidence.json("addresses", seen)
     (ip1, mac1), (ip2, mac2) = seen.values()
@@ -113,8 +122,8 @@ def test_distinct_addresses(claim, scope, evidence):
 
 
 @claims("bridge/containers-reach-each-other")
-def test_containers_reach_each_other(claim, scope, evidence):
-    server, client = server_and_client(scope)
+def test_containers_reach_each_other(claim, pair, scope, evidence):
+    client, server = pair
     address = scope.address(server)
     replied = pings(scope, client, address)
     fetched = wget(scope, client, f"http://{address}:{HTTPD_PORT}/")
@@ -124,8 +133,8 @@ def test_containers_reach_each_other(claim, scope, evidence):
 
 
 @claims("bridge/one-layer2-segment")
-def test_one_layer2_segment(claim, scope, evidence):
-    server, client = server_and_client(scope)
+def test_one_layer2_segment(claim, pair, scope, evidence):
+    client, server = pair
     address, sender, sender_mac = scope.address(server), scope.address(client), scope.mac(client)
     with Capture(scope.netns(server), "eth0") as capture:
         replied = pings(scope, client, address)
@@ -163,8 +172,8 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
 
 
 @claims("bridge/mtu-follows-network")
-def test_mtu_follows_network(claim, scope, lab, evidence):
-    box = scope.container("box")
+def test_mtu_follows_network(claim, pair, scope, lab, evidence):
+    box, _ = pair
     eth0 = scope.netns(box).links()["eth0"]
     evidence.json("eth0", {"eth0": eth0, "network_mtu": lab.engine.bridge.mtu})
     assert eth0["mtu"] == lab.engine.bridge.mtu, f"eth0 MTU {eth0['mtu']}, the network's {lab.engine.bridge.mtu}"

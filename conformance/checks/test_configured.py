@@ -1,7 +1,7 @@
 """The claims about daemon options (--bridge, --icc=false, --dns), on a second private engine started with them.
 
 The three checks share that engine (conformance/lab/configured.py), so they live in one module: under
-xdist the plugin's scheduler keeps a module of shared topology on one worker, which builds it once.
+xdist a module goes whole to one worker, which starts the engine once.
 """
 
 import ipaddress
@@ -9,7 +9,7 @@ import ipaddress
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, host_end, httpd, resolv, wget
+from .helpers import EXPOSED_PORT, SILENCE_S, host_end, httpd, resolv, wget
 
 
 @claims("defaults/daemon-bridge-option")
@@ -38,7 +38,7 @@ def test_link_restricts_access(claim, configured, configured_scope, evidence):
     stranger = scope.container("stranger")
     scope.wait_listening(target, EXPOSED_PORT)
     url = f"http://{scope.address(target)}:{EXPOSED_PORT}/"
-    results = {"linked": wget(scope, linked, url, timeout=3), "stranger": wget(scope, stranger, url, timeout=3)}
+    results = {"linked": wget(scope, linked, url), "stranger": wget(scope, stranger, url, timeout=SILENCE_S)}
     evidence.text("icc-false", "\n".join(f"{who}: wget {url} exit {r.exit_code}" for who, r in results.items()))
     assert results["linked"].exit_code == 0, f"the linked container cannot reach {url} with --icc=false"
     assert results["stranger"].exit_code != 0, f"a container without the link reached {url} with --icc=false"

@@ -2,23 +2,31 @@
 
 import os
 
+import pytest
 from scapy.layers.inet import ICMP, IP
 
 from conformance.lab.capture import Capture
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, httpd, wget
+from .helpers import PROBE_PAGE, wget
 
 
-def _joined(scope, b1_command=None, b2_command=None):
-    b1 = scope.container("b1", b1_command)
-    b2 = scope.container("b2", b2_command, network=f"container:{b1.name}")
+MARKER = "3599"  # b1 runs `sleep 3599`: a process only b1 has
+LOOPBACK_PORT, SHARED_PORT = 8081, 8082
+
+
+@pytest.fixture(scope="module")
+def joined(shared):
+    """The article's experiment, shared by the module's checks: b1, and b2 run with --network container:b1.
+    Servers a check needs are started in it with exec, each check on ports of its own."""
+    b1 = shared.container("b1", ["sleep", MARKER])
+    b2 = shared.container("b2", network=f"container:{b1.name}")
     return b1, b2
 
 
 @claims("container/shares-network-stack")
-def test_shares_network_stack(claim, scope, evidence):
-    b1, b2 = _joined(scope)
+def test_shares_network_stack(claim, joined, scope, evidence):
+    b1, b2 = joined
     links1, links2 = scope.netns(b1).links(), scope.netns(b2).links()
     view1 = scope.exec(b1, "ip", "-o", "addr").output
     view2 = scope.exec(b2, "ip", "-o", "addr").output
@@ -30,18 +38,21 @@ def test_shares_network_stack(claim, scope, evidence):
 
 
 @claims("container/loopback-between-members")
-def test_loopback_between_members(claim, scope, evidence):
-    b1, b2 = _joined(scope, b1_command=httpd(bind="127.0.0.1"))
-    scope.wait_listening(b1, 8080)
-    fetched = wget(scope, b2, "http://127.0.0.1:8080/")
+def test_loopback_between_members(claim, joined, scope, evidence):
+    b1, b2 = joined
+    started = scope.exec(b1, "httpd", "-p", f"127.0.0.1:{LOOPBACK_PORT}", "-h", "/www")
+    assert started.exit_code == 0, f"control: httpd did not start in b1: {started.output}"
+    scope.wait_listening(b1, LOOPBACK_PORT)
+    fetched = wget(scope, b2, f"http://127.0.0.1:{LOOPBACK_PORT}/")
     evidence.text("wget-127.0.0.1", f"exit {fetched.exit_code}\n{fetched.output}")
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget 127.0.0.1 from b2: {fetched.output}"
 
 
 @claims("container/served-at-shared-address")
-def test_served_at_shared_address(claim, scope, evidence):
-    site = "echo 'hellp world' > /tmp/index.html && exec httpd -f -p 80 -h /tmp"
-    b1, b2 = _joined(scope, b2_command=["sh", "-c", site])
+def test_served_at_shared_address(claim, joined, scope, evidence):
+    b1, b2 = joined
+    site = scope.sh(b2, "mkdir -p /tmp/site && echo 'hellp world' > /tmp/site/index.html && httpd -p 80 -h /tmp/site")
+    assert site.exit_code == 0, f"control: httpd did not start in b2: {site.output}"
     scope.wait_listening(b2, 80)
     address = scope.address(b1)
     fetched = wget(scope, b1, f"{address}:80")
@@ -50,8 +61,8 @@ def test_served_at_shared_address(claim, scope, evidence):
 
 
 @claims("container/filesystem-isolated")
-def test_filesystem_isolated(claim, scope, evidence):
-    b1, b2 = _joined(scope)
+def test_filesystem_isolated(claim, joined, scope, evidence):
+    b1, b2 = joined
     made = scope.exec(b1, "sh", "-c", "mkdir /tmp/data && ls /tmp")
     seen = scope.exec(b2, "ls", "/tmp")
     evidence.text("tmp-listings", f"# b1: mkdir /tmp/data; ls /tmp\n{made.output}\n# b2: ls /tmp\n{seen.output}")
@@ -60,9 +71,9 @@ def test_filesystem_isolated(claim, scope, evidence):
 
 
 @claims("container/process-list-isolated")
-def test_process_list_isolated(claim, scope, evidence):
-    marker = "3599"
-    b1, b2 = _joined(scope, b1_command=["sleep", marker])
+def test_process_list_isolated(claim, joined, scope, evidence):
+    marker = MARKER
+    b1, b2 = joined
     in_b1 = scope.exec(b1, "ps", "-o", "pid,args").output
     in_b2 = scope.exec(b2, "ps", "-o", "pid,args").output
     pidns = {name: os.stat(f"/proc/{scope.pid(box)}/ns/pid").st_ino for name, box in (("b1", b1), ("b2", b2))}
@@ -73,20 +84,22 @@ def test_process_list_isolated(claim, scope, evidence):
 
 
 @claims("container/shared-port-space")
-def test_shared_port_space(claim, scope, evidence):
-    b1, b2 = _joined(scope, b1_command=httpd())
-    scope.wait_listening(b1, HTTPD_PORT)
-    taken = scope.exec(b2, "httpd", "-f", "-p", str(HTTPD_PORT), "-h", "/www", timeout=3)
-    free = scope.exec(b2, "httpd", "-p", str(HTTPD_PORT + 1), "-h", "/www")
-    evidence.text("bind-in-b2", f"port {HTTPD_PORT} (b1's): exit {taken.exit_code} {taken.output}\n"
-                                f"port {HTTPD_PORT + 1}: exit {free.exit_code} {free.output}")
+def test_shared_port_space(claim, joined, scope, evidence):
+    b1, b2 = joined
+    started = scope.exec(b1, "httpd", "-p", str(SHARED_PORT), "-h", "/www")
+    assert started.exit_code == 0, f"control: httpd did not start in b1: {started.output}"
+    scope.wait_listening(b1, SHARED_PORT)
+    taken = scope.exec(b2, "httpd", "-f", "-p", str(SHARED_PORT), "-h", "/www", timeout=3)
+    free = scope.exec(b2, "httpd", "-p", str(SHARED_PORT + 1), "-h", "/www")
+    evidence.text("bind-in-b2", f"port {SHARED_PORT} (b1's): exit {taken.exit_code} {taken.output}\n"
+                                f"port {SHARED_PORT + 1}: exit {free.exit_code} {free.output}")
     assert free.exit_code == 0, f"control: b2 cannot bind a free port: {free.output}"
-    assert taken.exit_code != 0 and "in use" in taken.output, f"b2 bound b1's port {HTTPD_PORT}: {taken.output}"
+    assert taken.exit_code != 0 and "in use" in taken.output, f"b2 bound b1's port {SHARED_PORT}: {taken.output}"
 
 
 @claims("container/egress-unchanged")
-def test_egress_unchanged(claim, scope, lab, evidence):
-    b1, b2 = _joined(scope)
+def test_egress_unchanged(claim, joined, scope, lab, evidence):
+    b1, b2 = joined
     remote, upstream = lab.upstream.remote, lab.upstream
     sources, replied = {}, {}
     for box in (b1, b2):
@@ -100,11 +113,11 @@ def test_egress_unchanged(claim, scope, lab, evidence):
 
 
 @claims("container/sees-member-traffic")
-def test_sees_member_traffic(claim, scope, lab, evidence):
-    b1, b2 = _joined(scope)
+def test_sees_member_traffic(claim, joined, scope, lab, evidence):
+    b1, b2 = joined
     counter = ["cat", "/sys/class/net/eth0/statistics/rx_bytes"]
     before = int(scope.exec(b2, *counter).output)
-    sent = scope.exec(b1, "ping", "-c", "3", "-s", "1000", "-W", "2", lab.upstream.remote)
+    sent = scope.exec(b1, "ping", "-c", "3", "-A", "-s", "1000", "-W", "2", lab.upstream.remote)
     after = int(scope.exec(b2, *counter).output)
     evidence.text("rx-bytes-seen-by-b2", f"before {before}, after {after}; b1 pinged with 3 x 1000 bytes:\n{sent.output}")
     assert sent.exit_code == 0, f"control: b1's pings went unanswered: {sent.output}"

@@ -3,16 +3,25 @@
 The daemon's own dns setting and --link under --icc=false: test_configured.py.
 """
 
+import pytest
+
 from conformance.lab.host import is_loopback, resolv_conf
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, httpd, resolv, server_and_client, wget
+from .helpers import HTTPD_PORT, PROBE_PAGE, resolv, server_and_client, wget
+
+
+@pytest.fixture(scope="module")
+def bridged(shared):
+    """(server, client) on the default bridge, shared by the checks that only use them: a web server, and a
+    plain container (whose resolver, as every probe's, is the suite's)."""
+    return server_and_client(shared)
 
 
 @claims("dns/default-bridge-no-names")
-def test_default_bridge_no_names(claim, scope, lab, evidence):
-    server, client = server_and_client(scope)
+def test_default_bridge_no_names(claim, bridged, scope, lab, evidence):
+    server, client = bridged
     by_name = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
     by_ip = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/")
     evidence.text("wget", f"# by name {server.name}: exit {by_name.exit_code}\n{by_name.output}\n"
@@ -37,10 +46,9 @@ def test_user_defined_resolves_names(claim, scope, evidence):
 
 
 @claims("dns/link-alias")
-def test_link_alias(claim, scope, evidence):
-    target = scope.container("target", httpd())
+def test_link_alias(claim, bridged, scope, evidence):
+    target, _ = bridged
     client = scope.container("cli", links={target.name: "alias"})
-    scope.wait_listening(target, HTTPD_PORT)
     hosts = scope.exec(client, "cat", "/etc/hosts").output
     fetched = wget(scope, client, f"http://alias:{HTTPD_PORT}/")
     evidence.text("link", f"# /etc/hosts\n{hosts}\n# wget http://alias:{HTTPD_PORT}/: exit {fetched.exit_code}")
@@ -64,9 +72,9 @@ def test_resolv_conf_from_host(claim, scope, evidence):
 
 
 @claims("dns/dns-option")
-def test_dns_option(claim, scope, lab, evidence):
+def test_dns_option(claim, bridged, scope, lab, evidence):
     server = lab.resolver.address
-    box = scope.container("box", dns=[server])
+    _, box = bridged  # run with --dns pointing at the suite's resolver, as every probe is
     seen = resolv(scope, box)
     asked = len(lab.resolver.queries)
     lookup = scope.exec(box, "nslookup", PROBE_NAME)
@@ -78,11 +86,10 @@ def test_dns_option(claim, scope, lab, evidence):
 
 
 @claims("dns/add-host")
-def test_add_host(claim, scope, evidence):
-    server = scope.container("srv", httpd())
+def test_add_host(claim, bridged, scope, evidence):
+    server, _ = bridged
     address = scope.address(server)
     client = scope.container("cli", extra_hosts={"www.a.com": address})
-    scope.wait_listening(server, HTTPD_PORT)
     hosts = scope.exec(client, "cat", "/etc/hosts").output
     fetched = wget(scope, client, f"http://www.a.com:{HTTPD_PORT}/")
     evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# wget http://www.a.com:{HTTPD_PORT}/: exit {fetched.exit_code}")
@@ -103,8 +110,8 @@ def test_hostname_option(claim, scope, evidence):
 
 
 @claims("dns/default-hostname")
-def test_default_hostname(claim, scope, evidence):
-    box = scope.container("box")
+def test_default_hostname(claim, bridged, scope, evidence):
+    _, box = bridged
     name = scope.exec(box, "hostname").output.strip()
     evidence.text("hostname", f"hostname: {name}\ncontainer id: {box.id}")
     assert name == box.id[:12], f"hostname {name!r}, the id starts {box.id[:12]}"

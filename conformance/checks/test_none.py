@@ -1,11 +1,19 @@
 """--network none: only loopback, no route, nothing reachable."""
 
+import pytest
+
 from conformance.plugin import claims
 
 
+@pytest.fixture(scope="module")
+def nones(shared):
+    """Two containers run with --network none, for the checks that only look at them."""
+    return shared.containers(one={"network": "none"}, two={"network": "none"})
+
+
 @claims("none/only-loopback")
-def test_only_loopback(claim, scope, evidence):
-    box = scope.container("none", network="none")
+def test_only_loopback(claim, nones, scope, evidence):
+    box, _ = nones
     links = scope.netns(box).links()
     own_view = scope.exec(box, "ls", "/sys/class/net").output.split()
     evidence.json("netlink-links", links)
@@ -15,11 +23,11 @@ def test_only_loopback(claim, scope, evidence):
 
 
 @claims("none/no-connectivity")
-def test_no_connectivity(claim, scope, lab, evidence):
-    box = scope.container("none", network="none")
+def test_no_connectivity(claim, nones, scope, lab, evidence):
+    box, _ = nones
     netns = scope.netns(box)
     routes, addresses = netns.routes(), netns.addresses()
-    ping = scope.exec(box, "ping", "-c", "1", "-W", "2", lab.upstream.remote)
+    ping = scope.exec(box, "ping", "-c", "1", "-W", "1", lab.upstream.remote)
     evidence.json("routes-and-addresses", {"routes": routes, "addresses": addresses})
     evidence.text("ping-upstream", ping.output)
     assert routes == [], f"main routing table is not empty: {routes}"
@@ -28,8 +36,8 @@ def test_no_connectivity(claim, scope, lab, evidence):
 
 
 @claims("none/own-namespace")
-def test_own_namespace(claim, scope, lab, evidence):
-    one, two = scope.container("one", network="none"), scope.container("two", network="none")
+def test_own_namespace(claim, nones, scope, lab, evidence):
+    one, two = nones
     inodes = {"engine": lab.engine.netns.inode, "one": scope.netns(one).inode, "two": scope.netns(two).inode}
     evidence.json("namespaces", inodes)
     assert len(set(inodes.values())) == 3, f"none-mode namespaces are shared: {inodes}"

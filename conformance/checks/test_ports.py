@@ -9,12 +9,12 @@ from conformance.plugin import article_claim, claims
 from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address, reachable
 
 
-@pytest.fixture
-def published(scope, lab):
-    """A web server published as -p HOSTPORT:8080 on the default bridge."""
+@pytest.fixture(scope="module")
+def published(shared, lab):
+    """A web server published as -p HOSTPORT:8080 on the default bridge, shared by the checks that only use it."""
     host_port = lab.free_port()
-    box = scope.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
-    scope.wait_listening(box, HTTPD_PORT)
+    box = shared.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
+    shared.wait_listening(box, HTTPD_PORT)
     return box, host_port
 
 

@@ -1,21 +1,61 @@
 """User-defined networks: their bridges, subnets, static addresses, isolation, `network connect`, drivers, macvlan."""
 
 import ipaddress
+from typing import NamedTuple
 
 import docker
 import pytest
+from docker.models.containers import Container
+from docker.models.networks import Network
 from scapy.layers.inet import ICMP, IP
 
 from conformance.lab.capture import Capture
 from conformance.lab.icmp import ping
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, bridge_of, httpd, ipv4_of, pings, subnet_network, wget
+from .helpers import HTTPD_PORT, PROBE_PAGE, SILENCE_S, bridge_of, httpd, ipv4_of, pings, subnet_network, wget
+
+
+class UserNets(NamedTuple):
+    """Two user-defined networks with --subnet, shared by the checks that only use them: net1 (gateway .1)
+    holds ``server`` (--ip .77, serving HTTP) and ``peer``; net2 (--gateway .254) holds ``other``."""
+
+    net1: Network
+    subnet1: ipaddress.IPv4Network
+    gateway1: str
+    net2: Network
+    subnet2: ipaddress.IPv4Network
+    gateway2: str
+    static_ip: str
+    server: Container
+    peer: Container
+    other: Container
+
+
+@pytest.fixture(scope="module")
+def nets(shared, lab) -> UserNets:
+    net1, subnet1, gateway1 = subnet_network(shared, lab, "net1")
+    net2, subnet2, gateway2 = subnet_network(shared, lab, "net2", gateway_index=254)
+    static_ip = str(subnet1[77])
+    config = {net1.name: lab.engine.client.api.create_endpoint_config(ipv4_address=static_ip)}
+    server, peer, other = shared.containers(
+        srv={"command": httpd(), "network": net1.name, "networking_config": config},
+        peer={"network": net1.name}, other={"network": net2.name})
+    shared.wait_listening(server, HTTPD_PORT)
+    return UserNets(net1, subnet1, gateway1, net2, subnet2, gateway2, static_ip, server, peer, other)
+
+
+@pytest.fixture(scope="module")
+def plain_net(shared) -> Network:
+    """`docker network create` with nothing but a name."""
+    network = shared.network("test-net", driver="bridge")
+    network.reload()
+    return network
 
 
 @claims("usernet/create-makes-bridge")
-def test_create_makes_bridge(claim, scope, lab, evidence):
-    network = scope.network("test-net", driver="bridge")
+def test_create_makes_bridge(claim, plain_net, lab, evidence):
+    network = plain_net
     name = bridge_of(network)
     links = lab.engine.netns.links()
     gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
@@ -27,9 +67,8 @@ def test_create_makes_bridge(claim, scope, lab, evidence):
 
 
 @claims("usernet/subnet-and-gateway")
-def test_subnet_and_gateway(claim, scope, lab, evidence):
-    network, subnet, gateway = subnet_network(scope, lab, "custom", gateway_index=254)
-    box = scope.container("box", network=network.name)
+def test_subnet_and_gateway(claim, nets, scope, lab, evidence):
+    network, subnet, gateway, box = nets.net2, nets.subnet2, nets.gateway2, nets.other
     netns = scope.netns(box)
     addresses, routes = ipv4_of(netns), netns.routes()
     on_bridge = ipv4_of(lab.engine.netns, bridge_of(network))
@@ -41,23 +80,18 @@ def test_subnet_and_gateway(claim, scope, lab, evidence):
 
 
 @claims("usernet/static-ip")
-def test_static_ip(claim, scope, lab, evidence):
-    network, subnet, _ = subnet_network(scope, lab, "static")
-    wanted = str(subnet[77])
-    config = {network.name: lab.engine.client.api.create_endpoint_config(ipv4_address=wanted)}
-    box = scope.container("box", httpd(), network=network.name, networking_config=config)
-    client = scope.container("cli", network=network.name)
-    scope.wait_listening(box, HTTPD_PORT)
-    fetched = wget(scope, client, f"http://{wanted}:{HTTPD_PORT}/")
-    evidence.json("static", {"wanted": wanted, "got": ipv4_of(scope.netns(box)), "wget_exit": fetched.exit_code})
-    assert ipv4_of(scope.netns(box)) == [f"{wanted}/{subnet.prefixlen}"], "the container did not get the --ip address"
+def test_static_ip(claim, nets, scope, evidence):
+    wanted, box = nets.static_ip, nets.server
+    fetched = wget(scope, nets.peer, f"http://{wanted}:{HTTPD_PORT}/")
+    got = ipv4_of(scope.netns(box))
+    evidence.json("static", {"wanted": wanted, "got": got, "wget_exit": fetched.exit_code})
+    assert got == [f"{wanted}/{nets.subnet1.prefixlen}"], "the container did not get the --ip address"
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"nothing answers at {wanted}"
 
 
 @claims("usernet/static-ip-needs-subnet")
-def test_static_ip_needs_subnet(claim, scope, lab, evidence):
-    network = scope.network("nosubnet", driver="bridge")
-    network.reload()
+def test_static_ip_needs_subnet(claim, plain_net, scope, lab, evidence):
+    network = plain_net
     some_address = str(ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])[77])
     config = {network.name: lab.engine.client.api.create_endpoint_config(ipv4_address=some_address)}
     with pytest.raises(docker.errors.APIError) as refused:
@@ -69,50 +103,40 @@ def test_static_ip_needs_subnet(claim, scope, lab, evidence):
 
 
 @claims("usernet/same-network-reach")
-def test_same_network_reach(claim, scope, lab, evidence):
-    network, _, gateway = subnet_network(scope, lab, "same")
-    one = scope.container("one", network=network.name)
-    two = scope.container("two", network=network.name)
+def test_same_network_reach(claim, nets, scope, evidence):
+    one, two, name = nets.peer, nets.server, nets.net1.name
     results = {
-        "one->two": pings(scope, one, scope.address(two, network.name)),
-        "two->one": pings(scope, two, scope.address(one, network.name)),
-        "one->gateway": pings(scope, one, gateway),
+        "one->two": pings(scope, one, scope.address(two, name)),
+        "two->one": pings(scope, two, scope.address(one, name)),
+        "one->gateway": pings(scope, one, nets.gateway1),
     }
     evidence.json("pings", results)
     assert all(results.values()), f"unanswered: {[k for k, v in results.items() if not v]}"
 
 
 @claims("usernet/different-networks-isolated")
-def test_different_networks_isolated(claim, scope, lab, evidence):
-    net1, _, gateway1 = subnet_network(scope, lab, "net1")
-    net2, _, _ = subnet_network(scope, lab, "net2")
-    one = scope.container("one", network=net1.name)
-    two = scope.container("two", network=net2.name)
-    other = scope.address(two, net2.name)
-    results = {"one->own-gateway": pings(scope, one, gateway1), "one->two": pings(scope, one, other)}
+def test_different_networks_isolated(claim, nets, scope, evidence):
+    other = scope.address(nets.other, nets.net2.name)
+    results = {"one->own-gateway": pings(scope, nets.peer, nets.gateway1), "one->two": pings(scope, nets.peer, other)}
     evidence.json("pings", results)
     assert results["one->own-gateway"], "control: the container does not reach its own gateway"
-    assert not results["one->two"], f"a container on {net1.name} reached {other} on {net2.name}"
+    assert not results["one->two"], f"a container on {nets.net1.name} reached {other} on {nets.net2.name}"
 
 
 @claims("usernet/connect-adds-interface")
-def test_connect_adds_interface(claim, scope, lab, evidence):
-    net1, subnet1, _ = subnet_network(scope, lab, "net1")
-    net2, _, _ = subnet_network(scope, lab, "net2")
-    server = scope.container("httpd1", httpd(), network=net1.name)
-    client = scope.container("cli", network=net2.name)
-    scope.wait_listening(server, HTTPD_PORT)
-    url = f"http://{scope.address(server, net1.name)}:{HTTPD_PORT}/"
-    before = wget(scope, client, url, timeout=3)
-    net1.connect(client)
+def test_connect_adds_interface(claim, nets, scope, evidence):
+    client = scope.container("cli", network=nets.net2.name)  # its own: `network connect` changes it
+    url = f"http://{nets.static_ip}:{HTTPD_PORT}/"
+    before = wget(scope, client, url, timeout=SILENCE_S)
+    nets.net1.connect(client)
     ip_a = scope.exec(client, "ip", "-o", "-4", "addr").output
     after = wget(scope, client, url)
     added = [a for a in (w for line in ip_a.splitlines() for w in line.split()) if "/" in a
-             and ipaddress.ip_interface(a).network == subnet1]
+             and ipaddress.ip_interface(a).network == nets.subnet1]
     evidence.text("connect", f"before connect: wget exit {before.exit_code}\n# ip a after connect\n{ip_a}\n"
                              f"after connect: wget exit {after.exit_code}")
     assert before.exit_code != 0, "control: the client reached the server before sharing a network"
-    assert added, f"`ip a` shows no address of {subnet1} after `network connect`:\n{ip_a}"
+    assert added, f"`ip a` shows no address of {nets.subnet1} after `network connect`:\n{ip_a}"
     assert after.exit_code == 0 and PROBE_PAGE in after.output, "the connected container still cannot reach the server"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from docker.models.networks import Network
 
 from .netns import Netns, namespace_of
 from .reserve import Reservations
-from .tally import CREATED
+from .tally import count
 from .wait import wait_for
 
 SLEEP = ["sleep", "3600"]
@@ -41,13 +42,16 @@ def listening_tcp_ports(pid: int) -> set[int]:
 
 
 class Scope:
-    """What one check creates in the engine; ``close()`` removes all of it, also after a failure."""
+    """What one check (or one module's shared topology) creates in the engine; ``close()`` removes all of it,
+    also after a failure: the containers at once, concurrently, then the networks."""
 
     def __init__(self, lab: "Lab"):  # noqa: F821 - Lab imports Scope
         self.lab = lab
         self.client = lab.engine.client
         self.serial = next(_serial)
         self.reservations = Reservations()
+        self._containers: list[Container] = []
+        self._networks: list[Network] = []
         self._stack = ExitStack()
         self._stack.callback(self.reservations.release_all)
 
@@ -58,7 +62,13 @@ class Scope:
         self.close()
 
     def close(self) -> None:
-        self._stack.close()
+        try:
+            for removable, remove in ((self._containers, _remove_container), (self._networks, _remove_network)):
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    list(pool.map(remove, removable))
+                removable.clear()
+        finally:
+            self._stack.close()
 
     def name(self, suffix: str) -> str:
         return self.lab.run.name(f"{self.serial}{suffix}")
@@ -82,8 +92,8 @@ class Scope:
             self.lab.image, command or SLEEP, name=self.name(suffix), labels=self.lab.run.labels,
             init=True, **kwargs,
         )
-        CREATED["containers"] += 1
-        self._stack.callback(_remove_container, container)
+        count("containers")
+        self._containers.append(container)
         container.start()
         container.reload()
         guard = getattr(self.lab, "guard", None)
@@ -92,9 +102,15 @@ class Scope:
                 guard.watch(network["IPAddress"], network["IPPrefixLen"])
         return container
 
+    def containers(self, **specs: dict) -> list[Container]:
+        """Start independent containers at once: ``containers(srv={"command": [...]}, cli={})``, in order."""
+        with ThreadPoolExecutor(max_workers=len(specs) or 1) as pool:
+            futures = [pool.submit(self.container, suffix, **spec) for suffix, spec in specs.items()]
+            return [future.result() for future in futures]
+
     def network(self, suffix: str, **kwargs) -> Network:
         network = self.client.networks.create(self.name(suffix), labels=self.lab.run.labels, **kwargs)
-        self._stack.callback(_remove_network, network)
+        self._networks.append(network)
         return network
 
     def exec(self, container: Container, *argv: str, timeout: int = 10) -> ExecResult:
