@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from conformance.catalog import catalog
 from conformance.lab.engine import Engine, EngineUnavailable, docker_host
 from conformance.lab.netns import NamedNetns, namespace_of
 from conformance.lab.probe import ensure_probe_image
-from conformance.lab.sweep import leftovers
+from conformance.lab.sweep import RUNS_DIR, leftovers
 from conformance.lab.variants import UNUSUAL
 from conformance.mutation import unexplained
 
@@ -122,6 +123,24 @@ def test_two_runs_at_once_beside_decoys(tmp_path, system_engine, decoys):
     assert outcomes["serial"] == outcomes["parallel"], "-n 2 and serial disagree"
     after = fingerprint(system_engine)
     assert {k: v for k, v in after.items() if v != before[k]} == {}, "a run changed what it did not create"
+
+
+def test_audit_tier_creates_nothing(tmp_path, system_engine):
+    """--tier audit reads the engine and creates nothing: no object, not even for a moment, and no lock."""
+    before, since = fingerprint(system_engine), int(time.time())
+    locks = set(RUNS_DIR.glob("*.lock")) if RUNS_DIR.is_dir() else set()
+    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path), "--tier", "audit"],
+                               capture_output=True, text=True, timeout=300)
+    report = json.loads((tmp_path / "report.json").read_text())
+    ran = report["claims"]
+    assert ran and {c["tier"] for c in ran} == {"audit"} and {c["status"] for c in ran} == {"passed"}, \
+        completed.stdout[-2000:]
+    assert completed.returncode == 0
+    events = list(system_engine.events(since=since, until=int(time.time()) + 1, decode=True,
+                                       filters={"event": ["create", "connect", "destroy"]}))
+    assert events == [], "the audit made engine objects"
+    assert fingerprint(system_engine) == before
+    assert (set(RUNS_DIR.glob("*.lock")) if RUNS_DIR.is_dir() else set()) == locks, "the audit took a run lock"
 
 
 def test_namespace_claims_need_no_engine(tmp_path):

@@ -1,6 +1,7 @@
 """diff, merge and update-expectations, as a user runs them, on reports that follow the schema (no engine needed)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -131,3 +132,17 @@ def test_reports_of_real_runs_follow_the_schema():
         pytest.skip("no report of a real run in reports/ yet")
     assert {str(path): schema.problems(json.loads(path.read_text())) for path in found} == {
         str(path): [] for path in found}
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs chromium (CI installs it: .ci/run)")
+def test_matrix_renders_in_headless_chromium(tmp_path):
+    """The page needs no server: Chromium opens the file and its rendered DOM has every claim row."""
+    reports = [make_report(tmp_path / name / "report.json", {}, hostname=name) for name in ("a", "b", "c")]
+    assert conformance("merge", *reports, "--out", tmp_path / "matrix").returncode == 0
+    rendered = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                               (tmp_path / "matrix" / "matrix.html").as_uri()],
+                              capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = Rows()
+    rows.feed(rendered)
+    assert sorted(rows.claims) == sorted(catalog().claims)
+    assert rendered.count("<th>a ") + rendered.count("<th>b ") + rendered.count("<th>c ") == 3

@@ -33,9 +33,8 @@ def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
 @claims("dns/link-restricts-access")
 def test_link_restricts_access(claim, configured, configured_scope, evidence):
     scope = configured_scope
-    target = scope.container("target", httpd(EXPOSED_PORT))
+    target, stranger = scope.containers(target={"command": httpd(EXPOSED_PORT)}, stranger={})
     linked = scope.container("linked", links={target.name: "target"})
-    stranger = scope.container("stranger")
     scope.wait_listening(target, EXPOSED_PORT)
     url = f"http://{scope.address(target)}:{EXPOSED_PORT}/"
     results = {"linked": wget(scope, linked, url), "stranger": wget(scope, stranger, url, timeout=SILENCE_S)}

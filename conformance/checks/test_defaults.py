@@ -20,13 +20,10 @@ def test_three_networks(claim, engine, evidence):
 
 @claims("defaults/four-modes")
 def test_four_modes(claim, scope, lab, evidence):
-    bridged = scope.container("bridge", network="bridge")
-    boxes = {
-        "bridge": bridged,
-        "host": scope.container("host", network="host"),
-        "none": scope.container("none", network="none"),
-        "container": scope.container("joined", network=f"container:{bridged.name}"),
-    }
+    bridged, host, none = scope.containers(bridge={"network": "bridge"}, host={"network": "host"},
+                                           none={"network": "none"})
+    boxes = {"bridge": bridged, "host": host, "none": none,
+             "container": scope.container("joined", network=f"container:{bridged.name}")}
     inode = {mode: scope.netns(box).inode for mode, box in boxes.items()}
     running = {mode: box.status for mode, box in boxes.items()}
     engine = lab.engine.netns.inode

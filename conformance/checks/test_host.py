@@ -175,18 +175,21 @@ def _connect_seconds(netns, address: str, port: int) -> float:
 @claims("host/faster-than-bridge")
 def test_faster_than_bridge(claim, scope, lab, evidence):
     host_port, published_port = lab.free_port(), lab.free_port()
-    host_box = scope.container("host", httpd(host_port), network="host")
-    bridge_box = scope.container("bridge", httpd(), ports={f"{HTTPD_PORT}/tcp": published_port})
+    host_box, bridge_box = scope.containers(
+        host={"command": httpd(host_port), "network": "host"},
+        bridge={"command": httpd(), "ports": {f"{HTTPD_PORT}/tcp": published_port}})
     scope.wait_listening(host_box, host_port)
     scope.wait_listening(bridge_box, HTTPD_PORT)
     address, upstream = lab.upstream.engine_addr, lab.upstream.netns
     samples = {"host": [], "bridge": []}
-    with Capture(lab.engine.netns, lab.engine.bridge.name) as on_bridge:
+    ports = f"tcp port {host_port} or tcp port {HTTPD_PORT}"
+    with Capture(lab.engine.netns, lab.engine.bridge.name, ports) as on_bridge:
         for _ in range(claim.params["samples"]):  # interleaved, so drift on a busy machine hits both alike
             samples["host"].append(_connect_seconds(upstream, address, host_port))
             samples["bridge"].append(_connect_seconds(upstream, address, published_port))
-    crossed = on_bridge.packets(lambda p: TCP in p and host_port in (p[TCP].sport, p[TCP].dport))
-    bridged = on_bridge.packets(lambda p: TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport))
+    seen = on_bridge.packets()
+    crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]
+    bridged = [p for p in seen if TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport)]
     dnat = firewall.dnat_rules(lab.engine.nat_dump(), host_port)
     median = {mode: statistics.median(values) for mode, values in samples.items()}
     evidence.json("connect-round-trips", {
