@@ -51,21 +51,37 @@ def test_suite_address_on_an_uplink_is_a_leak(machine):
         guard.leaks()[0].sport)], "the suite's packet on the uplink was not caught, or the host's was"
 
 
-def test_container_packet_off_its_networks_is_a_leak(machine):
-    with Guard(machine, None) as guard:
-        guard.watch("10.99.0.1", 32)
-        send(machine, "10.99.0.1", "10.99.0.7")
-    assert len(guard.leaks()) == 1 and guard.describe()["leaks"] == 1
+@pytest.fixture
+def box(machine):
+    """A "container" on the machine: a namespace behind the veth vb0 (10.98.0.1/24), itself 10.98.0.2/24,
+    routed through the machine, which forwards."""
+    with NamedNetns(Run().name("box")) as netns:
+        with machine.veth("vb0", "eth0", peer_netns=netns):
+            machine.up("vb0", "10.98.0.1/24")
+            netns.up("eth0", "10.98.0.2/24")
+            machine.sysctl("net/ipv4/ip_forward", "1")
+            with netns.iproute() as ipr:
+                ipr.route("add", dst="default", gateway="10.98.0.1")
+                ipr.neigh("add", dst="10.98.0.9", lladdr="02:00:00:00:00:09", ifindex=ipr.link_lookup(ifname="eth0")[0],
+                          state=128)
+            yield netns
 
 
-def test_packet_of_an_address_the_suite_never_started_is_no_leak(machine):
+def test_container_packet_off_its_networks_is_a_leak(machine, box):
     with Guard(machine, None) as guard:
-        send(machine, "10.99.0.1", "10.99.0.7")
+        guard.watch(box)
+        send(box, "10.98.0.2", "10.99.0.7")
+    assert guard.ends == {"vb0"} and guard.describe()["leaks"] == 1, [p.summary() for p in guard.leaks()]
+
+
+def test_packet_of_a_container_the_suite_never_started_is_no_leak(machine, box):
+    with Guard(machine, None) as guard:
+        send(box, "10.98.0.2", "10.99.0.7")
     assert guard.leaks() == []
 
 
-def test_container_packet_within_its_network_is_no_leak(machine):
+def test_container_packet_within_its_network_is_no_leak(machine, box):
     with Guard(machine, None) as guard:
-        guard.watch("10.99.0.1", 24)
-        send(machine, "10.99.0.1", "10.99.0.7")
+        guard.watch(box)
+        send(box, "10.98.0.2", "10.98.0.9")
     assert guard.leaks() == []

@@ -35,12 +35,13 @@ class Capture:
     With ``ipv4_filter`` (a pcap filter expression such as "net 192.0.2.0/24"), the
     capture sees only the IPv4 packets it matches, filtered in the kernel, from
     the network header on; with ``ifname`` None, on every interface of *netns*.
-    ``keep``, given the raw bytes of each packet, decides what is stored: for
-    filters the kernel cannot express, at the cost of a Python call a packet.
+    ``keep``, given the raw bytes of each packet and the interface it was seen
+    on, decides what is stored: for filters the kernel cannot express, at the
+    cost of a Python call a packet.
     """
 
     def __init__(self, netns: Netns, ifname: str | None, ipv4_filter: str | None = None,
-                 keep: Callable[[bytes], bool] | None = None):
+                 keep: Callable[[bytes, str], bool] | None = None):
         self._keep = keep
         self.ifname = ifname
         if ipv4_filter is None:
@@ -78,17 +79,17 @@ class Capture:
         while not self._stop.is_set():
             ready, _, _ = select.select([self._sock], [], [], 0.1)
             if ready:
-                self._store(self._sock.recv(65535))
+                self._store(*self._sock.recvfrom(65535))
         # Frames queued before the capture stopped still count, however fast the exchange was.
         self._sock.setblocking(False)
         while True:
             try:
-                self._store(self._sock.recv(65535))
+                self._store(*self._sock.recvfrom(65535))
             except BlockingIOError:
                 return
 
-    def _store(self, frame: bytes) -> None:
-        if self._keep is None or self._keep(frame):
+    def _store(self, frame: bytes, address: tuple) -> None:
+        if self._keep is None or self._keep(frame, address[0]):
             self._frames.append((time.time(), frame))
 
     def packets(self, match: Callable[[Packet], bool] | None = None) -> list[Packet]:

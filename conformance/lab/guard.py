@@ -7,9 +7,11 @@ with a kernel (BPF) filter so that the host's own traffic costs nothing:
   and not made by a run of the suite: what leads off the machine), any IPv4
   packet from or to the suite's address ranges;
 - on all interfaces, IPv4 packets to anywhere but the suite's ranges, the
-  engine's own addresses and the default bridge's subnet, kept when they come
-  from one of the suite's containers (before NAT hides them behind the host's
-  address) and go to no network a container of the suite is on.
+  engine's own addresses and the default bridge's subnet, kept when they enter
+  the engine's namespace through the host end of a veth of one of the suite's
+  containers (before NAT hides them behind the host's address: an address is
+  reused by the next container, a veth is not) and go to no network a
+  container of the suite is on.
 
 Any packet either capture keeps is a leak: the run fails, and the packets are
 written to the report as a pcap.
@@ -49,14 +51,14 @@ def _nets(nets, direction: str = "") -> str:
 
 
 class Guard:
-    """``with Guard(engine.netns, bridge_subnet) as guard: guard.watch(address); ...; guard.leaks()``"""
+    """``with Guard(engine.netns, bridge_subnet) as guard: guard.watch(container_netns); ...; guard.leaks()``"""
 
     def __init__(self, netns: Netns, bridge_subnet: str | None):
         self.netns = netns
         self.bridge_subnet = bridge_subnet
         self.uplinks = uplinks(netns)
         self.containers: set[str] = set()
-        self._sources: set[bytes] = set()
+        self.ends: set[str] = set()  # the host ends of the suite's containers' veths
         self.networks: set[ipaddress.IPv4Network] = set()
         self._captures: list[Capture] = []
         self._from_containers: Capture | None = None
@@ -67,11 +69,10 @@ class Guard:
                 self._captures.append(Capture(self.netns, name, _nets(SUITE_RANGES)).__enter__())
             local = [f"{a.split('/')[0]}/32" for a in self.netns.addresses() if ":" not in a]
             exempt = [*SUITE_RANGES, *local, *LINK_LOCAL, *([self.bridge_subnet] if self.bridge_subnet else [])]
-            # The kernel drops what goes to exempt places; of the rest, only packets whose source (bytes 12-15
-            # of the IPv4 header) is a container of the suite's are kept, so the host's own traffic costs a
-            # Python call a packet and no memory.
+            # The kernel drops what goes to exempt places; of the rest only what a container of the suite's
+            # sent is kept, so the host's own traffic costs a Python call a packet and no memory.
             self._from_containers = Capture(self.netns, None, f"not ({_nets(exempt, 'dst')})",
-                                            keep=lambda frame: frame[12:16] in self._sources)
+                                            keep=lambda frame, ifname: ifname in self.ends)
             self._captures.append(self._from_containers.__enter__())
         except BaseException:
             self.__exit__(None, None, None)
@@ -82,12 +83,22 @@ class Guard:
         for capture in self._captures:
             capture.__exit__(None, None, None)
 
-    def watch(self, address: str, prefixlen: int) -> None:
-        """Count packets from *address*, a container the suite started, as the suite's: a leak when they go
-        anywhere but a network of the suite's containers."""
-        self.containers.add(address)
-        self._sources.add(ipaddress.ip_address(address).packed)
-        self.networks.add(ipaddress.ip_interface(f"{address}/{prefixlen}").network)
+    def watch(self, container_netns: Netns) -> None:
+        """Count what a container of the suite sends as the suite's, found by the host end of each of its
+        veths; a leak when it goes anywhere but a network of the suite's containers.  A host-mode container
+        is not watched: what it sends is the host's, as the article says."""
+        if container_netns.inode == self.netns.inode:
+            return
+        ends = {link["index"]: name for name, link in self.netns.links().items() if link["kind"] == "veth"}
+        with container_netns.iproute() as ipr:
+            addresses = [(a["index"], a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(family=2)]
+        for name, link in container_netns.links().items():
+            if link["kind"] == "veth" and link["link"] in ends:
+                self.ends.add(ends[link["link"]])
+                for index, address, prefixlen in addresses:
+                    if index == link["index"]:
+                        self.containers.add(address)
+                        self.networks.add(ipaddress.ip_interface(f"{address}/{prefixlen}").network)
 
     def _off_network(self, packet) -> bool:
         source, destination = packet[IP].src, ipaddress.ip_address(packet[IP].dst)

@@ -96,10 +96,12 @@ class Scope:
         self._containers.append(container)
         container.start()
         container.reload()
-        guard = getattr(self.lab, "guard", None)
-        for network in (container.attrs["NetworkSettings"].get("Networks") or {}).values():
-            if guard is not None and network.get("IPAddress"):
-                guard.watch(network["IPAddress"], network["IPPrefixLen"])
+        guard = getattr(self.lab, "guard", None)  # the configured engine's namespace has no uplink to guard
+        if guard is not None and container.attrs["State"]["Running"]:
+            try:
+                guard.watch(self.netns(container))
+            except OSError:  # it has already exited: it sends nothing more
+                pass
         return container
 
     def containers(self, **specs: dict) -> list[Container]:
