@@ -56,19 +56,23 @@ def namespaces(run: Run) -> Callable[..., NamedNetns]:
         yield make
 
 
+def _started(request: pytest.FixtureRequest, what: str, lab):
+    """Enter *lab*; when no engine can serve it, fail the fixture with one line (*what*: the reason), so the
+    checks that need it error with that line and no traceback."""
+    require(request, "engine")
+    try:
+        return lab.__enter__()
+    except (EngineUnavailable, ProbeUnavailable) as exc:
+        failure = f"{what}: {exc}"
+    pytest.fail(failure, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
-    require(request, "engine")
     option = request.config.option
-    try:
-        lab = Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
-                  variant=VARIANTS[option.variant] if option.variant else None).__enter__()
-    except (EngineUnavailable, ProbeUnavailable) as exc:
-        failure = f"lab unavailable: {exc}"
-    else:
-        failure = None
-    if failure:
-        pytest.fail(failure, pytrace=False)
+    lab = _started(request, "lab unavailable", Lab(
+        engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
+        variant=VARIANTS[option.variant] if option.variant else None))
     recorder = request.config.stash[RECORDER]
     try:
         recorder.run_info.update(lab.run_info())
@@ -115,15 +119,7 @@ def shared(lab: Lab) -> Scope:
 @pytest.fixture(scope="session")
 def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options."""
-    require(request, "engine")
-    try:
-        cfg = ConfiguredLab(run).__enter__()
-    except (EngineUnavailable, ProbeUnavailable) as exc:
-        failure = f"cannot start an engine with the options these claims are about: {exc}"
-    else:
-        failure = None
-    if failure:
-        pytest.fail(failure, pytrace=False)
+    cfg = _started(request, "cannot start an engine with the options these claims are about", ConfiguredLab(run))
     try:
         yield cfg
     finally:
