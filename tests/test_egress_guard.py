@@ -5,6 +5,7 @@ device: what is sent to it goes no further), so the self-test itself sends
 nothing off this machine.
 """
 
+import ipaddress
 import os
 import socket
 
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create 
 
 @pytest.fixture
 def machine():
-    """A namespace whose one uplink, up0 (10.99.0.1/24), leads nowhere; 198.18.0.1 (a suite address) on lo."""
+    """A namespace whose one uplink, up0 (10.99.0.1/24), leads nowhere; on lo 198.18.0.1, an address of the
+    run's network 198.18.0.0/24, and 198.18.9.1, of the same range but not the run's."""
     with NamedNetns(Run().name("guard")) as netns:
         for kind in ("dummy", "ifb"):
             try:
@@ -32,7 +34,7 @@ def machine():
         else:
             pytest.skip("the kernel has neither dummy nor ifb devices")
         netns.up("up0", "10.99.0.1/24")
-        netns.up("lo", "198.18.0.1/32")
+        netns.up("lo", "198.18.0.1/32", "198.18.9.1/32")
         yield netns
 
 
@@ -43,8 +45,9 @@ def send(netns, source: str, destination: str) -> None:
 
 
 def test_suite_address_on_an_uplink_is_a_leak(machine):
-    with Guard(machine, None) as guard:
+    with Guard(machine, None, [ipaddress.ip_network("198.18.0.0/24")]) as guard:
         send(machine, "10.99.0.1", "10.99.0.2")  # the host's own traffic: none of the guard's business
+        send(machine, "198.18.9.1", "10.99.0.2")  # the host's too, though from a range the suite draws from
         send(machine, "198.18.0.1", "10.99.0.2")
     assert guard.uplinks == ["up0"]
     assert [p.summary() for p in guard.leaks()] == ["IP / UDP 198.18.0.1:{} > 10.99.0.2:discard / Raw".format(
@@ -68,20 +71,20 @@ def box(machine):
 
 
 def test_container_packet_off_its_networks_is_a_leak(machine, box):
-    with Guard(machine, None) as guard:
+    with Guard(machine, None, [ipaddress.ip_network("198.18.0.0/24")]) as guard:
         guard.watch(box)
         send(box, "10.98.0.2", "10.99.0.7")
     assert guard.ends == {"vb0"} and guard.describe()["leaks"] == 1, [p.summary() for p in guard.leaks()]
 
 
 def test_packet_of_a_container_the_suite_never_started_is_no_leak(machine, box):
-    with Guard(machine, None) as guard:
+    with Guard(machine, None, [ipaddress.ip_network("198.18.0.0/24")]) as guard:
         send(box, "10.98.0.2", "10.99.0.7")
     assert guard.leaks() == []
 
 
 def test_container_packet_within_its_network_is_no_leak(machine, box):
-    with Guard(machine, None) as guard:
+    with Guard(machine, None, [ipaddress.ip_network("198.18.0.0/24")]) as guard:
         guard.watch(box)
         send(box, "10.98.0.2", "10.98.0.9")
     assert guard.leaks() == []

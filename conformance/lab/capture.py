@@ -19,7 +19,7 @@ from scapy.arch.common import compile_filter
 from scapy.data import SO_ATTACH_FILTER
 from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
-from scapy.libs.structures import sock_fprog
+from scapy.libs.structures import bpf_insn, sock_fprog
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
@@ -27,6 +27,7 @@ from .netns import Netns
 
 ETH_P_ALL = 0x0003
 DLT_RAW = 12  # pcap's link type for packets that start at the IP header
+BPF_RET = 0x06  # "return k": the one instruction of a filter that accepts nothing (k = 0 bytes)
 
 
 class Capture:
@@ -47,17 +48,36 @@ class Capture:
         if ipv4_filter is None:
             self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             self._parse = Ether
+            if ifname is not None:
+                self._sock.bind((ifname, 0))
         else:
             # ETH_P_ALL: a socket for one protocol sees only what arrives, never what is sent.
             self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
-            program = compile_filter(ipv4_filter, linktype=DLT_RAW)
-            self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, sock_fprog(program.bf_len, program.bf_insns))
             self._parse = IP
-        if ifname is not None:
-            self._sock.bind((ifname, 0))
+            if ifname is not None:
+                self._sock.bind((ifname, 0))
+            # What the socket queued before its filter was attached passed no filter: as libpcap does, reject
+            # everything, drop what is queued, then attach the filter (IPv4 only, by the version nibble).
+            self._attach((bpf_insn * 1)(bpf_insn(BPF_RET, 0, 0, 0)), 1)
+            self._drain()
+            program = compile_filter(f"(ip[0] & 0xf0) = 0x40 and ({ipv4_filter})", linktype=DLT_RAW)
+            self._attach(program.bf_insns, program.bf_len)
         self._frames: list[tuple[float, bytes]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name=f"capture-{ifname or 'all'}", daemon=True)
+
+    def _attach(self, instructions, length: int) -> None:
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, sock_fprog(length, instructions))
+
+    def _drain(self) -> None:
+        self._sock.setblocking(False)
+        try:
+            while True:
+                self._sock.recv(65535)
+        except BlockingIOError:
+            pass
+        finally:
+            self._sock.setblocking(True)
 
     def __enter__(self) -> "Capture":
         self._thread.start()

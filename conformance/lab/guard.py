@@ -5,7 +5,8 @@ with a kernel (BPF) filter so that the host's own traffic costs nothing:
 
 - on every *uplink* (an interface that is not loopback, not a bridge or veth,
   and not made by a run of the suite: what leads off the machine), any IPv4
-  packet from or to the suite's address ranges;
+  packet from or to the run's own networks (its upstream slot and the subnets
+  it hands out; not whole documentation ranges, which a host may use);
 - on all interfaces, IPv4 packets to anywhere but the suite's ranges, the
   engine's own addresses and the default bridge's subnet, kept when they enter
   the engine's namespace through the host end of a veth of one of the suite's
@@ -30,9 +31,7 @@ from .capture import Capture
 from .netns import Netns
 from .run import PREFIX
 from .subnets import CHECK_RANGE
-from .upstream import LINK_RANGE, REMOTE_RANGE
 
-SUITE_RANGES = (CHECK_RANGE, LINK_RANGE, REMOTE_RANGE)
 OURS = re.compile(rf"^{PREFIX}[0-9a-f]{{6}}")
 PLUMBING = ("bridge", "veth")
 IFF_UP = 0x1
@@ -53,9 +52,12 @@ def _nets(nets, direction: str = "") -> str:
 class Guard:
     """``with Guard(engine.netns, bridge_subnet) as guard: guard.watch(container_netns); ...; guard.leaks()``"""
 
-    def __init__(self, netns: Netns, bridge_subnet: str | None):
+    def __init__(self, netns: Netns, bridge_subnet: str | None, nets: list[ipaddress.IPv4Network]):
+        """*nets*: the run's own networks (its upstream slot; the lab adds each subnet it hands out).  Only
+        those are the suite's: the documentation ranges they come from may carry the host's own traffic."""
         self.netns = netns
         self.bridge_subnet = bridge_subnet
+        self.nets = list(nets)
         self.uplinks = uplinks(netns)
         self.containers: set[str] = set()
         self.ends: set[str] = set()  # the host ends of the suite's containers' veths
@@ -65,10 +67,12 @@ class Guard:
 
     def __enter__(self) -> "Guard":
         try:
+            # The checks' subnets are handed out later, all from CHECK_RANGE: the kernel passes that range,
+            # and leaks() keeps what is from or to one of the run's own networks.
             for name in self.uplinks:
-                self._captures.append(Capture(self.netns, name, _nets(SUITE_RANGES)).__enter__())
+                self._captures.append(Capture(self.netns, name, _nets([CHECK_RANGE, *self.nets])).__enter__())
             local = [f"{a.split('/')[0]}/32" for a in self.netns.addresses() if ":" not in a]
-            exempt = [*SUITE_RANGES, *local, *LINK_LOCAL, *([self.bridge_subnet] if self.bridge_subnet else [])]
+            exempt = [CHECK_RANGE, *self.nets, *local, *LINK_LOCAL, *([self.bridge_subnet] if self.bridge_subnet else [])]
             # The kernel drops what goes to exempt places; of the rest only what a container of the suite's
             # sent is kept, so the host's own traffic costs a Python call a packet and no memory.
             self._from_containers = Capture(self.netns, None, f"not ({_nets(exempt, 'dst')})",
@@ -104,8 +108,12 @@ class Guard:
         source, destination = packet[IP].src, ipaddress.ip_address(packet[IP].dst)
         return source in self.containers and not any(destination in net for net in self.networks)
 
+    def _ours(self, packet) -> bool:
+        ends = (ipaddress.ip_address(packet[IP].src), ipaddress.ip_address(packet[IP].dst))
+        return any(address in net for address in ends for net in self.nets)
+
     def leaks(self) -> list:
-        found = [p for c in self._captures if c is not self._from_containers for p in c.packets()]
+        found = [p for c in self._captures if c is not self._from_containers for p in c.packets(self._ours)]
         if self._from_containers is not None:
             found += self._from_containers.packets(self._off_network)
         return found

@@ -53,11 +53,12 @@ class Lab:
             self._stack.callback(self.reservations.release_all)
             self.engine = self._engine()
             self._stack.callback(self._sweep)
-            self.guard = self._stack.enter_context(Guard(self.engine.netns, self.engine.bridge.subnet))
             self.image = ensure_probe_image(self.engine.client)
             self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
             self.resolver = self._stack.enter_context(Resolver(
                 self.upstream.netns, self.upstream.remote, {PROBE_NAME: self.upstream.remote}))
+            self.guard = self._stack.enter_context(Guard(
+                self.engine.netns, self.engine.bridge.subnet, [self.upstream.slot.link, self.upstream.slot.remote_net]))
         except BaseException:
             self._stack.close()
             raise
@@ -133,7 +134,9 @@ class Lab:
 
     def free_subnet(self, prefix: int = 24):
         """A subnet for a network a check creates, free on this host and held against other runs."""
-        return free_subnet(self.engine.netns, self.engine.client, self.reservations, prefix)
+        subnet = free_subnet(self.engine.netns, self.engine.client, self.reservations, prefix)
+        self.guard.nets.append(subnet)
+        return subnet
 
     def run_info(self) -> dict[str, Any]:
         return {
