@@ -97,13 +97,6 @@ class Netns:
         low, high = self.sysctl("net/ipv4/ip_local_port_range").split()
         return range(int(low), int(high) + 1)
 
-    def index(self, ifname: str) -> int:
-        with self.iproute() as ipr:
-            found = ipr.link_lookup(ifname=ifname)
-        if not found:
-            raise LookupError(f"no link {ifname!r} in {self}")
-        return found[0]
-
     def add_veth(self, name: str, peer: str, peer_netns: "Netns | None" = None) -> None:
         """A veth pair *name*/*peer* created here, the peer moved to *peer_netns* if given."""
         with self.iproute() as ipr:

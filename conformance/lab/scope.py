@@ -99,7 +99,7 @@ class Scope:
         guard = getattr(self.lab, "guard", None)  # the configured engine's namespace has no uplink to guard
         if guard is not None and container.attrs["State"]["Running"]:
             try:
-                guard.watch(self.netns(container))
+                guard.watch(namespace_of(container.attrs["State"]["Pid"]))  # attrs were just read
             except OSError:  # it has already exited: it sends nothing more
                 pass
         return container

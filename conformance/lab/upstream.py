@@ -6,9 +6,9 @@
                                               resolver on 203.0.113.(16s+1):53
 
 Only documentation ranges (RFC 5737) are used, in a slot s that overlaps no
-route or address already in the engine's namespace and that no other run holds,
-so the suite's traffic has nowhere to go but namespaces it made.  Removing the veth removes the engine-side
-address and route with it.
+route or address already in the engine's namespace and that no other run
+holds, so the suite's traffic has nowhere to go but namespaces it made.
+Removing the veth removes the engine-side address and route with it.
 """
 
 from __future__ import annotations
