@@ -57,6 +57,22 @@ def test_quote_check_catches_a_paraphrase(tmp_path):
     assert len(missing_quotes(load_catalog(tmp_path), tmp_path)) == 1
 
 
+def test_a_quote_may_span_the_articles_line_breaks(tmp_path):
+    (tmp_path / "a.txt").write_text("The bridge is\n   named docker0. Next.", encoding="utf-8")
+    (tmp_path / "t.yaml").write_text(textwrap.dedent("""\
+        topic: t
+        title: T
+        claims:
+          - id: t/x
+            kind: behaviour
+            statement: The bridge MUST be docker0.
+            no_fault: an example
+            sources:
+              - {doc: a.txt, quote: "The bridge is named docker0."}
+        """), encoding="utf-8")
+    assert missing_quotes(load_catalog(tmp_path), tmp_path) == []
+
+
 @pytest.mark.parametrize("entry, problem", [
     ({"id": "t/x", "kind": "behaviour", "statement": "It should work.", "no_fault": "r"}, "MUST"),
     ({"id": "Bad Id", "kind": "behaviour", "statement": "It MUST.", "no_fault": "r"}, "path-like"),

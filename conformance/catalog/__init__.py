@@ -193,8 +193,17 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
+def normalised(text: str) -> str:
+    """*text* with every run of whitespace one space: a quote may span the article's line breaks."""
+    return " ".join(text.split())
+
+
 def missing_quotes(cat: Catalog, articles: Path = ARTICLES_DIR) -> list[str]:
-    """Every quote (of a claim or an out-of-scope passage) not found verbatim in its article."""
+    """Every quote (of a claim or an out-of-scope passage) not found verbatim in its article.
+
+    Verbatim means character for character once whitespace is normalised on both sides, so a
+    sentence the article wraps over two lines is quoted whole, on one line of YAML.
+    """
     problems = []
     texts: dict[str, str] = {}
     quoted = [(claim.id, source) for claim in cat for source in claim.sources]
@@ -205,8 +214,8 @@ def missing_quotes(cat: Catalog, articles: Path = ARTICLES_DIR) -> list[str]:
             if not path.is_file():
                 problems.append(f"{owner}: article {source.doc} does not exist")
                 continue
-            texts[source.doc] = path.read_text(encoding="utf-8")
-        if source.quote not in texts[source.doc]:
+            texts[source.doc] = normalised(path.read_text(encoding="utf-8"))
+        if normalised(source.quote) not in texts[source.doc]:
             problems.append(f"{owner}: quote not verbatim in {source.doc}: {source.quote!r}")
     return problems
 
