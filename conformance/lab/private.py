@@ -57,6 +57,7 @@ class PrivateEngine:
         self.state = STATE_DIR / run.name(name)
         self.rundir = RUN_DIR / run.name(name)
         self.socket = self.rundir / "docker.sock"
+        self.tooldir = self.rundir / "bin"  # where ``tools`` are written: first on this daemon's PATH
         self.log = self.state / "dockerd.log"
         self.process: subprocess.Popen | None = None
 
@@ -129,7 +130,7 @@ class PrivateEngine:
     def _environment(self) -> dict[str, str]:
         environment = dict(os.environ)
         if self.tools:
-            bindir = self.rundir / "bin"
+            bindir = self.tooldir
             bindir.mkdir(exist_ok=True)
             for name, script in self.tools.items():
                 (bindir / name).write_text(script)

@@ -80,11 +80,7 @@ class Lab:
                 return engine
         if self.variant is None:
             return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options))
-        engine = self._stack.enter_context(PrivateEngine(
-            self.run, "eng", self.variant.options + self.daemon_options, tools=self.variant.tools()))
-        if self.variant.after_start is not None:
-            self.variant.after_start(engine)
-        return engine
+        return self.variant.start(self._stack, self.run, "eng", self.daemon_options)
 
     def scope(self) -> Scope:
         return Scope(self)
