@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import socket
+from pathlib import Path
 
 import docker
 
@@ -90,3 +93,43 @@ def bridge_of(network) -> str:
 def resolv(scope, box) -> dict[str, list[str]]:
     """The nameserver and search entries of a container's /etc/resolv.conf."""
     return parse_resolv_conf(scope.exec(box, "cat", "/etc/resolv.conf").output)
+
+
+TCP_ESTABLISHED = "01"
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    """'0200A8C0:1F90' (procfs, host byte order words) -> ('192.168.0.2', 8080); IPv6 likewise."""
+    address, port = text.split(":")
+    raw = bytes.fromhex(address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(words)
+    return str(getattr(ip, "ipv4_mapped", None) or ip), int(port, 16)
+
+
+def established(pid: int) -> list[dict]:
+    """The established TCP connections in the network namespace of *pid*, with the socket inode of each:
+    [{"local": (addr, port), "remote": (addr, port), "inode": N}], read from procfs."""
+    found = []
+    for table in ("tcp", "tcp6"):
+        path = Path(f"/proc/{pid}/net/{table}")
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == TCP_ESTABLISHED:
+                found.append({"local": _endpoint(fields[1]), "remote": _endpoint(fields[2]), "inode": int(fields[9])})
+    return found
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process *pid* holds open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes

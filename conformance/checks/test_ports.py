@@ -1,12 +1,16 @@
 """Publishing ports: the three -p forms, -P and EXPOSE, exclusivity, DNAT rules, docker-proxy processes."""
 
+import ipaddress
+import socket
+
 import docker
 import pytest
 
-from conformance.lab import firewall
+from conformance.lab import Scope, firewall
+from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address, reachable
+from .helpers import EXPOSED_PORT, HTTPD_PORT, established, httpd, plain_address, reachable, socket_inodes
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +43,72 @@ def test_published_reachable(claim, published, lab, evidence):
     assert peer == lab.upstream.upstream_addr, f"the container saw {peer}, the client was {lab.upstream.upstream_addr}"
 
 
+def _container_addresses(box) -> dict[int, str]:
+    """{IP version: address} of a container on the default bridge (NetworkSettings.Networks, which API
+    1.52 keeps; the top-level copies are gone there)."""
+    box.reload()
+    network = box.attrs["NetworkSettings"]["Networks"]["bridge"]
+    found = (network.get("IPAddress"), network.get("GlobalIPv6Address"))
+    return {ipaddress.ip_address(a).version: a for a in found if a}
+
+
+def _carried_by(proxy, container: tuple[str, int]) -> list[dict]:
+    """The established connections *proxy*'s own sockets hold to *container* (address, port)."""
+    mine = socket_inodes(proxy.pid)
+    return [c for c in established(proxy.pid) if c["inode"] in mine and c["remote"] == container]
+
+
+def _server_side(box, port: int) -> list[dict]:
+    return [c for c in established(Scope.pid(box)) if c["local"][1] == port]
+
+
 @claims("ports/docker-proxy-per-binding")
 def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
+    """One docker-proxy per binding, each forwarding to the container's address of its own family (IPv4 for
+    an IPv6 binding when the container has no IPv6 address: the proxy bridges the families); and real
+    traffic through one: a connection to 127.0.0.1, which Docker's DNAT leaves alone (nat OUTPUT skips
+    127.0.0.0/8), must be carried by the proxy, whose own socket is then the peer the container sees."""
     box, host_port = published
-    box.reload()
-    bindings = sorted((b["HostIp"], int(b["HostPort"])) for b in box.attrs["NetworkSettings"]["Ports"][f"{HTTPD_PORT}/tcp"])
+    bindings = _bound_host_ports(box, HTTPD_PORT)
     proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
-    evidence.json("bindings-and-proxies", {"bindings": bindings, "proxies": [vars(p) for p in proxies]})
+    addresses = _container_addresses(box)
+    wrong = [vars(p) for p in proxies if (p.container_ip, p.container_port)
+             != (addresses.get(ipaddress.ip_address(p.host_ip).version) or addresses[4], HTTPD_PORT)]
+    loopback = next((p for p in proxies if p.host_ip == "0.0.0.0" or p.host_ip.startswith("127.")), None)
+    traffic: dict = {}
+    if loopback is not None:
+        with lab.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            try:
+                sock.connect(("127.0.0.1", host_port))
+            except OSError as exc:
+                traffic["connect"] = f"127.0.0.1:{host_port}: {exc}"
+            else:
+                target = (loopback.container_ip, HTTPD_PORT)
+                try:
+                    carried = wait_for(lambda: _carried_by(loopback, target), "the proxy's connection", timeout=3)
+                except WaitTimeout:
+                    carried = []
+                traffic |= {"client": sock.getsockname(), "proxy_to_container": carried,
+                            "container_sees": _server_side(box, HTTPD_PORT)}
+                sock.sendall(b"GET /cgi-bin/peer HTTP/1.0\r\n\r\n")
+                response = b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
+                traffic["peer"] = plain_address(response.partition("\r\n\r\n")[2])
+    evidence.json("bindings-proxies-traffic", {"bindings": bindings, "container": addresses,
+                                               "proxies": [vars(p) for p in proxies], "traffic": traffic})
     assert sorted((p.host_ip, p.host_port) for p in proxies) == bindings, (
         f"docker-proxy processes {[(p.host_ip, p.host_port) for p in proxies]} for bindings {bindings}"
     )
-    target = (scope.address(box), HTTPD_PORT)
-    assert all((p.container_ip, p.container_port) == target for p in proxies), f"proxies do not forward to {target}"
+    assert not wrong, f"proxies that do not forward to the container's address {addresses}:{HTTPD_PORT}: {wrong}"
+    assert loopback is not None, f"no binding that 127.0.0.1 reaches among {bindings}, so no traffic was sent"
+    assert "connect" not in traffic, f"the proxy of {loopback.host_ip}:{host_port} refused: {traffic['connect']}"
+    carried = traffic["proxy_to_container"]
+    assert carried, (f"while a client was connected to 127.0.0.1:{host_port}, docker-proxy {loopback.pid} held no "
+                     f"connection to {loopback.container_ip}:{HTTPD_PORT}")
+    proxy_end = carried[0]["local"]
+    assert any(c["remote"] == proxy_end for c in traffic["container_sees"]), (
+        f"the container's connections {traffic['container_sees']} do not come from the proxy's socket {proxy_end}")
+    assert traffic["peer"] == proxy_end[0], f"the container answered for {traffic['peer']!r}, not the proxy {proxy_end}"
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -113,6 +171,8 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
 
 @claims("ports/expose-alone-publishes-nothing")
 def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
+    if not scope.hold_port(EXPOSED_PORT):
+        pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     box = scope.container("web", httpd(EXPOSED_PORT))
     scope.wait_listening(box, EXPOSED_PORT)
     box.reload()
@@ -121,10 +181,15 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
     nat = lab.engine.nat_dump()
     to_box = [r for r in firewall.rules(nat) if address in (firewall.value(r, "--to-destination") or "")]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
-    evidence.json("publication", {"ports": ports, "dnat_to_container": to_box, "proxies": proxies})
+    tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
+             reachable(lab.upstream.netns, lab.upstream.engine_addr, EXPOSED_PORT),
+             f"127.0.0.1:{EXPOSED_PORT} on the engine": reachable(lab.engine.netns, "127.0.0.1", EXPOSED_PORT)}
+    evidence.json("publication", {"ports": ports, "dnat_to_container": to_box, "proxies": proxies,
+                                  "connections": tried})
     assert ports.get(f"{EXPOSED_PORT}/tcp") is None, f"the EXPOSEd port got host bindings {ports}"
     assert not to_box, f"DNAT rules lead to the container: {to_box}"
     assert not proxies, f"docker-proxy processes serve the container: {proxies}"
+    assert not any(tried.values()), f"the EXPOSEd port answers on the host: {tried}"
 
 
 @claims("ports/host-port-exclusive")
@@ -156,3 +221,27 @@ def test_reached_at_container_port(claim, scope, lab, evidence):
     assert not at_container_port, f"{address}:{container_port} answers although nothing publishes it"
     article_claim(at_container_port, f"the container answers at {address}:{host_port}, the host port, "
                                      f"not at the container port {container_port}")
+
+
+@claims("ports/docker-proxy-carries-traffic")
+def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
+    """A connection from another host, held open while both ends are read: the container's end must face
+    the client's own address and port, and no docker-proxy socket may carry it."""
+    box, host_port = published
+    proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
+    with lab.connect(host_port) as sock:
+        client = sock.getsockname()
+        try:
+            seen = wait_for(lambda: _server_side(box, HTTPD_PORT), "the container's end of the connection", timeout=3)
+        except WaitTimeout:
+            seen = []
+        through = {p.pid: [c for c in established(p.pid) if c["inode"] in socket_inodes(p.pid)] for p in proxies}
+    evidence.json("connection-from-upstream", {"client": client, "container_sees": seen,
+                                               "proxies": [vars(p) for p in proxies], "proxy_sockets": through})
+    assert seen, f"no connection reached the container from {client}"
+    peers = [tuple(c["remote"]) for c in seen]
+    assert client in peers, (f"the container's connections come from {peers}, not the client {client}: something "
+                             f"between them (docker-proxy's sockets: {through}) carried the connection")
+    assert not any(through.values()), f"docker-proxy held connections meanwhile: {through}"
+    article_claim(any(through.values()), f"no docker-proxy socket carried the connection from {client}: the "
+                                         "kernel's DNAT delivered it to the container, which saw the client itself")

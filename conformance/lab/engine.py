@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import docker
 
 from . import firewall
-from .daemon import daemon_options
+from .daemon import daemon_options, default_bridge_overrides
 from .netns import Netns, namespace_of
 from .procs import comm, processes
 
@@ -172,6 +172,7 @@ class Engine:
             "private_engine": self.private,
             "engine_version": self.version.get("Version"),
             "iptables_variant": self.iptables_variant,
+            "default_bridge_overrides": default_bridge_overrides(self.options),
         }
 
     def describe(self) -> dict[str, Any]:
