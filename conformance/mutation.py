@@ -87,13 +87,16 @@ def expectations_file(variant: Variant, directory: Path) -> Path | None:
 
 
 def per_check(cat: Catalog, faults: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{claim: {"killed_by": [...], "missed_by": [...]}} for every claim of the catalog; a claim no fault
-    reaches carries its ``no_fault`` reason instead."""
+    """{claim: {"killed_by": [...], "missed_by": [...], "not_applicable_under": [...]}} for every claim of the
+    catalog (the last: faults mapped to it whose run found the claim not applicable to this engine, e.g. the
+    other side of a version change); a claim no fault reaches carries its ``no_fault`` reason instead."""
     checks: dict[str, dict[str, Any]] = {}
     for claim in cat:
-        entry: dict[str, Any] = {"killed_by": [], "missed_by": []}
+        entry: dict[str, Any] = {"killed_by": [], "missed_by": [], "not_applicable_under": []}
         for name, fault in faults.items():
-            if claim.id in fault["claims"]:
+            if claim.id in fault["inapplicable"]:
+                entry["not_applicable_under"].append(name)
+            elif claim.id in fault["claims"]:
                 entry["killed_by" if fault["claims"][claim.id]["status"] == "failed" else "missed_by"].append(name)
         if claim.no_fault:
             entry["no_fault"] = claim.no_fault
@@ -122,8 +125,14 @@ def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
         outcomes = {cid: {"status": seen[cid]["status"] if cid in seen else "not run",
                           "message": seen[cid]["message"] if cid in seen else ""} for cid in claim_ids}
         caught = sum(o["status"] == "failed" for o in outcomes.values())
-        faults[name] = {"why": VARIANTS[name].why, "caught": caught, "applied": len(claim_ids), "claims": outcomes}
-        _progress(f"fault {name}: {caught}/{len(claim_ids)} caught")
+        # A claim this engine does not have (another version's side of a change) cannot show the fault here.
+        inapplicable = sorted(cid for cid, o in outcomes.items() if o["status"] == "skipped"
+                              and o["message"].startswith("not applicable") and seen[cid]["applies"])
+        applied = len(claim_ids) - len(inapplicable)
+        faults[name] = {"why": VARIANTS[name].why, "caught": caught, "applied": applied,
+                        "inapplicable": inapplicable, "claims": outcomes}
+        _progress(f"fault {name}: {caught}/{applied} caught" + (f", {len(inapplicable)} not applicable on this "
+                                                                 "engine" if inapplicable else ""))
 
     configurations: dict[str, dict[str, Any]] = {}
     for variant in UNUSUAL:
@@ -141,7 +150,8 @@ def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
     applied = sum(f["applied"] for f in faults.values())
     caught = sum(f["caught"] for f in faults.values())
     missed = [f"{cid} missed fault {name}: {o['status']}{' — ' + o['message'] if o['message'] else ''}"
-              for name, fault in faults.items() for cid, o in fault["claims"].items() if o["status"] != "failed"]
+              for name, fault in faults.items() for cid, o in fault["claims"].items()
+              if o["status"] != "failed" and cid not in fault["inapplicable"]]
     healthy["mutation"] = {
         "score": round(caught / applied, 4) if applied else None,
         "caught": caught,
@@ -149,8 +159,8 @@ def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
         "missed": missed,
         "healthy_unexplained": unexplained(healthy),
         "faults": faults,
-        "checks": per_check(cat, faults) if only is None else {cid: c for cid, c in per_check(cat, faults).items()
-                                                               if c["killed_by"] or c["missed_by"]},
+        "checks": {cid: c for cid, c in per_check(cat, faults).items()
+                   if only is None or c["killed_by"] or c["missed_by"] or c["not_applicable_under"]},
         "configurations": configurations,
         "no_fault": {claim.id: claim.no_fault for claim in cat if claim.no_fault},
         "duration": round(time.monotonic() - started, 1),

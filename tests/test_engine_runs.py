@@ -173,10 +173,19 @@ def test_mutation_map_every_fault_caught_and_unusual_engines_pass():
     report = json.loads((report_dir / "report.json").read_text())
     mutation = report["mutation"]
     assert mutation["missed"] == [], "faults the mapped checks did not catch"
-    assert mutation["applied"] == sum(len(claim.faults) for claim in catalog())
+    inapplicable = sum(len(fault["inapplicable"]) for fault in mutation["faults"].values())
+    assert mutation["applied"] + inapplicable == sum(len(claim.faults) for claim in catalog())
+    unkilled = {cid: c for cid, c in mutation["checks"].items() if not c["killed_by"] and "no_fault" not in c
+                and not c["not_applicable_under"]}
+    assert unkilled == {}, "checks no fault killed"
+    assert set(mutation["checks"]) == set(catalog().claims)
     assert mutation["healthy_unexplained"] == {}
     assert {name: c["unexplained"] for name, c in mutation["configurations"].items()} == {
         variant.name: {} for variant in UNUSUAL}
+    # A configuration's expected failures are reported as such, with the variant's reason, never as passes.
+    for variant in UNUSUAL:
+        for claim_id, text in mutation["configurations"][variant.name]["expected"].items():
+            assert claim_id in variant.expected and text.startswith("xfailed: "), (variant.name, claim_id, text)
     assert "## Mutation score" in (report_dir / "summary.md").read_text()
     masquerade = json.loads((report_dir / "faults" / "ip-masq-off" / "report.json").read_text())
     source = next(c for c in masquerade["claims"] if c["id"] == "egress/masquerade-source")

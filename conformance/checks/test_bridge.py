@@ -150,7 +150,8 @@ def test_containers_reach_each_other(claim, pair, scope, evidence):
 @claims("bridge/one-layer2-segment")
 def test_one_layer2_segment(claim, pair, scope, evidence):
     client, server = pair
-    address, sender, sender_mac = scope.address(server), scope.address(client), scope.mac(client)
+    address, sender = scope.address(server), scope.address(client)
+    sender_mac = scope.netns(client).links()["eth0"]["address"]
     with Capture(scope.netns(server), "eth0") as capture:
         replied = pings(scope, client, address)
     requests = capture.packets(lambda p: ICMP in p and p[ICMP].type == 8 and p[IP].src == sender)

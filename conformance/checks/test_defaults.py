@@ -42,6 +42,11 @@ def test_four_modes(claim, scope, lab, evidence):
     assert inode["container"] == inode["bridge"], "container mode did not get the named container's namespace"
     own = [inode["bridge"], inode["none"], engine]
     assert len(set(own)) == 3, "bridge and none mode did not each get a namespace of their own"
+    attached = sorted(bridged.attrs["NetworkSettings"]["Networks"])
+    links = {mode: sorted(scope.netns(boxes[mode]).links()) for mode in ("bridge", "none")}
+    evidence.json("bridge-and-none", {"bridge_mode_networks": attached, "links": links})
+    assert attached == ["bridge"] and "eth0" in links["bridge"], (
+        f"a bridge-mode container is not on the bridge network: networks {attached}, links {links['bridge']}")
 
 
 # `docker network inspect bridge` as the articles print it under the daemon's defaults.

@@ -125,8 +125,12 @@ class Engine:
 
     @cached_property
     def bridge_network(self) -> dict[str, Any]:
-        """`docker network inspect bridge`, the default bridge's configuration."""
-        return self.client.api.inspect_network("bridge")
+        """`docker network inspect bridge`, the default bridge's configuration; {} when the engine has none
+        (--bridge=none), so the lab still stands and the claims about that network fail, not error."""
+        try:
+            return self.client.api.inspect_network("bridge")
+        except docker.errors.NotFound:
+            return {}
 
     @cached_property
     def bridge(self) -> "BridgeFacts":
