@@ -220,17 +220,19 @@ def _routed_access_cause(engine) -> str:
                                                                                   engine.iptables_variant, table))
              if r.startswith(("-A PREROUTING ", "-A FORWARD ")) and firewall.value(r, "-j") == "ACCEPT"
              and firewall.value(r, "-d") == subnet]
-    causes = [f"FORWARD policy {policy}"]
     try:
         old = Version(version.split("+")[0].split("-")[0]) < ROUTED_ACCESS_FILTERED
     except ValueError:
         old = False
-    if old:
-        causes.append(f"Docker {version} (< {ROUTED_ACCESS_FILTERED}) adds no filter rule for routed access to "
-                      "unpublished ports, so only a DROP policy stops it; dockerd sets DROP only when it turns "
-                      "forwarding on itself, not when forwarding was on before it started")
+    causes = []
     if ahead:
         causes.append(f"rules accept traffic to {subnet} ahead of Docker's: {ahead}")
+    if old and policy == "ACCEPT":
+        causes.append(f"FORWARD policy ACCEPT, and Docker {version} (< {ROUTED_ACCESS_FILTERED}) adds no filter rule "
+                      "for routed access to unpublished ports, so only a DROP policy stops it; dockerd sets DROP "
+                      "only when it turns forwarding on itself, not when forwarding was on before it started")
+    if not causes:
+        causes.append(f"no cause found in the rules: FORWARD policy {policy}, Docker {version}")
     return "; ".join(causes)
 
 

@@ -122,6 +122,20 @@ def _routed_accept(engine: Engine) -> None:
     firewall.change(engine.netns, variant, "filter", "-I", f"FORWARD -d {subnet} -o {bridge} -j ACCEPT")
 
 
+STALE_PORT = 9999  # the port the probe image EXPOSEs
+
+
+def _stale_dnat(engine: Engine) -> None:
+    """The rules a crashed daemon left for a container that once held the bridge's first address and
+    published its EXPOSEd port: the next container to get that address is published without asking."""
+    bridge = engine.bridge
+    first, variant = bridge.network[2], engine.iptables_variant
+    firewall.change(engine.netns, variant, "nat", "-I", f"DOCKER ! -i {bridge.name} -p tcp -m tcp --dport {STALE_PORT} "
+                                                        f"-j DNAT --to-destination {first}:{STALE_PORT}")
+    firewall.change(engine.netns, variant, "filter", "-I", f"DOCKER -d {first}/32 ! -i {bridge.name} -o {bridge.name} "
+                                                           f"-p tcp -m tcp --dport {STALE_PORT} -j ACCEPT")
+
+
 RUNTIME = "cf-fault-runtime"
 
 
@@ -219,6 +233,8 @@ FAULTS = (
             after_start=_bridge_address_removed),
     Variant("routed-accept", "`-t raw -I PREROUTING` and `-I FORWARD` accepting routed traffic to the bridge "
             "subnet, ahead of Docker's rules, which stay intact", False, after_start=_routed_accept),
+    Variant("stale-dnat", f"the nat and filter rules a crashed daemon left for port {STALE_PORT} of the bridge's "
+            "first address, inserted after start", False, after_start=_stale_dnat),
     Variant("eth0-mtu-shrunk", "a runtime that sets each container's eth0 to MTU 1280 before it starts", False,
             in_container="ip link set eth0 mtu 1280"),
     Variant("eth0-readdressed", f"a runtime that replaces each container's IPv4 address with {FOREIGN_ADDRESS} "
