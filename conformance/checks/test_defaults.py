@@ -3,6 +3,7 @@
 import ipaddress
 
 import docker
+import pytest
 
 from conformance.lab.engine import DEFAULT_BRIDGE, DEFAULT_SUBNET
 from conformance.plugin import claims
@@ -118,6 +119,9 @@ def test_bridge_no_carrier_when_empty(claim, scope, lab, evidence):
     fresh bridge network, the same driver's bridge with nothing attached yet."""
     netns, name, network = lab.engine.netns, lab.engine.bridge.name, "bridge"
     links = netns.links()
+    if name not in links:
+        pytest.skip(f"not applicable: the engine has no device {name} while nothing is attached (netavark "
+                    "creates its bridge with the first container and removes it with the last)")
     if any(link["master"] == links[name]["index"] for link in links.values()):
         fresh, _, _ = subnet_network(scope, lab, "empty")
         network, name, links = fresh.name, bridge_of(fresh), netns.links()
