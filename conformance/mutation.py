@@ -160,7 +160,7 @@ def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
         "healthy_unexplained": unexplained(healthy),
         "faults": faults,
         "checks": {cid: c for cid, c in per_check(cat, faults).items()
-                   if only is None or c["killed_by"] or c["missed_by"] or c["not_applicable_under"]},
+                   if not only or c["killed_by"] or c["missed_by"] or c["not_applicable_under"]},
         "configurations": configurations,
         "no_fault": {claim.id: claim.no_fault for claim in cat if claim.no_fault},
         "duration": round(time.monotonic() - started, 1),

@@ -28,7 +28,8 @@ from conformance.lab.netns import NamedNetns, namespace_of
 from conformance.lab.probe import ensure_probe_image
 from conformance.lab.sweep import RUNS_DIR, leftovers
 from conformance.lab.variants import UNUSUAL
-from conformance.mutation import unexplained
+from conformance import expectations
+from conformance.mutation import expectations_file, per_check, unexplained
 
 pytestmark = [
     pytest.mark.engine,
@@ -193,3 +194,19 @@ def test_mutation_map_every_fault_caught_and_unusual_engines_pass():
     assert completed.returncode == 0, completed.stdout[-2000:]
     for run_report in report_dir.glob("*/**/report.json"):
         assert_nothing_left(json.loads(run_report.read_text()))
+
+
+def test_mutation_bookkeeping(tmp_path):
+    """A healthy variant's expected failures reach the run as a loadable expectations file with its engines
+    and reasons; per_check sorts each mapped fault into killed, missed or not applicable."""
+    variant = next(v for v in UNUSUAL if v.expected)
+    known = expectations.load(expectations_file(variant, tmp_path), catalog().claims)
+    assert known.when == dict(variant.expected_when)
+    assert {cid: e.reason for cid, e in known.expected.items()} == {
+        cid: f"{variant.name}: {' '.join(why.split())}" for cid, why in variant.expected.items()}
+    claim = next(c for c in catalog() if len(c.faults) >= 2)
+    first, second = claim.faults[:2]
+    faults = {first: {"claims": {claim.id: {"status": "failed"}}, "inapplicable": []},
+              second: {"claims": {claim.id: {"status": "skipped"}}, "inapplicable": [claim.id]}}
+    assert per_check(catalog(), faults)[claim.id] == {"killed_by": [first], "missed_by": [],
+                                                       "not_applicable_under": [second]}
