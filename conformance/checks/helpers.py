@@ -10,6 +10,7 @@ from pathlib import Path
 import docker
 
 from conformance.lab.host import parse_resolv_conf
+from conformance.lab.scope import tcp_sockets
 
 HTTPD_PORT = 8080
 # How long a probe waits for an answer that must not come: on one machine an answer takes well under a
@@ -110,16 +111,8 @@ def _endpoint(text: str) -> tuple[str, int]:
 def established(pid: int) -> list[dict]:
     """The established TCP connections in the network namespace of *pid*, with the socket inode of each:
     [{"local": (addr, port), "remote": (addr, port), "inode": N}], read from procfs."""
-    found = []
-    for table in ("tcp", "tcp6"):
-        path = Path(f"/proc/{pid}/net/{table}")
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == TCP_ESTABLISHED:
-                found.append({"local": _endpoint(fields[1]), "remote": _endpoint(fields[2]), "inode": int(fields[9])})
-    return found
+    return [{"local": _endpoint(fields[1]), "remote": _endpoint(fields[2]), "inode": int(fields[9])}
+            for fields in tcp_sockets(pid) if fields[3] == TCP_ESTABLISHED]
 
 
 def socket_inodes(pid: int) -> set[int]:

@@ -267,22 +267,25 @@ def test_first_container_address(claim, scope, lab, evidence):
     assert held == [expected], f"the first container on {network} ({subnet}) holds {held} on eth0, not {expected}"
 
 
-@claims("bridge/mac-from-address")
-def test_mac_from_address(claim, scope, lab, evidence):
+def _addresses_and_macs(scope, lab, evidence) -> dict[str, tuple[str, str]]:
+    """Two containers on an empty network: {name: (IPv4 address, MAC)} of their eth0, by netlink."""
     boxes, network, _ = _first_on_empty_network(scope, lab, "mac", count=2)
     seen = {box.name: (ipv4_of(scope.netns(box))[0].split("/")[0], scope.netns(box).links()["eth0"]["address"])
             for box in boxes}
     evidence.json("eth0", {"network": network, "address_and_mac": seen})
+    return seen
+
+
+@claims("bridge/mac-from-address")
+def test_mac_from_address(claim, scope, lab, evidence):
+    seen = _addresses_and_macs(scope, lab, evidence)
     wrong = {name: (ip, mac) for name, (ip, mac) in seen.items() if mac != _mac_from(ip)}
     assert not wrong, f"eth0's MAC is not 02:42 and the IPv4 address: {wrong}"
 
 
 @claims("bridge/mac-from-address-docker28")
 def test_mac_from_address_docker28(claim, scope, lab, evidence):
-    boxes, network, _ = _first_on_empty_network(scope, lab, "mac", count=2)
-    seen = {box.name: (ipv4_of(scope.netns(box))[0].split("/")[0], scope.netns(box).links()["eth0"]["address"])
-            for box in boxes}
-    evidence.json("eth0", {"network": network, "address_and_mac": seen})
+    seen = _addresses_and_macs(scope, lab, evidence)
     macs = [mac for _, mac in seen.values()]
     first = [int(mac.split(":")[0], 16) for mac in macs]
     assert all(octet & 0x02 and not octet & 0x01 for octet in first), f"not locally administered unicast: {macs}"
