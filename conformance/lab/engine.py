@@ -177,6 +177,8 @@ class Engine:
             "engine_version": self.version.get("Version"),
             "iptables_variant": self.iptables_variant,
             "default_bridge_overrides": default_bridge_overrides(self.options),
+            "engine_product": "podman" if any("podman" in c.get("Name", "").lower()
+                                              for c in self.version.get("Components") or []) else "docker",
         }
 
     def describe(self) -> dict[str, Any]:
