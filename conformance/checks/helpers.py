@@ -126,3 +126,13 @@ def socket_inodes(pid: int) -> set[int]:
         if target.startswith("socket:["):
             inodes.add(int(target[8:-1]))
     return inodes
+
+
+def peer_via(lab, port: int) -> str:
+    """The peer address the probe saw for a GET from the upstream namespace to the engine's *port*; a
+    connection that fails or gets no answer is a failure naming the endpoint and the error."""
+    try:
+        return plain_address(lab.http_get(port, "/cgi-bin/peer"))
+    except OSError as exc:  # refused, reset, timed out, unreachable; ConnectionError is one too
+        raise AssertionError(f"GET {lab.upstream.engine_addr}:{port} from upstream ({lab.upstream.upstream_addr}) "
+                             f"failed: {exc!r}") from None

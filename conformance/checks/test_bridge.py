@@ -11,8 +11,8 @@ from conformance.lab import firewall
 from conformance.lab.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import (EXPOSED_PORT, HTTPD_PORT, host_end, httpd, ipv4_of, pings, plain_address, reachable,
-                      subnet_network, wget)
+from .helpers import (EXPOSED_PORT, HTTPD_PORT, host_end, httpd, ipv4_of, peer_via, pings, plain_address,
+                      reachable, subnet_network, wget)
 
 
 def _attachment(scope, lab, box) -> dict:
@@ -182,7 +182,7 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
             direct = reachable(upstream.netns, address, EXPOSED_PORT)
         finally:
             ipr.route("del", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
-    mapped = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
+    mapped = peer_via(lab, host_port)
     evidence.text("from-upstream", f"{address}:{EXPOSED_PORT} (unpublished, routed): connected={direct}\n"
                                    f"{upstream.engine_addr}:{host_port} (published): peer {mapped}")
     assert not direct, (f"an outside host reached the unpublished {address}:{EXPOSED_PORT} through a route: "

@@ -10,7 +10,8 @@ from conformance.lab import Scope, firewall
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, established, httpd, plain_address, reachable, socket_inodes
+from .helpers import (EXPOSED_PORT, HTTPD_PORT, established, httpd, peer_via, plain_address, reachable,
+                      socket_inodes)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_dnat_rule(claim, published, scope, lab, evidence):
 @claims("ports/published-reachable")
 def test_published_reachable(claim, published, lab, evidence):
     _, host_port = published
-    peer = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
+    peer = peer_via(lab, host_port)
     evidence.text("peer-seen-by-container",
                   f"GET {lab.upstream.engine_addr}:{host_port} from {lab.upstream.upstream_addr}: peer {peer}")
     assert peer == lab.upstream.upstream_addr, f"the container saw {peer}, the client was {lab.upstream.upstream_addr}"
@@ -91,8 +92,11 @@ def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
                     carried = []
                 traffic |= {"client": sock.getsockname(), "proxy_to_container": carried,
                             "container_sees": _server_side(box, HTTPD_PORT)}
-                sock.sendall(b"GET /cgi-bin/peer HTTP/1.0\r\n\r\n")
-                response = b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
+                try:
+                    sock.sendall(b"GET /cgi-bin/peer HTTP/1.0\r\n\r\n")
+                    response = b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
+                except OSError as exc:
+                    response, traffic["response"] = "", f"GET through 127.0.0.1:{host_port}: {exc!r}"
                 traffic["peer"] = plain_address(response.partition("\r\n\r\n")[2])
     evidence.json("bindings-proxies-traffic", {"bindings": bindings, "container": addresses,
                                                "proxies": [vars(p) for p in proxies], "traffic": traffic})
@@ -105,6 +109,7 @@ def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
     carried = traffic["proxy_to_container"]
     assert carried, (f"while a client was connected to 127.0.0.1:{host_port}, docker-proxy {loopback.pid} held no "
                      f"connection to {loopback.container_ip}:{HTTPD_PORT}")
+    assert "response" not in traffic, f"no answer through the proxy: {traffic['response']}"
     proxy_end = carried[0]["local"]
     assert any(c["remote"] == proxy_end for c in traffic["container_sees"]), (
         f"the container's connections {traffic['container_sees']} do not come from the proxy's socket {proxy_end}")
@@ -165,7 +170,7 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
     assert bindings, f"-P did not publish the EXPOSEd port {EXPOSED_PORT}"
     assert all(port in ephemeral for _, port in bindings), f"host ports {bindings} are outside {ephemeral}"
     host_port = bindings[0][1]
-    peer = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
+    peer = peer_via(lab, host_port)
     assert peer == lab.upstream.upstream_addr, f"the published port answered for {peer}"
 
 
@@ -229,7 +234,12 @@ def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
     the client's own address and port, and no docker-proxy socket may carry it."""
     box, host_port = published
     proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
-    with lab.connect(host_port) as sock:
+    try:
+        sock = lab.connect(host_port)
+    except OSError as exc:
+        raise AssertionError(f"{lab.upstream.engine_addr}:{host_port} refuses a connection from upstream: "
+                             f"{exc!r}") from None
+    with sock:
         client = sock.getsockname()
         try:
             seen = wait_for(lambda: _server_side(box, HTTPD_PORT), "the container's end of the connection", timeout=3)
