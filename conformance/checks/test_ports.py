@@ -1,5 +1,6 @@
 """Publishing ports: the three -p forms, -P and EXPOSE, exclusivity, DNAT rules, docker-proxy processes."""
 
+import errno
 import ipaddress
 import socket
 
@@ -63,57 +64,91 @@ def _server_side(box, port: int) -> list[dict]:
     return [c for c in established(Scope.pid(box)) if c["local"][1] == port]
 
 
+IFA_F_TENTATIVE = 0x40
+
+
+def _settled(netns, bridge: str, timeout: float = 5) -> None:
+    """Wait (a few seconds at most) until the bridge's IPv6 addresses have passed duplicate address detection,
+    which starts when the first container gives it carrier: until then the host cannot use them as sources."""
+    def tentative() -> bool:
+        with netns.iproute() as ipr:
+            index = ipr.link_lookup(ifname=bridge)
+            return any(a["flags"] & IFA_F_TENTATIVE or (a.get("IFA_FLAGS") or 0) & IFA_F_TENTATIVE
+                       for a in (ipr.get_addr(family=socket.AF_INET6, index=index[0]) if index else []))
+    try:
+        wait_for(lambda: not tentative(), f"{bridge}'s IPv6 addresses to pass DAD", timeout=timeout, interval=0.1)
+    except WaitTimeout:
+        pass  # then the request below shows what happens
+
+
+LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # a wildcard binding's loopback address; a loopback one is its own
+NO_LOOPBACK = (errno.EADDRNOTAVAIL, errno.ENETUNREACH, errno.EAFNOSUPPORT)  # no IPv6 on this host's lo
+
+
+def _through(lab, box, proxy) -> dict:
+    """One request to *proxy*'s binding at a loopback address, which Docker's DNAT leaves alone (nat OUTPUT
+    skips 127.0.0.0/8 and ::1): what the proxy's own sockets, the container and the answer showed meanwhile."""
+    address = LOOPBACK.get(proxy.host_ip, proxy.host_ip)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    seen: dict = {"to": f"[{address}]:{proxy.host_port}"}
+    if not ipaddress.ip_address(address).is_loopback:
+        return seen | {"skipped": "a binding to a non-loopback address is DNATed, not proxied, from the host"}
+    if family == socket.AF_INET6:
+        _settled(lab.engine.netns, lab.engine.bridge.name)
+    with lab.engine.netns.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(3)
+        try:
+            sock.connect((address, proxy.host_port))
+        except OSError as exc:
+            return seen | ({"skipped": f"no {address} here: {exc!r}"} if exc.errno in NO_LOOPBACK
+                           else {"error": f"connect: {exc!r}"})
+        target = (proxy.container_ip, proxy.container_port)
+        try:
+            seen["proxy_to_container"] = wait_for(lambda: _carried_by(proxy, target), "the proxy's connection",
+                                                  timeout=3)
+        except WaitTimeout:
+            seen["proxy_to_container"] = []
+        seen["container_sees"] = _server_side(box, HTTPD_PORT)
+        try:
+            sock.sendall(b"GET /cgi-bin/peer HTTP/1.0\r\n\r\n")
+            response = b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
+        except OSError as exc:
+            return seen | {"error": f"GET: {exc!r}"}
+    return seen | {"peer": plain_address(response.partition("\r\n\r\n")[2])}
+
+
 @claims("ports/docker-proxy-per-binding")
 def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
     """One docker-proxy per binding, each forwarding to the container's address of its own family (IPv4 for
     an IPv6 binding when the container has no IPv6 address: the proxy bridges the families); and real
-    traffic through one: a connection to 127.0.0.1, which Docker's DNAT leaves alone (nat OUTPUT skips
-    127.0.0.0/8), must be carried by the proxy, whose own socket is then the peer the container sees."""
+    traffic through each, at its loopback address: the proxy must hold a connection to the container while
+    a client is connected, and that socket is the peer the container sees and answers for."""
     box, host_port = published
     bindings = _bound_host_ports(box, HTTPD_PORT)
     proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
     addresses = _container_addresses(box)
     wrong = [vars(p) for p in proxies if (p.container_ip, p.container_port)
              != (addresses.get(ipaddress.ip_address(p.host_ip).version) or addresses[4], HTTPD_PORT)]
-    loopback = next((p for p in proxies if p.host_ip == "0.0.0.0" or p.host_ip.startswith("127.")), None)
-    traffic: dict = {}
-    if loopback is not None:
-        with lab.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(3)
-            try:
-                sock.connect(("127.0.0.1", host_port))
-            except OSError as exc:
-                traffic["connect"] = f"127.0.0.1:{host_port}: {exc}"
-            else:
-                target = (loopback.container_ip, HTTPD_PORT)
-                try:
-                    carried = wait_for(lambda: _carried_by(loopback, target), "the proxy's connection", timeout=3)
-                except WaitTimeout:
-                    carried = []
-                traffic |= {"client": sock.getsockname(), "proxy_to_container": carried,
-                            "container_sees": _server_side(box, HTTPD_PORT)}
-                try:
-                    sock.sendall(b"GET /cgi-bin/peer HTTP/1.0\r\n\r\n")
-                    response = b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
-                except OSError as exc:
-                    response, traffic["response"] = "", f"GET through 127.0.0.1:{host_port}: {exc!r}"
-                traffic["peer"] = plain_address(response.partition("\r\n\r\n")[2])
+    traffic = {p.pid: _through(lab, box, p) for p in proxies}
     evidence.json("bindings-proxies-traffic", {"bindings": bindings, "container": addresses,
                                                "proxies": [vars(p) for p in proxies], "traffic": traffic})
     assert sorted((p.host_ip, p.host_port) for p in proxies) == bindings, (
         f"docker-proxy processes {[(p.host_ip, p.host_port) for p in proxies]} for bindings {bindings}"
     )
     assert not wrong, f"proxies that do not forward to the container's address {addresses}:{HTTPD_PORT}: {wrong}"
-    assert loopback is not None, f"no binding that 127.0.0.1 reaches among {bindings}, so no traffic was sent"
-    assert "connect" not in traffic, f"the proxy of {loopback.host_ip}:{host_port} refused: {traffic['connect']}"
-    carried = traffic["proxy_to_container"]
-    assert carried, (f"while a client was connected to 127.0.0.1:{host_port}, docker-proxy {loopback.pid} held no "
-                     f"connection to {loopback.container_ip}:{HTTPD_PORT}")
-    assert "response" not in traffic, f"no answer through the proxy: {traffic['response']}"
-    proxy_end = carried[0]["local"]
-    assert any(c["remote"] == proxy_end for c in traffic["container_sees"]), (
-        f"the container's connections {traffic['container_sees']} do not come from the proxy's socket {proxy_end}")
-    assert traffic["peer"] == proxy_end[0], f"the container answered for {traffic['peer']!r}, not the proxy {proxy_end}"
+    sent = {pid: seen for pid, seen in traffic.items() if "skipped" not in seen}
+    assert sent, f"no binding a loopback address reaches among {bindings}, so no traffic was sent: {traffic}"
+    for pid, seen in sent.items():
+        assert "error" not in seen, f"docker-proxy {pid} did not serve {seen['to']}: {seen['error']}"
+        carried = seen["proxy_to_container"]
+        assert carried, (f"while a client was connected to {seen['to']}, docker-proxy {pid} held no connection to "
+                         f"the container")
+        proxy_end = carried[0]["local"]
+        assert any(c["remote"] == proxy_end for c in seen["container_sees"]), (
+            f"the container's connections {seen['container_sees']} do not come from docker-proxy {pid}'s socket "
+            f"{proxy_end}")
+        assert seen["peer"] == proxy_end[0], (
+            f"through {seen['to']} the container answered for {seen['peer']!r}, not docker-proxy {pid} {proxy_end}")
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
