@@ -35,7 +35,7 @@ class Command:
     root: bool = False  # creates namespaces or engines: refused at once, with the fix, when not root
 
     def __call__(self, argv: list[str]) -> int:
-        if self.root and os.geteuid() != 0:
+        if self.root and os.geteuid() != 0 and not {"-h", "--help"} & set(argv):
             print(f"{PROG} {self.name}: not root: it creates and removes network namespaces and engines "
                   f"— run it as root (sudo {PROG} {self.name})", file=sys.stderr)
             return 4
