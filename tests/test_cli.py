@@ -162,6 +162,16 @@ def test_list_selects_with_k_exactly_what_a_run_runs(empty, tmp_path):
     assert ids and sorted(ids) == sorted(c["id"] for c in report["claims"])
 
 
+def test_list_into_a_reader_that_stopped_reading_is_no_traceback(empty):
+    """``docker-net-conformance list | head -1``: the reader closes before the list is written."""
+    listing = subprocess.Popen([str(SCRIPT), "list"], cwd=empty, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1",
+                                               "HOME": str(empty.parent)})
+    listing.stdout.close()
+    assert "Traceback" not in listing.communicate(timeout=300)[1]
+    assert listing.returncode == 1
+
+
 def test_list_usage_errors_are_one_line(empty):
     unknown = cli("list", "--claim", "egress/no-such-claim", cwd=empty, unprivileged=True)
     assert unknown.returncode == 4 and "no such claim in the catalog: egress/no-such-claim" in unknown.stderr
