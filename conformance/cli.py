@@ -5,6 +5,9 @@ COMMANDS holds the subcommands, one entry each: its name, the one line ``--help`
 ``run``, the arguments go to pytest, which runs the checks with the suite's plugin: this is where the plugin
 is loaded (``-p conformance.plugin``); it is not auto-loaded, so the environment's other pytest sessions
 never see it.
+
+A new command is one entry in COMMANDS and a function ``(argv, parser) -> exit status`` that adds its
+arguments to *parser* (named and described from the entry) and parses *argv*.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version as installed_version
 from pathlib import Path
 
+import pytest
+
 from . import cli_commands, listing
 from .options import OPTIONS
 
-PROG = "docker-net-conformance"
-DISTRIBUTION = "docker-net-conformance"
+PROG = "docker-net-conformance"  # the console script, named after the distribution
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def usage() -> str:
         "  -k EXPR  select claims by id and words (-k 'egress and not rule')    -n N  run checks in parallel",
         "  -x  stop at the first failure    -v  one line per claim    --lf  only what failed last time",
         f"All of pytest's options, with the suite's in their own group: {PROG} run --help",
+        "The same run through plain pytest: pytest -p conformance.plugin --pyargs conformance.checks ...",
         "",
         EXIT_STATUS,
     ])
@@ -96,10 +101,9 @@ def usage() -> str:
 def version() -> str:
     from .catalog import catalog
     from .reports.report_json import SCHEMA
-    import pytest
 
     try:
-        suite = installed_version(DISTRIBUTION)
+        suite = installed_version(PROG)
     except PackageNotFoundError:
         suite = "(not installed: run from a checkout)"
     claims = catalog()

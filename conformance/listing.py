@@ -1,7 +1,7 @@
 """``docker-net-conformance list [--json] [selection]``: the claims a run would check, and nothing run.
 
 The claims come from the run's own collection (pytest ``--collect-only`` with the suite's plugin), so -k, -m,
---claim, --tier and node ids select exactly what they select in a run.  Collecting creates nothing and asks
+--claim and --tier select exactly what they select in a run.  Collecting creates nothing and asks
 no engine, so it needs neither root nor Docker.
 """
 
@@ -35,15 +35,14 @@ class _Collected:
         self.items = list(session.items)
 
 
-def _row(item: pytest.Item) -> dict | None:
-    from .lab.host import host_facts
+def _row(item: pytest.Item, host_facts: set[str]) -> dict | None:
     from .plugin import claim_of, tier_of
 
     claim = claim_of(item)
     if claim is None:
         return None
     # A claim whose `applies` names an engine fact asks the engine before its check runs (plugin._facts).
-    engine = bool(ENGINE_FIXTURES & set(item.fixturenames)) or bool(set(claim.applies) - set(host_facts()))
+    engine = bool(ENGINE_FIXTURES & set(item.fixturenames)) or bool(set(claim.applies) - host_facts)
     return {**claim.to_dict(), "tier": tier_of(item), "engine": engine, "nodeid": item.nodeid}
 
 
@@ -58,10 +57,10 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
     from .catalog import catalog
+    from .lab.host import host_facts
 
     parser.allow_abbrev = False  # an abbreviation of --json must not swallow a pytest option
-    parser.epilog = ("Every other argument selects as in a run: -k EXPR, -m MARK, --claim ID, --tier audit|full, "
-                     "node ids (conformance/checks/test_none.py).")
+    parser.epilog = "Every other argument selects as in a run: -k EXPR, -m MARK, --claim ID, --tier audit|full."
     parser.add_argument("--json", action="store_true",
                         help="one JSON object: each claim with its catalog fields, tier, engine and pytest node id")
     args, selection = parser.parse_known_args(argv)
@@ -71,7 +70,8 @@ def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
         for error in collected.errors:
             print(error, file=sys.stderr)
         return status or pytest.ExitCode.INTERNAL_ERROR
-    rows = [row for row in map(_row, collected.items) if row]
+    facts = set(host_facts())
+    rows = [row for row in (_row(item, facts) for item in collected.items) if row]
     total = len(catalog())
     if args.json:
         print(json.dumps({"selected": len(rows), "catalogued": total, "claims": rows}, indent=2, ensure_ascii=False))

@@ -1,4 +1,7 @@
-"""The pytest plugin: options, parametrization from the catalog, result collection, reports.
+"""The pytest plugin: parametrization from the catalog, result collection, reports.
+
+It is loaded only where the checks run (``-p conformance.plugin``, which ``docker-net-conformance`` gives),
+never auto-loaded into the environment's other pytest sessions; its options are conformance/options.py's.
 
 A check declares the claims it verifies with ``@claims("topic/name", ...)`` and
 takes a ``claim`` argument; the plugin parametrizes it over those catalog
