@@ -15,6 +15,7 @@ import pytest
 
 from conformance.catalog import catalog
 from conformance.cli import COMMANDS
+from conformance.cli_commands import CHECKS_DIR
 from conformance.options import OPTIONS
 from conformance.reports.report_json import SCHEMA
 
@@ -24,8 +25,8 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="runs the suite, which 
 
 
 def cli(*args, cwd: Path, unprivileged: bool = False, module: bool = False, **env) -> subprocess.CompletedProcess:
-    """The command in *cwd*, with nothing of this session's environment but PATH; *unprivileged*: as a process
-    with no capabilities and a uid that is not 0 (a user namespace of its own), and no engine at DOCKER_HOST."""
+    """The command in *cwd*, in a fresh environment; *unprivileged*: as a process with no capabilities and a uid
+    that is not 0 (a user namespace of its own), and no engine at DOCKER_HOST."""
     command = [sys.executable, "-m", "conformance"] if module else [str(SCRIPT)]
     if unprivileged:
         if not shutil.which("unshare"):
@@ -35,13 +36,16 @@ def cli(*args, cwd: Path, unprivileged: bool = False, module: bool = False, **en
     return run([*command, *map(str, args)], cwd, **env)
 
 
-def run(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
-    """*command* in *cwd* with a fresh environment: PATH, a HOME of its own (scapy keeps a cache there), and *env*."""
+def fresh(cwd: Path, **env) -> dict[str, str]:
+    """A fresh environment: the venv first on PATH, a HOME of its own beside *cwd* (scapy keeps a cache there)."""
     home = cwd.parent / "home"
     home.mkdir(exist_ok=True)
-    environment = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-                   "PYTHONDONTWRITEBYTECODE": "1", **env}
-    completed = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
+    return {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1", **env}
+
+
+def run(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
+    completed = subprocess.run(command, cwd=cwd, env=fresh(cwd, **env), capture_output=True, text=True, timeout=300)
     assert "Traceback (most recent call last)" not in completed.stdout + completed.stderr, \
         completed.stdout + completed.stderr
     return completed
@@ -143,7 +147,7 @@ def listed(*selection, cwd: Path) -> list[str]:
     return [c["id"] for c in json.loads(completed.stdout)["claims"]]
 
 
-def test_list_selects_with_claim_and_tier_as_a_run_does(empty):
+def test_list_selects_by_claim_and_tier(empty):
     wanted = ["egress/masquerade-source", "none/only-loopback"]
     assert sorted(listed("--claim", wanted[0], "--claim", wanted[1], cwd=empty)) == wanted
     audit = cli("list", "--json", "--tier", "audit", cwd=empty, unprivileged=True)
@@ -154,19 +158,22 @@ def test_list_selects_with_claim_and_tier_as_a_run_does(empty):
 
 @root_only
 def test_list_selects_with_k_exactly_what_a_run_runs(empty, tmp_path):
+    """... and what the same run through plain pytest runs (the README's form)."""
     expression = "netns and (veth or bridge) and not carries"
     ids = listed("-k", expression, cwd=empty)
-    run = cli("--report-dir", tmp_path / "run", "-q", "-k", expression, cwd=empty)
-    assert run.returncode == 0, run.stdout + run.stderr
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert ids and sorted(ids) == sorted(c["id"] for c in report["claims"])
+    runs = {"cli": [str(SCRIPT)], "pytest": [str(BIN / "pytest"), "-p", "conformance.plugin", "-p", "no:cacheprovider",
+                                             "--pyargs", "conformance.checks"]}
+    for name, command in runs.items():
+        completed = run([*command, "--report-dir", str(tmp_path / name), "-q", "-k", expression], empty)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        report = json.loads((tmp_path / name / "report.json").read_text())
+        assert ids and sorted(ids) == sorted(c["id"] for c in report["claims"]), name
 
 
 def test_list_into_a_reader_that_stopped_reading_is_no_traceback(empty):
     """``docker-net-conformance list | head -1``: the reader closes before the list is written."""
-    listing = subprocess.Popen([str(SCRIPT), "list"], cwd=empty, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1",
-                                               "HOME": str(empty.parent)})
+    listing = subprocess.Popen([str(SCRIPT), "list"], cwd=empty, env=fresh(empty), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     listing.stdout.close()
     assert "Traceback" not in listing.communicate(timeout=300)[1]
     assert listing.returncode == 1
@@ -207,25 +214,37 @@ def project(tmp_path) -> Path:
 
 
 def pytest_in(project: Path, *args) -> subprocess.CompletedProcess:
-    return run([str(BIN / "pytest"), "-p", "no:cacheprovider", *args], project)
+    return run([str(BIN / "pytest"), *args], project)
+
+
+def contents(project: Path) -> list[str]:
+    """What is in *project*, but for pytest's own cache."""
+    return sorted(p.name for p in project.iterdir() if p.name != ".pytest_cache")
 
 
 def test_pytest_in_another_project_never_sees_the_suite(project):
-    before = sorted(p.name for p in project.iterdir())
+    before = contents(project)
     helped = pytest_in(project, "--help")
     assert helped.returncode == 0, helped.stderr
     assert "--report-dir" not in helped.stdout and "Docker networking conformance" not in helped.stdout
     ran = pytest_in(project)
     assert ran.returncode == 0 and "1 passed" in ran.stdout, ran.stdout + ran.stderr
     assert "conformance" not in ran.stdout + ran.stderr
-    assert sorted(p.name for p in project.iterdir()) == before, "the suite left something in another project"
+    assert contents(project) == before, "the suite left something in another project"
 
 
 def test_the_plugin_loaded_into_another_project_lists_its_group_and_does_nothing(project):
-    before = sorted(p.name for p in project.iterdir())
+    before = contents(project)
     helped = pytest_in(project, "-p", "conformance.plugin", "--help")
     assert helped.returncode == 0, helped.stderr
     group = helped.stdout.split("\nDocker networking conformance:\n", 1)[1].split("\n\n", 1)[0]
     assert all(option.flag in group for option in OPTIONS)
     assert pytest_in(project, "-p", "conformance.plugin", "--collect-only", "-q").returncode == 0
-    assert sorted(p.name for p in project.iterdir()) == before, "--help or --collect-only made a report directory"
+    assert contents(project) == before, "--help or --collect-only made a report directory"
+
+
+def test_the_checks_without_the_plugin_say_how_to_load_it(project):
+    completed = pytest_in(project, CHECKS_DIR, "-k", "netns")
+    assert completed.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "the checks need the suite's plugin: run docker-net-conformance, or give pytest -p conformance.plugin" \
+        in completed.stderr
