@@ -43,12 +43,12 @@ def _row(item: pytest.Item, host_facts: set[str]) -> dict | None:
         return None
     # A claim whose `applies` names an engine fact asks the engine before its check runs (plugin._facts).
     engine = bool(ENGINE_FIXTURES & set(item.fixturenames)) or bool(set(claim.applies) - host_facts)
-    return {**claim.to_dict(), "tier": tier_of(item), "engine": engine, "nodeid": item.nodeid}
+    return {**claim.to_dict(), "tier": tier_of(item), "needs_engine": engine, "nodeid": item.nodeid}
 
 
 def _table(rows: list[dict]) -> str:
     columns = [("CLAIM", lambda r: r["id"]), ("KIND", lambda r: r["kind"]), ("TIER", lambda r: r["tier"]),
-               ("TOPIC", lambda r: r["topic"]), ("ENGINE", lambda r: "yes" if r["engine"] else "no"),
+               ("TOPIC", lambda r: r["topic"]), ("ENGINE", lambda r: "yes" if r["needs_engine"] else "no"),
                ("ARTICLE", lambda r: ", ".join(dict.fromkeys(s["doc"] for s in r["sources"])))]
     cells = [[name for name, _ in columns]] + [[cell(row) for _, cell in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
@@ -62,7 +62,7 @@ def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
     parser.allow_abbrev = False  # an abbreviation of --json must not swallow a pytest option
     parser.epilog = "Every other argument selects as in a run: -k EXPR, -m MARK, --claim ID, --tier audit|full."
     parser.add_argument("--json", action="store_true",
-                        help="one JSON object: each claim with its catalog fields, tier, engine and pytest node id")
+                        help="one JSON object: each claim's catalog fields, tier, needs_engine and pytest node id")
     args, selection = parser.parse_known_args(argv)
     collected = _Collected()
     status = pytest_session(["--collect-only", "-p", "no:terminal", *selection], [collected])
@@ -78,6 +78,6 @@ def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
         return 0
     if rows:
         print(_table(rows))
-    print(f"{len(rows)} of {total} claims selected, {sum(r['engine'] for r in rows)} of them need an engine; "
+    print(f"{len(rows)} of {total} claims selected, {sum(r['needs_engine'] for r in rows)} of them need an engine; "
           "nothing was run", file=sys.stderr if not rows else sys.stdout)
     return 0

@@ -94,9 +94,9 @@ def pytest_configure(config: pytest.Config) -> None:
     unknown = [c for c in config.option.claim if c not in catalog().claims]
     if unknown:
         raise pytest.UsageError(f"--claim: no such claim in the catalog: {', '.join(unknown)}")
+    path = config.option.expectations
     try:
-        config.stash[EXPECTATIONS] = expectations.load(config.option.expectations, catalog().claims) if config.option.expectations \
-            else None
+        config.stash[EXPECTATIONS] = expectations.load(path, catalog().claims) if path else None
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
     if any(getattr(config.option, name, False) for name in INFORMATIONAL):

@@ -126,7 +126,7 @@ def test_list_needs_no_root_and_no_engine(empty):
         assert (entry["kind"], entry["topic"]) == (claim.kind, claim.topic)
         assert entry["sources"] == [{"doc": s.doc, "quote": s.quote} for s in claim.sources]
         assert entry["tier"] in ("audit", "full") and entry["nodeid"].endswith(f"[{claim.id}]")
-    engine = {c["id"]: c["engine"] for c in listed["claims"]}
+    engine = {c["id"]: c["needs_engine"] for c in listed["claims"]}
     assert not any(needs for claim_id, needs in engine.items() if claim_id.startswith("netns/")), \
         "a raw-namespace claim is listed as needing an engine"
     assert all(needs for claim_id, needs in engine.items() if claim_id.startswith(("egress/", "ports/")))
