@@ -8,6 +8,8 @@ no engine, so it needs neither root nor Docker.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 
@@ -21,15 +23,10 @@ ENGINE_FIXTURES = {"lab", "engine", "configured"}
 
 
 class _Collected:
-    """What the collection selected, and what it could not collect."""
+    """What the collection selected."""
 
     def __init__(self):
         self.items: list[pytest.Item] = []
-        self.errors: list[str] = []
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.errors.append(f"{report.nodeid}: {report.longreprtext}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.items = list(session.items)
@@ -65,11 +62,11 @@ def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
                         help="one JSON object: each claim's catalog fields, tier, needs_engine and pytest node id")
     args, selection = parser.parse_known_args(argv)
     collected = _Collected()
-    status = pytest_session(["--collect-only", "-p", "no:terminal", *selection], [collected])
-    if collected.errors or status not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-        for error in collected.errors:
-            print(error, file=sys.stderr)
-        return status or pytest.ExitCode.INTERNAL_ERROR
+    with contextlib.redirect_stdout(io.StringIO()) as collection:  # pytest's own list is not the listing
+        status = pytest_session(["--collect-only", "-q", *selection], [collected])
+    if status not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        print(collection.getvalue(), end="", file=sys.stderr)  # what could not be collected, and why
+        return status
     facts = set(host_facts())
     rows = [row for row in (_row(item, facts) for item in collected.items) if row]
     total = len(catalog())

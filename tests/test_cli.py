@@ -154,6 +154,7 @@ def test_list_selects_by_claim_and_tier(empty):
     claims = json.loads(audit.stdout)["claims"]
     assert claims and {c["tier"] for c in claims} == {"audit"}
     assert len(claims) < len(catalog())
+    assert listed("-v", "-x", "-k", "only-loopback", cwd=empty) == ["none/only-loopback"], "a run's other options"
 
 
 @root_only
