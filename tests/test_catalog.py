@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from conformance.__main__ import CHECKS_DIR
+from conformance.cli_commands import CHECKS_DIR
 from conformance.catalog import ARTICLES_DIR, CatalogError, catalog, load_catalog, missing_quotes, unmet_conditions
 from conformance.lab.variants import FAULTS
 

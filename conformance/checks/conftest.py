@@ -130,3 +130,10 @@ def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
 def configured_scope(configured: ConfiguredLab) -> Scope:
     with configured.scope() as scope:
         yield scope
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The checks need the suite's plugin, which pytest loads only when asked to (it is not auto-loaded)."""
+    if not config.pluginmanager.has_plugin("conformance.plugin"):
+        raise pytest.UsageError("the checks need the suite's plugin: run docker-net-conformance, "
+                                "or give pytest -p conformance.plugin")
