@@ -90,3 +90,6 @@ def bridge_of(network) -> str:
 def resolv(scope, box) -> dict[str, list[str]]:
     """The nameserver and search entries of a container's /etc/resolv.conf."""
     return parse_resolv_conf(scope.exec(box, "cat", "/etc/resolv.conf").output)
+
+
+EMBEDDED_DNS = "127.0.0.11"  # the address of the engine's embedded resolver inside a container

@@ -9,26 +9,47 @@ from conformance.lab.host import is_loopback, resolv_conf
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, resolv, server_and_client, wget
+from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, resolv, server_and_client, wget
 
 
 @pytest.fixture(scope="module")
 def bridged(shared):
-    """(server, client) on the default bridge, shared by the checks that only use them: a web server, and a
-    plain container (whose resolver, as every probe's, is the suite's)."""
-    return server_and_client(shared)
+    """(server, client) on the default bridge, shared by the checks that only use them: a web server on the
+    port the probe image EXPOSEs (the one a --link opens even under --icc=false), and a plain container
+    (whose resolver, as every probe's, is the suite's)."""
+    server, client = shared.containers(srv={"command": httpd(EXPOSED_PORT)}, cli={})
+    shared.wait_listening(server, EXPOSED_PORT)
+    return server, client
+
+
+def _queries_for(queries, name: str) -> list:
+    """The resolver's log entries for *name*, bare or with a search domain appended."""
+    return [q for q in queries if q[1] == name.lower() or q[1].startswith(name.lower() + ".")]
 
 
 @claims("dns/default-bridge-no-names")
 def test_default_bridge_no_names(claim, bridged, scope, lab, evidence):
+    """What the lookup met on its way: the container's resolver, the upstream's log, the embedded address."""
     server, client = bridged
-    by_name = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
-    by_ip = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/")
-    evidence.text("wget", f"# by name {server.name}: exit {by_name.exit_code}\n{by_name.output}\n"
-                          f"# by address: exit {by_ip.exit_code}\n{by_ip.output}")
-    evidence.json("resolver-queries", lab.resolver.queries)
-    assert by_ip.exit_code == 0 and PROBE_PAGE in by_ip.output, "control: the server is not reachable by address"
-    assert by_name.exit_code != 0, f"{server.name} resolved and answered on the default bridge"
+    name, address, resolver = server.name, scope.address(server), lab.resolver.address
+    conf = resolv(scope, client)
+    hosts = scope.exec(client, "cat", "/etc/hosts").output
+    asked = len(lab.resolver.queries)
+    lookup = scope.exec(client, "nslookup", name)
+    reached = _queries_for(lab.resolver.queries[asked:], name)
+    embedded = scope.exec(client, "nslookup", name, EMBEDDED_DNS, timeout=SILENCE_S + 1)
+    evidence.text("lookups", f"# /etc/resolv.conf: {conf}\n# /etc/hosts\n{hosts}\n"
+                             f"# nslookup {name}: exit {lookup.exit_code}\n{lookup.output}\n"
+                             f"# nslookup {name} {EMBEDDED_DNS}: exit {embedded.exit_code}\n{embedded.output}")
+    evidence.json("resolver-queries", {"resolver": resolver, "for_the_name": reached})
+    assert EMBEDDED_DNS not in conf["nameserver"], f"the container's resolv.conf names the embedded resolver: {conf}"
+    assert not [line for line in hosts.splitlines() if name in line.split()], f"/etc/hosts maps {name}:\n{hosts}"
+    assert reached, (f"the query for {name} never reached the container's resolver {resolver} (its log has no such "
+                     f"name): something on the way answered it; nslookup said:\n{lookup.output}")
+    assert all(answer == "NXDOMAIN" for *_, answer in reached), f"the suite's resolver answered {reached}"
+    assert lookup.exit_code != 0 and address not in lookup.output, f"{name} resolved on the default bridge:\n{lookup.output}"
+    assert address not in embedded.output and embedded.exit_code != 0, (
+        f"a resolver at {EMBEDDED_DNS} answers on the default bridge:\n{embedded.output}")
 
 
 @claims("dns/user-defined-resolves-names")
@@ -40,7 +61,7 @@ def test_user_defined_resolves_names(claim, scope, evidence):
     fetched = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
     resolv = scope.exec(client, "cat", "/etc/resolv.conf").output
     evidence.text("nslookup", f"{lookup.output}\n# /etc/resolv.conf\n{resolv}")
-    assert "127.0.0.11" in resolv, f"the container does not use the embedded DNS server: {resolv}"
+    assert EMBEDDED_DNS in resolv, f"the container does not use the embedded DNS server: {resolv}"
     assert lookup.exit_code == 0 and address in lookup.output, f"{server.name} did not resolve to {address}"
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget by name failed: {fetched.output}"
 
@@ -48,14 +69,20 @@ def test_user_defined_resolves_names(claim, scope, evidence):
 @claims("dns/link-alias")
 def test_link_alias(claim, bridged, scope, evidence):
     target, _ = bridged
+    address = scope.address(target)
     client = scope.container("cli", links={target.name: "alias"})
     hosts = scope.exec(client, "cat", "/etc/hosts").output
-    fetched = wget(scope, client, f"http://alias:{HTTPD_PORT}/")
-    evidence.text("link", f"# /etc/hosts\n{hosts}\n# wget http://alias:{HTTPD_PORT}/: exit {fetched.exit_code}")
-    assert any(line.split()[:1] == [scope.address(target)] and "alias" in line.split() for line in hosts.splitlines()), (
-        f"/etc/hosts does not map alias to {scope.address(target)}"
+    fetched = wget(scope, client, f"http://alias:{EXPOSED_PORT}/")
+    by_address = wget(scope, client, f"http://{address}:{EXPOSED_PORT}/") if fetched.exit_code else fetched
+    evidence.text("link", f"# /etc/hosts\n{hosts}\n# wget http://alias:{EXPOSED_PORT}/: exit {fetched.exit_code}\n"
+                          f"# wget http://{address}:{EXPOSED_PORT}/: exit {by_address.exit_code}")
+    assert any(line.split()[:1] == [address] and "alias" in line.split() for line in hosts.splitlines()), (
+        f"/etc/hosts does not map alias to {address}:\n{hosts}"
     )
-    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget by alias failed: {fetched.output}"
+    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, (
+        f"alias maps to {address} in /etc/hosts, but wget http://alias:{EXPOSED_PORT}/ failed (exit "
+        f"{fetched.exit_code}); by address it {'also failed: the link did not open the exposed port' if by_address.exit_code else 'worked: the name was not used'}"
+    )
 
 
 @claims("dns/resolv-conf-from-host")
@@ -86,15 +113,24 @@ def test_dns_option(claim, bridged, scope, lab, evidence):
 
 
 @claims("dns/add-host")
-def test_add_host(claim, bridged, scope, evidence):
-    server, _ = bridged
-    address = scope.address(server)
+def test_add_host(claim, bridged, scope, lab, evidence):
+    """NAME points at the suite's stand-in for a server on the internet, which no container-to-container
+    rule (icc) stands between; the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
+    address = lab.upstream.remote
     client = scope.container("cli", extra_hosts={"www.a.com": address})
     hosts = scope.exec(client, "cat", "/etc/hosts").output
-    fetched = wget(scope, client, f"http://www.a.com:{HTTPD_PORT}/")
-    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# wget http://www.a.com:{HTTPD_PORT}/: exit {fetched.exit_code}")
+    asked = len(lab.resolver.queries)
+    by_name = scope.exec(client, "ping", "-c", "1", "-W", "2", "www.a.com")
+    asked_dns = _queries_for(lab.resolver.queries[asked:], "www.a.com")
+    by_address = scope.exec(client, "ping", "-c", "1", "-W", "2", address) if by_name.exit_code else by_name
+    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
+                              f"# DNS queries for www.a.com: {asked_dns}")
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
-    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"www.a.com did not lead to {address}"
+    assert f"({address})" in by_name.output and not asked_dns, (
+        f"www.a.com did not resolve to {address} from /etc/hosts (DNS asked: {asked_dns}):\n{by_name.output}")
+    assert by_name.exit_code == 0, (
+        f"www.a.com resolved to {address}, which did not answer; by address it "
+        f"{'did not answer either: the path to it is broken' if by_address.exit_code else 'answered'}:\n{by_name.output}")
 
 
 @claims("dns/hostname-option")
