@@ -5,9 +5,9 @@ The daemon's own dns setting and --link under --icc=false: test_configured.py.
 
 import pytest
 
-from conformance.lab.host import is_loopback, resolv_conf
+from conformance.lab.host import RESOLV_CONF, is_loopback, resolv_conf
 from conformance.lab.resolver import PROBE_NAME
-from conformance.plugin import claims
+from conformance.plugin import article_claim, claims
 
 from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, resolv, server_and_client, wget
 
@@ -151,3 +151,39 @@ def test_default_hostname(claim, bridged, scope, evidence):
     name = scope.exec(box, "hostname").output.strip()
     evidence.text("hostname", f"hostname: {name}\ncontainer id: {box.id}")
     assert name == box.id[:12], f"hostname {name!r}, the id starts {box.id[:12]}"
+
+
+@claims("dns/resolv-conf-host-copy")
+def test_resolv_conf_host_copy(claim, scope, evidence):
+    box = scope.container("box", dns=[])  # no --dns: the engine's default; this container resolves nothing
+    box.reload()
+    ipv6 = box.attrs["NetworkSettings"]["Networks"]["bridge"].get("GlobalIPv6Address")
+    host_text, seen_text = RESOLV_CONF.read_text(errors="replace"), scope.exec(box, "cat", "/etc/resolv.conf").output
+
+    def dropped(line: str) -> bool:  # a nameserver the container cannot reach, which the engine leaves out
+        words = line.split()
+        return words[:1] == ["nameserver"] and len(words) > 1 and (
+            is_loopback(words[1]) or (":" in words[1] and not ipv6))
+
+    expected = [line.strip() for line in host_text.splitlines() if line.strip() and not dropped(line)]
+    seen = [line.strip() for line in seen_text.splitlines() if line.strip()]
+    evidence.text("resolv-conf", f"# host {RESOLV_CONF}\n{host_text}\n# container\n{seen_text}")
+    assert seen == expected, (f"the container's resolv.conf is not the host's with the unreachable nameservers "
+                              f"removed: expected {expected}, got {seen}")
+
+
+@claims("dns/hostname-breaks-ping")
+def test_hostname_breaks_ping(claim, scope, lab, evidence):
+    remote = lab.upstream.remote
+    named, plain = scope.containers(named={"hostname": "daxinyu"}, plain={})
+    results = {}
+    for who, box in (("with --hostname", named), ("without", plain)):
+        results[who] = {target: scope.exec(box, "ping", "-c", "1", "-W", "2", target) for target in (remote, PROBE_NAME)}
+    evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
+                                     for who, by_target in results.items() for target, r in by_target.items()))
+    outcome = {who: {t: r.exit_code == 0 for t, r in by_target.items()} for who, by_target in results.items()}
+    assert outcome["without"] == {remote: True, PROBE_NAME: True}, (
+        f"control: a container without --hostname cannot ping out either: {outcome['without']}")
+    assert outcome["with --hostname"] == outcome["without"], f"--hostname changed what the container reaches: {outcome}"
+    article_claim(not outcome["with --hostname"][remote],
+                  f"a container started with --hostname pinged {remote} and {PROBE_NAME} like any other")
