@@ -22,6 +22,7 @@ from conformance.lab.wait import wait_for
 from conformance.plugin import article_claim, claims
 
 IFF_UP = 0x1
+NOBODY = 65534
 EXPERIMENTAL_ETHERTYPE = 0x88B5  # IEEE 802 "local experimental": never IP, so only layer 2 can carry it
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
@@ -357,11 +358,37 @@ def test_bridge_takes_address_and_mac(claim, namespaces, evidence):
 
 @claims("netns/needs-privilege")
 def test_needs_privilege(claim, run, evidence):
+    """Both steps of `ip netns add` need privilege: the namespace itself (unshare(2), CAP_SYS_ADMIN) and the
+    mount that names it; each must be refused with EPERM, "Operation not permitted", not fail otherwise."""
     name = run.name("unprivileged")
-    attempt = subprocess.run(["ip", "netns", "add", name], user=65534, group=65534, extra_groups=[],
-                             capture_output=True, text=True, timeout=10, check=False)
+    attempts = {argv[0]: subprocess.run(argv, user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True,
+                                        text=True, timeout=10, check=False)
+                for argv in (["ip", "netns", "add", name], ["unshare", "--net", "true"])}
     created = name in pyroute2_netns.listnetns()
     if created:
         pyroute2_netns.remove(name)
-    evidence.text("ip-netns-add-as-nobody", f"exit {attempt.returncode}\n{attempt.stderr}")
-    assert attempt.returncode != 0 and not created, "an unprivileged user created a named namespace"
+    evidence.text("as-nobody", "\n".join(f"# {' '.join(r.args)}: exit {r.returncode}\n{r.stderr}"
+                                          for r in attempts.values()))
+    assert not created, f"an unprivileged user created the named namespace {name}"
+    for tool, attempt in attempts.items():
+        assert attempt.returncode != 0, f"{' '.join(attempt.args)} succeeded as an unprivileged user"
+        assert os.strerror(errno.EPERM) in attempt.stderr, (
+            f"{' '.join(attempt.args)} failed, but not with EPERM: {attempt.stderr.strip()}")
+
+
+@claims("netns/no-namespace-by-default")
+def test_no_namespace_by_default(claim, evidence):
+    """Every process runs in a network namespace, whether or not anyone created one: at boot, the initial one
+    (PID 1's; when the suite may not open that, its own).  `ip netns list` shows only the namespaces given a
+    name under /run/netns, so an empty list says nothing about how many exist."""
+    path = "/proc/1/ns/net" if os.access("/proc/1/ns/net", os.R_OK) else "/proc/self/ns/net"
+    existing = Netns(path)
+    links = existing.links()
+    listed = {name: os.stat(Path("/var/run/netns") / name).st_ino for name in pyroute2_netns.listnetns()}
+    evidence.json("existing-namespace", {"path": path, "inode": existing.inode, "links": sorted(links),
+                                         "named": listed})
+    assert "lo" in links, f"the network namespace of {path} has no lo: {sorted(links)}"
+    assert path == "/proc/self/ns/net" or existing.inode not in listed.values(), (
+        f"the initial namespace is listed as a named one: {listed}")
+    article_claim(False, f"a network namespace exists without any being created: {path}'s ({existing.inode}, "
+                         f"with {sorted(links)}), which `ip netns list` does not show")
