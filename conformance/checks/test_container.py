@@ -35,8 +35,9 @@ def test_shares_network_stack(claim, joined, scope, evidence):
     evidence.json("netlink-links", {"b1": links1, "b2": links2})
     evidence.text("ip-addr", f"# b1\n{view1}\n# b2\n{view2}")
     assert scope.netns(b1).inode == scope.netns(b2).inode, "b2 has a network namespace of its own"
-    assert {n: l["address"] for n, l in links2.items()} == {n: l["address"] for n, l in links1.items()}
-    assert "eth0" in view2 and view1 == view2, "b1 and b2 see different addresses"
+    macs1, macs2 = ({n: l["address"] for n, l in links.items()} for links in (links1, links2))
+    assert macs2 == macs1, f"b2's interfaces and MAC addresses {macs2} are not b1's {macs1}"
+    assert "eth0" in view2 and view1 == view2, f"b1 and b2 see different addresses:\n# b1\n{view1}\n# b2\n{view2}"
 
 
 @claims("container/loopback-between-members")

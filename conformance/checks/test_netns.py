@@ -21,6 +21,8 @@ from conformance.lab.netns import Netns
 from conformance.lab.wait import wait_for
 from conformance.plugin import article_claim, claims
 
+from .helpers import bridge_filters, echo_blockers
+
 IFF_UP = 0x1
 NOBODY = 65534
 EXPERIMENTAL_ETHERTYPE = 0x88B5  # IEEE 802 "local experimental": never IP, so only layer 2 can carry it
@@ -132,7 +134,7 @@ def test_loopback_unreachable_until_up(claim, namespaces, evidence):
     assert isinstance(before, OSError) and before.errno == errno.ENETUNREACH, (
         f"with lo down, ping 127.0.0.1 gave {before!r}, not 'Network is unreachable'"
     )
-    assert after, "with lo up, 127.0.0.1 did not answer"
+    assert after, f"with lo up, 127.0.0.1 did not answer ({echo_blockers(ns0)})"
 
 
 @claims("netns/own-resources")
@@ -273,7 +275,7 @@ def test_veth_connects_namespaces(claim, namespaces, evidence):
     replied = ping(ns1, "10.0.0.1")
     ends = {"veth0": ns0.links()["veth0"], "veth1": ns1.links()["veth1"]}
     evidence.json("veth-ends", {**ends, "ping_10.0.0.1_from_ns1": replied})
-    assert replied, "ns1 got no answer from 10.0.0.1"
+    assert replied, f"ns1 got no answer from 10.0.0.1 (in ns0: {echo_blockers(ns0)})"
     assert all(end["link_netnsid"] is not None for end in ends.values()), "an end does not record its peer's namespace"
 
 
@@ -306,23 +308,25 @@ def test_rename_keeps_configuration(claim, namespaces, evidence):
     assert after is not None, "there is no eth0 after the rename"
     assert {k: after[k] for k in ("index", "address", "link")} == {k: before[k] for k in ("index", "address", "link")}
     assert "10.0.0.1/24" in addresses, f"eth0 lost 10.0.0.1/24: {addresses}"
-    assert replied, "ns1 gets no answer from 10.0.0.1 after the rename"
+    assert replied, f"ns1 gets no answer from 10.0.0.1 after the rename (in ns0: {echo_blockers(ns0)})"
 
 
 @claims("netns/bridge-joins-many")
 def test_bridge_joins_many(claim, namespaces, evidence):
-    _, leaves = _bridged(namespaces)
+    hub, leaves = _bridged(namespaces)
     results = {
         f"n{i + 1}->10.0.0.{j + 1}": ping(leaf, f"10.0.0.{j + 1}")
         for i, leaf in enumerate(leaves) for j in range(len(leaves)) if i != j
     }
     evidence.json("pings", results)
-    assert all(results.values()), f"pairs that could not reach each other: {[k for k, v in results.items() if not v]}"
+    assert all(results.values()), (
+        f"pairs that could not reach each other: {[k for k, v in results.items() if not v]} (bridge filters in the "
+        f"hub: {bridge_filters(hub) or 'none'}; in n1: {echo_blockers(leaves[0])})")
 
 
 @claims("netns/bridge-forwards-layer2")
 def test_bridge_forwards_layer2(claim, namespaces, evidence):
-    _, (n1, n2, n3) = _bridged(namespaces)
+    hub, (n1, n2, n3) = _bridged(namespaces)
     mac = {n: n.links()["eth0"]["address"] for n in (n1, n2, n3)}
     with Capture(n2, "eth0") as at2, Capture(n3, "eth0") as at3:
         inject(n1, "eth0", _frame(mac[n1], BROADCAST, b"flood"))
@@ -336,7 +340,8 @@ def test_bridge_forwards_layer2(claim, namespaces, evidence):
         evidence.pcap("n3-eth0", at3)
     evidence.json("frames", {"broadcast_reached_n2_n3": flooded, "learnt": learnt,
                              "unicast_to_n2": delivered, "unicast_leaked_to_n3": leaked})
-    assert all(flooded), f"a non-IP broadcast did not reach every other port (n2, n3): {flooded}"
+    assert all(flooded), (f"a non-IP broadcast did not reach every other port (n2, n3): {flooded}; bridge "
+                          f"filters in the hub: {bridge_filters(hub) or 'none'}")
     assert learnt and delivered, "a frame to n2's MAC did not reach n2"
     assert not leaked, "a frame to a learnt MAC was also sent to another port"
 
@@ -352,7 +357,7 @@ def test_bridge_takes_address_and_mac(claim, namespaces, evidence):
     answered_from = {str(n["dst"]): n["lladdr"] for n in n1.neighbours()}.get("10.0.0.254")
     evidence.json("bridge", {"br0": hub.links()["br0"], "ping": replied, "n1_neighbour_10.0.0.254": answered_from})
     assert hub.links()["br0"]["address"] == chosen, "the bridge did not take the MAC address"
-    assert replied, "the bridge does not answer at 10.0.0.254"
+    assert replied, f"the bridge does not answer at 10.0.0.254 (in the hub: {echo_blockers(hub)})"
     assert answered_from == chosen, f"10.0.0.254 answered from {answered_from}, not {chosen}"
 
 

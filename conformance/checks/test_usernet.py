@@ -85,8 +85,9 @@ def test_static_ip(claim, nets, scope, evidence):
     fetched = wget(scope, nets.peer, f"http://{wanted}:{HTTPD_PORT}/")
     got = ipv4_of(scope.netns(box))
     evidence.json("static", {"wanted": wanted, "got": got, "wget_exit": fetched.exit_code})
-    assert got == [f"{wanted}/{nets.subnet1.prefixlen}"], "the container did not get the --ip address"
-    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"nothing answers at {wanted}"
+    assert got == [f"{wanted}/{nets.subnet1.prefixlen}"], f"the container holds {got}, not the --ip address {wanted}"
+    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, (
+        f"the container holds {wanted}, but nothing answers there from its network: wget exit {fetched.exit_code}")
 
 
 @claims("usernet/static-ip-needs-subnet")
