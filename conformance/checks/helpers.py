@@ -110,3 +110,6 @@ def bridge_filters(netns) -> list[str]:
     """The ebtables rules of *netns*' bridge FORWARD chain (they act on bridged frames), for a failure message."""
     result = netns.run("ebtables", "-L", "FORWARD")
     return [line for line in result.stdout.splitlines() if line.startswith("-")] if result.returncode == 0 else []
+
+
+IFF_UP = 0x1  # a link's "up" flag, as netlink reports it

@@ -21,9 +21,8 @@ from conformance.lab.netns import Netns
 from conformance.lab.wait import wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import bridge_filters, echo_blockers
+from .helpers import IFF_UP, bridge_filters, echo_blockers
 
-IFF_UP = 0x1
 NOBODY = 65534
 EXPERIMENTAL_ETHERTYPE = 0x88B5  # IEEE 802 "local experimental": never IP, so only layer 2 can carry it
 BROADCAST = "ff:ff:ff:ff:ff:ff"
