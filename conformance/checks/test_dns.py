@@ -5,7 +5,7 @@ The daemon's own dns setting and --link under --icc=false: test_configured.py.
 
 import pytest
 
-from conformance.lab.host import RESOLV_CONF, is_loopback, resolv_conf
+from conformance.lab.host import RESOLV_CONF, is_loopback, parse_resolv_conf
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims
 
@@ -85,17 +85,37 @@ def test_link_alias(claim, bridged, scope, evidence):
     )
 
 
+def _left_out(nameserver: str, ipv6: bool) -> bool:
+    """A host nameserver the engine leaves out of a container's resolv.conf: loopback, or IPv6 without IPv6."""
+    return is_loopback(nameserver) or (":" in nameserver and not ipv6)
+
+
+def _default_resolv_conf(scope) -> tuple[str, bool]:
+    """The resolv.conf of a container started without --dns (it resolves nothing), and whether it has IPv6."""
+    box = scope.container("box", dns=[])
+    ipv6 = bool(box.attrs["NetworkSettings"]["Networks"]["bridge"].get("GlobalIPv6Address"))
+    return scope.exec(box, "cat", "/etc/resolv.conf").output, ipv6
+
+
+def _search_domains(text: str) -> list[str]:
+    """The search list a resolver uses: the last `search` or `domain` line's (resolv.conf(5)); engines before 26
+    copy every line, 26 and later keep only that one, as `search`."""
+    lines = [line.split("#", 1)[0].split() for line in text.splitlines()]
+    found = [words[1:] for words in lines if words[:1] in (["search"], ["domain"])]
+    return found[-1] if found else []
+
+
 @claims("dns/resolv-conf-from-host")
 def test_resolv_conf_from_host(claim, scope, evidence):
-    box = scope.container("box", dns=[])  # no --dns: the engine's default; this container resolves nothing
-    box.reload()
-    ipv6 = box.attrs["NetworkSettings"]["Networks"]["bridge"].get("GlobalIPv6Address")
-    host = resolv_conf()
-    expected = [n for n in host["nameserver"] if not is_loopback(n) and (ipv6 or ":" not in n)]
-    seen = resolv(scope, box)
-    evidence.json("resolv-conf", {"host": host, "container": seen})
+    text, ipv6 = _default_resolv_conf(scope)
+    host_text = RESOLV_CONF.read_text(errors="replace")
+    host, seen = parse_resolv_conf(host_text), parse_resolv_conf(text)
+    expected = [n for n in host["nameserver"] if not _left_out(n, ipv6)]
+    search = {"host": _search_domains(host_text), "container": _search_domains(text)}
+    evidence.json("resolv-conf", {"host": host, "container": seen, "search": search, "container_ipv6": ipv6})
     assert seen["nameserver"] == expected, f"the container's nameservers {seen['nameserver']}, the host's {expected}"
-    assert seen["search"] == host["search"], f"the container's search {seen['search']}, the host's {host['search']}"
+    assert search["container"] == search["host"], (
+        f"the container searches {search['container']}, the host {search['host']}")
 
 
 @claims("dns/dns-option")
@@ -155,17 +175,14 @@ def test_default_hostname(claim, bridged, scope, evidence):
 
 @claims("dns/resolv-conf-host-copy")
 def test_resolv_conf_host_copy(claim, scope, evidence):
-    box = scope.container("box", dns=[])  # no --dns: the engine's default; this container resolves nothing
-    box.reload()
-    ipv6 = box.attrs["NetworkSettings"]["Networks"]["bridge"].get("GlobalIPv6Address")
-    host_text, seen_text = RESOLV_CONF.read_text(errors="replace"), scope.exec(box, "cat", "/etc/resolv.conf").output
+    seen_text, ipv6 = _default_resolv_conf(scope)
+    host_text = RESOLV_CONF.read_text(errors="replace")
 
-    def dropped(line: str) -> bool:  # a nameserver the container cannot reach, which the engine leaves out
+    def kept(line: str) -> bool:
         words = line.split()
-        return words[:1] == ["nameserver"] and len(words) > 1 and (
-            is_loopback(words[1]) or (":" in words[1] and not ipv6))
+        return bool(words) and not (words[0] == "nameserver" and len(words) > 1 and _left_out(words[1], ipv6))
 
-    expected = [line.strip() for line in host_text.splitlines() if line.strip() and not dropped(line)]
+    expected = [line.strip() for line in host_text.splitlines() if kept(line)]
     seen = [line.strip() for line in seen_text.splitlines() if line.strip()]
     evidence.text("resolv-conf", f"# host {RESOLV_CONF}\n{host_text}\n# container\n{seen_text}")
     assert seen == expected, (f"the container's resolv.conf is not the host's with the unreachable nameservers "
