@@ -20,6 +20,7 @@ from conformance.plugin import article_claim, claims
 from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
 
 SIGNIFICANCE = 0.001  # a sign test's p below this is not chance
+VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into its container
 
 
 @pytest.fixture(scope="module")
@@ -241,19 +242,28 @@ def _veths(netns) -> dict[int, dict]:
 
 @claims("host/no-veth-created")
 def test_no_veth_created(claim, scope, lab, evidence):
-    """Other runs add veths to this namespace at any moment; a bridge container's has its peer in that
-    container's namespace (link_netnsid set), the suite's own are named cf<run-id>…  A veth made for a
-    host-mode container could only have its peer here, or none."""
+    """Other runs add veths to this namespace at any moment, and a bridge container's pair has both ends here
+    for the moment before the engine moves one into the container's namespace (link_netnsid set then); the
+    suite's own are named cf<run-id>…  So a veth counts against the host-mode container only if it is new,
+    not the suite's, and still has its peer here (or none) VETH_SETTLE_S later: one made for a host-mode
+    container could have its peer nowhere else."""
     engine_netns = lab.engine.netns
     before = _veths(engine_netns)
     box = scope.container("host", network="host")
     after = _veths(engine_netns)
     new = [link for index, link in after.items() if index not in before]
-    ours = [link for link in new if link["link_netnsid"] is None and not link["name"].startswith(PREFIX)]
+    suspects = {link["index"] for link in new if link["link_netnsid"] is None and not link["name"].startswith(PREFIX)}
+    deadline = time.monotonic() + VETH_SETTLE_S
+    while suspects and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = _veths(engine_netns)
+        suspects = {index for index in suspects if index in now and now[index]["link_netnsid"] is None}
+    ours = [link for link in new if link["index"] in suspects]
     endpoint = box.attrs["NetworkSettings"]["Networks"].get("host", {})
     evidence.json("veths", {"new_in_engine_namespace": new, "attributed_to_the_container": ours,
                             "endpoint": endpoint})
-    assert not ours, f"starting a host-mode container made veths in the engine's namespace: {ours}"
+    assert not ours, (f"starting a host-mode container made veths in the engine's namespace, their peers still "
+                      f"there after {VETH_SETTLE_S} s: {ours}")
     assert not endpoint.get("IPAddress") and not endpoint.get("MacAddress"), (
         f"the engine gave the host-mode container an address of its own: {endpoint}")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -131,9 +132,9 @@ UNUSUAL = (
 VARIANTS = {variant.name: variant for variant in FAULTS + UNUSUAL}
 
 
-# Faults aimed at the claims of the host, none, container, usernet, dns and netns topics.  The first two are
-# rules in the engine's namespace that leave every rule of Docker's intact; the netns-* ones change each
-# namespace a check creates, and need no engine at all.
+# Faults aimed at the claims of the host, none, container, usernet, dns and netns topics.  The two *-snat ones
+# are rules in the engine's namespace that leave every rule of Docker's intact, netconf-denied a seccomp
+# profile, and the netns-* ones change each namespace a check creates, needing no engine at all.
 def _snat_input(engine: Engine) -> None:
     firewall.change(engine.netns, engine.iptables_variant, "nat", "-I",
                     f"INPUT -p tcp ! -i lo -j SNAT --to-source {engine.bridge.gateway}")
@@ -158,11 +159,15 @@ def _bridge_filtered(netns: Netns) -> None:
         raise OSError(f"ebtables in {netns}: {result.stderr.strip()}")
 
 
+NO_NETCONF_PROFILE = Path(__file__).resolve().parents[2] / "fixtures" / "faults" / "seccomp-no-netconf.json"
+
 NAMESPACE_FAULTS = (
     Variant("input-snat", "`-t nat -I INPUT -p tcp ! -i lo -j SNAT --to-source <gateway>` after start: a server "
             "on the host sees every TCP client as the bridge's address", False, after_start=_snat_input),
     Variant("output-snat", "`-t nat -I POSTROUTING ! -o <bridge> -j SNAT --to-source <gateway>` after start: "
             "what leaves the host takes the bridge's address", False, after_start=_snat_output),
+    Variant("netconf-denied", "a --seccomp-profile denying netlink sockets and the SIOCSIF* ioctls: no container "
+            "can configure an interface, even with NET_ADMIN", False, (f"--seccomp-profile={NO_NETCONF_PROFILE}",)),
     Variant("netns-lo-up", "lo brought up in every new namespace, as a distribution hook might", False,
             namespaces=_lo_up),
     Variant("netns-icmp-ignored", "net.ipv4.icmp_echo_ignore_all=1 in every new namespace: no echo is answered",
