@@ -59,6 +59,7 @@ def _bridged(namespaces, ports: int = 3):
         hub.up(f"p{n}", master="br0")
         leaf.up("eth0", f"10.0.0.{n}/24")
         leaves.append(leaf)
+    wait_for(lambda: all(leaf.links()["eth0"]["operstate"] == "UP" for leaf in leaves), "the bridge's ports to be up")
     return hub, leaves
 
 
@@ -187,6 +188,8 @@ def test_veth_pair_carries_frames(claim, namespaces, evidence):
     a.add_veth("veth0", "veth1", peer_netns=b)
     a.up("veth0")
     b.up("veth1")
+    # A frame sent before the kernel reports both ends' carrier is dropped; on a busy machine that takes a moment.
+    wait_for(lambda: a.links()["veth0"]["operstate"] == b.links()["veth1"]["operstate"] == "UP", "the veth ends to be up")
     mac = {"veth0": a.links()["veth0"]["address"], "veth1": b.links()["veth1"]["address"]}
     arrived = {}
     for (src_ns, src), (dst_ns, dst) in (((a, "veth0"), (b, "veth1")), ((b, "veth1"), (a, "veth0"))):
