@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import firewall
 from .engine import Engine
@@ -161,7 +161,7 @@ def _bridge_filtered(netns: Netns) -> None:
 
 NO_NETCONF_PROFILE = Path(__file__).resolve().parents[2] / "fixtures" / "faults" / "seccomp-no-netconf.json"
 
-NAMESPACE_FAULTS = (
+HOST_AND_NAMESPACE_FAULTS = (
     Variant("input-snat", "`-t nat -I INPUT -p tcp ! -i lo -j SNAT --to-source <gateway>` after start: a server "
             "on the host sees every TCP client as the bridge's address", False, after_start=_snat_input),
     Variant("output-snat", "`-t nat -I POSTROUTING ! -o <bridge> -j SNAT --to-source <gateway>` after start: "
@@ -175,5 +175,5 @@ NAMESPACE_FAULTS = (
     Variant("netns-bridge-filtered", "`ebtables -A FORWARD -j DROP` in every new namespace: its bridges forward "
             "nothing", False, namespaces=_bridge_filtered),
 )
-FAULTS += NAMESPACE_FAULTS
-VARIANTS.update({variant.name: variant for variant in NAMESPACE_FAULTS})
+FAULTS += HOST_AND_NAMESPACE_FAULTS
+VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS})
