@@ -44,10 +44,10 @@ def test_default_bridge_no_names(claim, bridged, scope, lab, evidence):
     evidence.json("resolver-queries", {"resolver": resolver, "for_the_name": reached})
     assert EMBEDDED_DNS not in conf["nameserver"], f"the container's resolv.conf names the embedded resolver: {conf}"
     assert not [line for line in hosts.splitlines() if name in line.split()], f"/etc/hosts maps {name}:\n{hosts}"
-    answered = lookup.exit_code == 0 or address in lookup.output
+    why = ("something on the way answered it" if lookup.exit_code == 0 or address in lookup.output
+           else "control: nor did anything answer, the path to it is broken")
     assert reached, (f"the query for {name} never reached the container's resolver {resolver} (its log has no such "
-                     f"name): {'something on the way answered it' if answered else 'control: nor did anything answer, the path to it is broken'}; "
-                     f"nslookup said:\n{lookup.output}")
+                     f"name): {why}; nslookup said:\n{lookup.output}")
     assert all(answer == "NXDOMAIN" for *_, answer in reached), f"the suite's resolver answered {reached}"
     assert lookup.exit_code != 0 and address not in lookup.output, f"{name} resolved on the default bridge:\n{lookup.output}"
     assert address not in embedded.output and embedded.exit_code != 0, (
