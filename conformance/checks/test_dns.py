@@ -9,7 +9,8 @@ from conformance.lab.host import RESOLV_CONF, is_loopback, parse_resolv_conf
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims
 
-from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, resolv, server_and_client, wget
+from .helpers import (EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, resolv, server_and_client,
+                      wget)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,8 @@ def test_default_bridge_no_names(claim, bridged, scope, lab, evidence):
     assert reached, (f"the query for {name} never reached the container's resolver {resolver} (its log has no such "
                      f"name): {why}; nslookup said:\n{lookup.output}")
     assert all(answer == "NXDOMAIN" for *_, answer in reached), f"the suite's resolver answered {reached}"
-    assert lookup.exit_code != 0 and address not in lookup.output, f"{name} resolved on the default bridge:\n{lookup.output}"
+    assert lookup.exit_code != 0 and address not in lookup.output, (
+        f"{name} resolved on the default bridge:\n{lookup.output}")
     assert address not in embedded.output and embedded.exit_code != 0, (
         f"a resolver at {EMBEDDED_DNS} answers on the default bridge:\n{embedded.output}")
 
@@ -81,10 +83,11 @@ def test_link_alias(claim, bridged, scope, evidence):
     assert any(line.split()[:1] == [address] and "alias" in line.split() for line in hosts.splitlines()), (
         f"/etc/hosts does not map alias to {address}:\n{hosts}"
     )
+    by_address_said = ("also failed: the link did not open the exposed port" if by_address.exit_code
+                       else "worked: the name was not used")
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, (
         f"alias maps to {address} in /etc/hosts, but wget http://alias:{EXPOSED_PORT}/ failed (exit "
-        f"{fetched.exit_code}); by address it {'also failed: the link did not open the exposed port' if by_address.exit_code else 'worked: the name was not used'}"
-    )
+        f"{fetched.exit_code}); by address it {by_address_said}")
 
 
 def _left_out(nameserver: str, ipv6: bool) -> bool:
@@ -150,9 +153,9 @@ def test_add_host(claim, bridged, scope, lab, evidence):
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
     assert f"({address})" in by_name.output and not asked_dns, (
         f"www.a.com did not resolve to {address} from /etc/hosts (DNS asked: {asked_dns}):\n{by_name.output}")
+    by_address_said = "did not answer either: the path to it is broken" if by_address.exit_code else "answered"
     assert by_name.exit_code == 0, (
-        f"www.a.com resolved to {address}, which did not answer; by address it "
-        f"{'did not answer either: the path to it is broken' if by_address.exit_code else 'answered'}:\n{by_name.output}")
+        f"www.a.com resolved to {address}, which did not answer; by address it {by_address_said}:\n{by_name.output}")
 
 
 @claims("dns/hostname-option")
@@ -197,7 +200,8 @@ def test_hostname_breaks_ping(claim, scope, lab, evidence):
     named, plain = scope.containers(named={"hostname": "daxinyu"}, plain={})
     results = {}
     for who, box in (("with --hostname", named), ("without", plain)):
-        results[who] = {target: scope.exec(box, "ping", "-c", "1", "-W", "2", target) for target in (remote, PROBE_NAME)}
+        results[who] = {target: scope.exec(box, "ping", "-c", "1", "-W", "2", target)
+                        for target in (remote, PROBE_NAME)}
     evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
                                      for who, by_target in results.items() for target, r in by_target.items()))
     outcome = {who: {t: r.exit_code == 0 for t, r in by_target.items()} for who, by_target in results.items()}

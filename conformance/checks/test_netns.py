@@ -189,7 +189,8 @@ def test_veth_pair_carries_frames(claim, namespaces, evidence):
     a.up("veth0")
     b.up("veth1")
     # A frame sent before the kernel reports both ends' carrier is dropped; on a busy machine that takes a moment.
-    wait_for(lambda: a.links()["veth0"]["operstate"] == b.links()["veth1"]["operstate"] == "UP", "the veth ends to be up")
+    wait_for(lambda: a.links()["veth0"]["operstate"] == b.links()["veth1"]["operstate"] == "UP",
+             "the veth ends to be up")
     mac = {"veth0": a.links()["veth0"]["address"], "veth1": b.links()["veth1"]["address"]}
     arrived = {}
     for (src_ns, src), (dst_ns, dst) in (((a, "veth0"), (b, "veth1")), ((b, "veth1"), (a, "veth0"))):

@@ -56,7 +56,8 @@ def test_user_can_add_interface(claim, scope, namespaces, evidence):
     replied = scope.exec(box, "ping", "-c", "1", "-W", "2", "192.0.2.1").exit_code == 0
     evidence.text("diy", f"# ip addr in the container\n{own_view}\nping 192.0.2.1: {replied}")
     assert "192.0.2.2/24" in own_view, f"the container does not see the address it was given:\n{own_view}"
-    assert replied, f"the container does not reach the other end of the interface it was given ({echo_blockers(outside)})"
+    assert replied, (
+        f"the container does not reach the other end of the interface it was given ({echo_blockers(outside)})")
 
 
 @claims("none/no-configuration-at-all")
