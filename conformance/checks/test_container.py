@@ -111,7 +111,9 @@ def test_egress_unchanged(claim, joined, scope, lab, evidence):
         sources[box.name] = sorted({p[IP].src for p in capture.packets(
             lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
     evidence.json("egress", {"replied": replied, "sources_upstream": sources})
-    assert all(replied.values()), f"unanswered: {replied}"
+    assert all(replied.values()), (
+        f"unanswered: {replied}; upstream saw the requests from {sources} (the host's address is "
+        f"{upstream.engine_addr})")
     assert sources[b2.name] == sources[b1.name] == [upstream.engine_addr], f"sources seen upstream: {sources}"
 
 

@@ -134,7 +134,10 @@ def test_dns_option(claim, bridged, scope, lab, evidence):
     evidence.json("dns-option", {"resolv_conf": seen, "nslookup": lookup.output, "queries": queries})
     assert seen["nameserver"] == [server], f"nameservers {seen['nameserver']}, expected only {server}"
     assert any(name == PROBE_NAME for _, name, _ in queries), f"{server} received no query for {PROBE_NAME}"
-    assert lookup.exit_code == 0 and lab.upstream.remote in lookup.output, f"nslookup: {lookup.output}"
+    clients = sorted({client for client, name, _ in queries if name == PROBE_NAME})
+    assert lookup.exit_code == 0 and lab.upstream.remote in lookup.output, (
+        f"{server} got the query from {clients} (the host's address is {lab.upstream.engine_addr}) and answered, "
+        f"but the answer did not come back to the container: {lookup.output}")
 
 
 @claims("dns/add-host")
