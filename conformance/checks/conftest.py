@@ -15,6 +15,7 @@ import pytest
 
 from conformance.lab import EngineUnavailable, Lab, Scope
 from conformance.lab.configured import ConfiguredLab
+from conformance.lab.hosts import FAULTS_BY_NAME as HOST_FAULTS, TwoHosts
 from conformance.lab.engine import Engine, docker_host
 from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
@@ -81,8 +82,8 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
         lab.__exit__(None, None, None)
         guard = lab.guard.describe()
         if guard["leaks"]:
-            guard["pcap"] = str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}.pcap"))
-        recorder.run_info["egress_guard"] = guard
+            guard["pcaps"] = [str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}.pcap"))]
+        _report_guard(recorder.run_info, guard)
 
 
 @pytest.fixture(scope="session")
@@ -130,3 +131,27 @@ def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
 def configured_scope(configured: ConfiguredLab) -> Scope:
     with configured.scope() as scope:
         yield scope
+
+
+def _report_guard(run_info: dict, guard: dict) -> None:
+    """Add one egress guard's findings (the lab's, the two-host segment's) to the run's ``egress_guard``."""
+    merged = run_info.setdefault("egress_guard", {"uplinks": [], "leaks": 0, "packets": [], "pcaps": []})
+    for key, value in guard.items():
+        merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
+
+
+@pytest.fixture(scope="session")
+def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
+    """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
+    ``--variant`` naming one of that lab's faults, with the fault applied."""
+    lab = _started(request, "cannot start the two-host lab",
+                   TwoHosts(run, HOST_FAULTS.get(request.config.option.variant)))
+    request.config.stash[RECORDER].run_info["two_hosts"] = lab.run_info()
+    try:
+        yield lab
+    finally:
+        lab.__exit__(None, None, None)
+        guard = lab.guard.describe()
+        if guard["leaks"]:
+            guard["pcaps"] = [str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}-segment.pcap"))]
+        _report_guard(request.config.stash[RECORDER].run_info, guard)

@@ -1,0 +1,250 @@
+"""Claims across hosts, checked between two private engines on a segment of the suite's (conformance/lab/hosts.py).
+
+Host A and host B are engines in namespaces of their own whose only NIC (eth0) is a port of one bridge,
+so whatever one sends the other receives across that segment, where the captures listen.  The lab starts
+once per run; the checks here share it, each with its own containers on both hosts.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import docker
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+
+from conformance.lab.hosts import SEGMENT_IF, VXLAN_PORT
+from conformance.plugin import claims
+
+from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, plain_address, reachable, wget
+
+SERVICE_PORT = 8081  # a plain TCP service in host B's own namespace: a service on another node
+
+
+@pytest.fixture
+def on(hosts):
+    """This check's containers on host A and host B, removed when it ends."""
+    with hosts.a.scope() as a, hosts.b.scope() as b:
+        yield a, b
+
+
+def _peer(scope, client, address: str, port: int) -> tuple[int, str]:
+    """GET /cgi-bin/peer at address:port from *client*: (wget's exit code, the peer the server saw)."""
+    result = wget(scope, client, f"http://{address}:{port}/cgi-bin/peer")
+    return result.exit_code, plain_address(result.output) if result.exit_code == 0 else result.output.strip()
+
+
+def _bare(packet, addresses: set[str]) -> bool:
+    """An IPv4 packet on the segment whose own header carries one of *addresses*."""
+    return IP in packet and (packet[IP].src in addresses or packet[IP].dst in addresses)
+
+
+@claims("hosts/overlay-reaches-across-hosts")
+def test_overlay_reaches_across_hosts(claim, hosts, on, evidence):
+    a, b = on
+    server = b.container("srv", httpd(), network=hosts.overlay)
+    client = a.container("cli", network=hosts.overlay)
+    b.wait_listening(server, HTTPD_PORT)
+    address = b.address(server, hosts.overlay)
+    by_address = wget(a, client, f"http://{address}:{HTTPD_PORT}/")
+    by_name = wget(a, client, f"http://{server.name}:{HTTPD_PORT}/")
+    lookup = a.exec(client, "nslookup", server.name)
+    evidence.json("overlay-reach", {"network": hosts.overlay, "server": {"host": "b", "address": address},
+                                    "by_address": vars(by_address), "by_name": vars(by_name),
+                                    "nslookup": lookup.output, "swarm": hosts.swarm_info()})
+    assert by_address.exit_code == 0, (
+        f"a container on host A could not reach {address}:{HTTPD_PORT} on host B over {hosts.overlay}: "
+        f"{by_address.output.strip()}"
+    )
+    assert by_name.exit_code == 0, (
+        f"a container on host A could not reach {server.name} by name on host B: {by_name.output.strip()} "
+        f"(nslookup: {lookup.output.strip()})"
+    )
+
+
+@claims("hosts/overlay-encapsulated")
+def test_overlay_encapsulated(claim, hosts, on, evidence):
+    a, b = on
+    server, client = b.container("srv", network=hosts.overlay), a.container("cli", network=hosts.overlay)
+    inner = {a.address(client, hosts.overlay), b.address(server, hosts.overlay)}
+    with hosts.segment.capture(hosts.a.port) as capture:
+        answered = a.exec(client, "ping", "-c", "2", "-W", str(SILENCE_S), b.address(server, hosts.overlay))
+    evidence.pcap("segment", capture)
+    frames = capture.packets()
+    vxlan = [p for p in frames if VXLAN in p and IP in p[VXLAN]]
+    carried = {(p[IP].src, p[IP].dst, p[UDP].dport, p[VXLAN][IP].src, p[VXLAN][IP].dst) for p in vxlan}
+    evidence.json("vxlan", {"inner_addresses": sorted(inner), "ping": vars(answered),
+                            "outer_udp_ports": sorted({p[UDP].dport for p in frames if UDP in p}),
+                            "encapsulated": sorted(carried)})
+    client_ip, server_ip = a.address(client, hosts.overlay), b.address(server, hosts.overlay)
+    bare = [p.summary() for p in frames if _bare(p, inner)]
+    assert not bare, f"the containers' overlay addresses appear bare on the segment: {bare[:5]}"
+    wanted = {(hosts.a.address, hosts.b.address, VXLAN_PORT, client_ip, server_ip),
+              (hosts.b.address, hosts.a.address, VXLAN_PORT, server_ip, client_ip)}
+    missing = wanted - carried
+    assert not missing, (
+        f"no VXLAN on UDP {VXLAN_PORT} between the hosts carrying {sorted(missing)} (outer src, dst, port, "
+        f"inner src, dst); UDP ports seen on the segment: {sorted({p[UDP].dport for p in frames if UDP in p})}"
+    )
+
+
+def _macvlan_network(scope, block, index: int):
+    """A macvlan network over a host's segment interface, of the run's macvlan subnet; each host's engine
+    hands out its own part of it, as two engines' IPAMs that share a LAN must be told."""
+    pool = docker.types.IPAMPool(subnet=str(block.macvlan), iprange=str(block.macvlan_range(index)))
+    return scope.network("mv", driver="macvlan", options={"parent": SEGMENT_IF},
+                         ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+
+
+@claims("hosts/macvlan-across-hosts")
+def test_macvlan_across_hosts(claim, hosts, on, evidence):
+    a, b = on
+    nets = [_macvlan_network(a, hosts.block, 0), _macvlan_network(b, hosts.block, 1)]
+    boxes = [scope.container("mv", network=net.name) for scope, net in zip(on, nets)]
+    (ip_a, ip_b) = (s.address(box, net.name) for s, box, net in zip(on, boxes, nets))
+    (mac_a, mac_b) = (s.mac(box, net.name) for s, box, net in zip(on, boxes, nets))
+    devices = {}
+    for host, scope, box in ((hosts.a, a, boxes[0]), (hosts.b, b, boxes[1])):
+        link = scope.netns(box).links()["eth0"]
+        devices[host.name] = {"kind": link["kind"], "link": link["link"],
+                              "parent": host.netns.links()[SEGMENT_IF]["index"]}
+    with hosts.segment.capture(hosts.a.port) as capture:
+        answered = a.exec(boxes[0], "ping", "-c", "2", "-W", str(SILENCE_S), ip_b)
+    evidence.pcap("segment", capture)
+    frames = [p for p in capture.packets() if IP in p and {p[IP].src, p[IP].dst} == {ip_a, ip_b}]
+    seen = sorted({(p[Ether].src, p[IP].src, p[IP].ttl) for p in frames})
+    evidence.json("macvlan", {"a": {"ip": ip_a, "mac": mac_a}, "b": {"ip": ip_b, "mac": mac_b},
+                              "devices": devices, "ping": vars(answered), "on_segment": seen})
+    for name, device in devices.items():
+        assert device["kind"] == "macvlan" and device["link"] == device["parent"], (
+            f"host {name.upper()}'s container has a {device['kind']} eth0 on link {device['link']}, not a macvlan "
+            f"of the host's {SEGMENT_IF} (index {device['parent']})"
+        )
+    assert answered.exit_code == 0, f"{ip_a} on host A got no answer from {ip_b} on host B: {answered.output.strip()}"
+    ttl = 64  # busybox ping's, as the kernel's default
+    for mac, ip in ((mac_a, ip_a), (mac_b, ip_b)):
+        assert (mac, ip, ttl) in seen, (
+            f"no packet on the segment from {ip} with its own MAC {mac} and TTL {ttl}; seen (MAC, IP, TTL): {seen}"
+        )
+
+
+@claims("hosts/container-ip-not-reachable")
+def test_container_ip_not_reachable(claim, hosts, on, evidence):
+    a, _ = on
+    unpublished = HTTPD_PORT + 1
+    box = a.container("web", ["sh", "-c", f"httpd -p {unpublished} -h /www && exec {' '.join(httpd())}"],
+                      ports={f"{HTTPD_PORT}/tcp": HTTPD_PORT})
+    a.wait_listening(box, unpublished)
+    a.wait_listening(box, HTTPD_PORT)
+    container_ip = a.address(box)
+    route = f"{container_ip}/32"
+    with hosts.b.netns.iproute() as ipr:  # host B routes the container IP to host A: the strongest case
+        ipr.route("add", dst=route, gateway=hosts.a.address)
+    try:
+        direct = reachable(hosts.b.netns, container_ip, unpublished)
+        published = reachable(hosts.b.netns, hosts.a.address, HTTPD_PORT, timeout=5)
+    finally:
+        with hosts.b.netns.iproute() as ipr:
+            ipr.route("del", dst=route, gateway=hosts.a.address)
+    evidence.json("from-host-b", {"container_ip": container_ip, "route_on_b": f"{route} via {hosts.a.address}",
+                                  f"{container_ip}:{unpublished} (not published)": direct,
+                                  f"{hosts.a.address}:{HTTPD_PORT} (published)": published})
+    assert published, f"host B cannot reach the published port at {hosts.a.address}:{HTTPD_PORT}"
+    assert not direct, (
+        f"host B reached the container's unpublished port at its container IP {container_ip}:{unpublished} "
+        f"through host A"
+    )
+
+
+def _across(hosts, on, container_port: int, evidence, name: str, **publish):
+    """A server on host A published with *publish* (ports=..., publish_all_ports=True), fetched from a
+    container on host B; the host port, the fetch's exit code and the peer the server saw."""
+    a, b = on
+    server = a.container("web", httpd(container_port), **publish)
+    client = b.container("cli")
+    a.wait_listening(server, container_port)
+    server.reload()
+    host_port = int(server.attrs["NetworkSettings"]["Ports"][f"{container_port}/tcp"][0]["HostPort"])
+    code, peer = _peer(b, client, hosts.a.address, host_port)
+    evidence.json(name, {"server": f"host A, container port {container_port}, host port {host_port}",
+                         "client": f"a container on host B ({b.address(client)})", "url":
+                         f"http://{hosts.a.address}:{host_port}/cgi-bin/peer", "exit": code, "peer_seen": peer,
+                         "host_b": hosts.b.address, "host_a_bridge_gateway": hosts.a.engine.bridge.gateway})
+    return host_port, code, peer
+
+
+@claims("hosts/published-port-across-hosts")
+def test_published_port_across_hosts(claim, hosts, on, evidence):
+    host_port, code, peer = _across(hosts, on, HTTPD_PORT, evidence, "published",
+                                    ports={f"{HTTPD_PORT}/tcp": HTTPD_PORT + 1})
+    assert code == 0, f"a container on host B could not reach host A's published port {host_port}: {peer}"
+    assert peer == hosts.b.address, (
+        f"the server saw {peer}, not host B's address {hosts.b.address}: the connection was not DNATed"
+        + (" (the bridge's gateway: docker-proxy relayed it)" if peer == hosts.a.engine.bridge.gateway else "")
+    )
+
+
+@claims("hosts/exposed-port-across-hosts")
+def test_exposed_port_across_hosts(claim, hosts, on, evidence):
+    host_port, code, peer = _across(hosts, on, EXPOSED_PORT, evidence, "publish-all",
+                                    publish_all_ports=True)
+    assert code == 0, f"a container on host B could not reach host A's -P port {host_port}: {peer}"
+    assert peer == hosts.b.address, (
+        f"the server saw {peer}, not host B's address {hosts.b.address}: the connection was not DNATed"
+    )
+
+
+class _Service:
+    """A TCP service in one namespace that records each client's address and says it back."""
+
+    def __init__(self, netns, address: str, port: int):
+        self.peers: list[str] = []
+        self._sock = netns.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((address, port))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="service", daemon=True)
+
+    def __enter__(self) -> "_Service":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, peer = self._sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with conn:
+                self.peers.append(peer[0])
+                conn.sendall(f"{peer[0]}\n".encode())
+
+
+@claims("hosts/egress-seen-as-host")
+def test_egress_seen_as_host(claim, hosts, on, evidence):
+    a, _ = on
+    box = a.container("cli")
+    own = a.address(box)
+    with _Service(hosts.b.netns, hosts.b.address, SERVICE_PORT) as service, \
+            hosts.segment.capture(hosts.a.port) as capture:
+        result = a.exec(box, "nc", "-w", str(SILENCE_S + 1), hosts.b.address, str(SERVICE_PORT), timeout=5)
+    evidence.pcap("segment", capture)
+    bare = [p.summary() for p in capture.packets() if _bare(p, {own})]
+    evidence.json("egress", {"container": own, "host_a": hosts.a.address, "service": f"{hosts.b.address}:"
+                             f"{SERVICE_PORT} on host B", "peers_seen": service.peers, "nc": vars(result),
+                             "bare_on_segment": bare})
+    assert not bare, f"the container's own address {own} appears on the segment: {bare[:5]}"
+    assert service.peers, f"the service on host B got no connection from the container ({result.output.strip()})"
+    assert set(service.peers) == {hosts.a.address}, (
+        f"the service on host B saw {service.peers}, not host A's address {hosts.a.address}"
+    )
