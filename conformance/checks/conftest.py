@@ -7,6 +7,7 @@ so they run on a machine with no Docker at all.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 import logging
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -140,12 +141,46 @@ def _report_guard(run_info: dict, guard: dict) -> None:
         merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
 
 
+HOSTS_STARTING = pytest.StashKey["Future"]()
+
+
+def _uses_hosts(item: pytest.Item) -> bool:
+    return "hosts" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The two-host lab takes seconds to stand up: alone, its checks go last and it starts in the background
+    with the run (``_two_hosts_early``); under xdist they go first, so that one worker builds it while the
+    others run the rest (every worker reorders alike, as xdist requires)."""
+    first = hasattr(config, "workerinput")
+    items.sort(key=lambda item: _uses_hosts(item) != first)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _two_hosts_early(request: pytest.FixtureRequest) -> None:
+    """Start the two-host lab in the background as the run begins, when this process will run its checks
+    and is not an xdist worker (there its checks come first anyway)."""
+    if hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items)):
+        yield
+        return
+    run = request.getfixturevalue("run")
+    lab = TwoHosts(run, HOST_FAULTS.get(request.config.option.variant))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="two-hosts") as pool:
+        starting = request.config.stash[HOSTS_STARTING] = pool.submit(lab.__enter__)
+        try:
+            yield
+        finally:
+            if starting.exception() is None:  # stood up, though no check took it (all were skipped)
+                lab.__exit__(None, None, None)
+
+
 @pytest.fixture(scope="session")
 def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied."""
+    starting = request.config.stash.get(HOSTS_STARTING, None)
     lab = _started(request, "cannot start the two-host lab",
-                   TwoHosts(run, HOST_FAULTS.get(request.config.option.variant)))
+                   _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant)))
     request.config.stash[RECORDER].run_info["two_hosts"] = lab.run_info()
     try:
         yield lab
@@ -155,3 +190,13 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
         if guard["leaks"]:
             guard["pcaps"] = [str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}-segment.pcap"))]
         _report_guard(request.config.stash[RECORDER].run_info, guard)
+
+
+class _Started:
+    """A lab already being entered in the background: entering this waits for it."""
+
+    def __init__(self, future):
+        self.future = future
+
+    def __enter__(self):
+        return self.future.result()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
+import time
 
 import docker
 import pytest
@@ -22,6 +24,9 @@ from conformance.plugin import claims
 from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, plain_address, reachable, wget
 
 SERVICE_PORT = 8081  # a plain TCP service in host B's own namespace: a service on another node
+# A container that joins the overlay on one host is known to the other once the swarm's gossip has spread
+# its entry (well under a second here); an exchange across the overlay is retried for this long.
+CONVERGE_S = 10
 
 
 @pytest.fixture
@@ -37,6 +42,20 @@ def _peer(scope, client, address: str, port: int) -> tuple[int, str]:
     return result.exit_code, plain_address(result.output) if result.exit_code == 0 else result.output.strip()
 
 
+def _at_once(*calls):
+    """Run *calls* (containers to start on the two hosts) at once; their results, in order."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]
+
+
+def _eventually(attempt, timeout: float = CONVERGE_S):
+    """*attempt()* (an ExecResult) until it succeeds or *timeout* has passed; the last result."""
+    deadline = time.monotonic() + timeout
+    while (result := attempt()).exit_code != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return result
+
+
 def _bare(packet, addresses: set[str]) -> bool:
     """An IPv4 packet on the segment whose own header carries one of *addresses*."""
     return IP in packet and (packet[IP].src in addresses or packet[IP].dst in addresses)
@@ -45,19 +64,19 @@ def _bare(packet, addresses: set[str]) -> bool:
 @claims("hosts/overlay-reaches-across-hosts")
 def test_overlay_reaches_across_hosts(claim, hosts, on, evidence):
     a, b = on
-    server = b.container("srv", httpd(), network=hosts.overlay)
-    client = a.container("cli", network=hosts.overlay)
+    server, client = _at_once(lambda: b.container("srv", httpd(), network=hosts.overlay),
+                              lambda: a.container("cli", network=hosts.overlay))
     b.wait_listening(server, HTTPD_PORT)
     address = b.address(server, hosts.overlay)
-    by_address = wget(a, client, f"http://{address}:{HTTPD_PORT}/")
+    by_address = _eventually(lambda: wget(a, client, f"http://{address}:{HTTPD_PORT}/", timeout=2))
     by_name = wget(a, client, f"http://{server.name}:{HTTPD_PORT}/")
     lookup = a.exec(client, "nslookup", server.name)
     evidence.json("overlay-reach", {"network": hosts.overlay, "server": {"host": "b", "address": address},
                                     "by_address": vars(by_address), "by_name": vars(by_name),
                                     "nslookup": lookup.output, "swarm": hosts.swarm_info()})
     assert by_address.exit_code == 0, (
-        f"a container on host A could not reach {address}:{HTTPD_PORT} on host B over {hosts.overlay}: "
-        f"{by_address.output.strip()}"
+        f"a container on host A could not reach {address}:{HTTPD_PORT} on host B over {hosts.overlay} within "
+        f"{CONVERGE_S} s: {by_address.output.strip() or f'exit {by_address.exit_code}'}"
     )
     assert by_name.exit_code == 0, (
         f"a container on host A could not reach {server.name} by name on host B: {by_name.output.strip()} "
@@ -68,18 +87,21 @@ def test_overlay_reaches_across_hosts(claim, hosts, on, evidence):
 @claims("hosts/overlay-encapsulated")
 def test_overlay_encapsulated(claim, hosts, on, evidence):
     a, b = on
-    server, client = b.container("srv", network=hosts.overlay), a.container("cli", network=hosts.overlay)
-    inner = {a.address(client, hosts.overlay), b.address(server, hosts.overlay)}
+    server, client = _at_once(lambda: b.container("srv", network=hosts.overlay),
+                              lambda: a.container("cli", network=hosts.overlay))
+    client_ip, server_ip = a.address(client, hosts.overlay), b.address(server, hosts.overlay)
+    inner = {client_ip, server_ip}
+    ping = ["ping", "-c", "1", "-W", str(SILENCE_S), server_ip]
+    converged = _eventually(lambda: a.exec(client, *ping))  # then the capture sees a settled exchange
     with hosts.segment.capture(hosts.a.port) as capture:
-        answered = a.exec(client, "ping", "-c", "2", "-W", str(SILENCE_S), b.address(server, hosts.overlay))
+        answered = a.exec(client, *ping)
     evidence.pcap("segment", capture)
     frames = capture.packets()
     vxlan = [p for p in frames if VXLAN in p and IP in p[VXLAN]]
     carried = {(p[IP].src, p[IP].dst, p[UDP].dport, p[VXLAN][IP].src, p[VXLAN][IP].dst) for p in vxlan}
-    evidence.json("vxlan", {"inner_addresses": sorted(inner), "ping": vars(answered),
+    evidence.json("vxlan", {"inner_addresses": sorted(inner), "converged": vars(converged), "ping": vars(answered),
                             "outer_udp_ports": sorted({p[UDP].dport for p in frames if UDP in p}),
                             "encapsulated": sorted(carried)})
-    client_ip, server_ip = a.address(client, hosts.overlay), b.address(server, hosts.overlay)
     bare = [p.summary() for p in frames if _bare(p, inner)]
     assert not bare, f"the containers' overlay addresses appear bare on the segment: {bare[:5]}"
     wanted = {(hosts.a.address, hosts.b.address, VXLAN_PORT, client_ip, server_ip),
@@ -103,7 +125,8 @@ def _macvlan_network(scope, block, index: int):
 def test_macvlan_across_hosts(claim, hosts, on, evidence):
     a, b = on
     nets = [_macvlan_network(a, hosts.block, 0), _macvlan_network(b, hosts.block, 1)]
-    boxes = [scope.container("mv", network=net.name) for scope, net in zip(on, nets)]
+    boxes = _at_once(*(lambda scope=scope, net=net: scope.container("mv", network=net.name)
+                       for scope, net in zip(on, nets)))
     (ip_a, ip_b) = (s.address(box, net.name) for s, box, net in zip(on, boxes, nets))
     (mac_a, mac_b) = (s.mac(box, net.name) for s, box, net in zip(on, boxes, nets))
     devices = {}
@@ -163,8 +186,8 @@ def _across(hosts, on, container_port: int, evidence, name: str, **publish):
     """A server on host A published with *publish* (ports=..., publish_all_ports=True), fetched from a
     container on host B; the host port, the fetch's exit code and the peer the server saw."""
     a, b = on
-    server = a.container("web", httpd(container_port), **publish)
-    client = b.container("cli")
+    server, client = _at_once(lambda: a.container("web", httpd(container_port), **publish),
+                              lambda: b.container("cli"))
     a.wait_listening(server, container_port)
     server.reload()
     host_port = int(server.attrs["NetworkSettings"]["Ports"][f"{container_port}/tcp"][0]["HostPort"])

@@ -111,8 +111,9 @@ class Segment:
         self.netns.__exit__(None, None, None)
 
     def plug(self, port: str, host_netns: Netns, address: str) -> None:
-        """A veth from a bridge port *port* to *host_netns*, where its end is SEGMENT_IF with *address*."""
-        self.netns.add_veth(port, SEGMENT_IF, peer_netns=host_netns)
+        """A veth from a bridge port *port* to *host_netns*, where its end is SEGMENT_IF with *address*.
+        Made in the host's namespace, where SEGMENT_IF is unique (two hosts are plugged in at once)."""
+        host_netns.add_veth(SEGMENT_IF, port, peer_netns=self.netns)
         self.netns.up(port, master=self.bridge)
         host_netns.up(SEGMENT_IF, address)
 
