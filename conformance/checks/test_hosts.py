@@ -29,11 +29,47 @@ SERVICE_PORT = 8081  # a plain TCP service in host B's own namespace: a service 
 CONVERGE_S = 10
 
 
+PUBLISHED_PORT = HTTPD_PORT + 1  # -p PUBLISHED_PORT:HTTPD_PORT
+UNPUBLISHED_PORT = HTTPD_PORT + 2  # a port the web server listens on that nothing publishes
+
+
 @pytest.fixture
 def on(hosts):
     """This check's containers on host A and host B, removed when it ends."""
     with hosts.a.scope() as a, hosts.b.scope() as b:
         yield a, b
+
+
+@pytest.fixture(scope="module")
+def shared_on(hosts):
+    """The module's shared topology on host A and host B (checks only read it), removed after the module."""
+    with hosts.a.scope() as a, hosts.b.scope() as b:
+        yield a, b
+
+
+@pytest.fixture(scope="module")
+def overlay_pair(hosts, shared_on):
+    """A web server on host B and a client on host A, both on the overlay network: (server, client)."""
+    a, b = shared_on
+    server, client = _at_once(lambda: b.container("srv", httpd(), network=hosts.overlay),
+                              lambda: a.container("cli", network=hosts.overlay))
+    b.wait_listening(server, HTTPD_PORT)
+    return server, client
+
+
+@pytest.fixture(scope="module")
+def web(shared_on):
+    """On host A's default bridge, a web server on HTTPD_PORT (published as PUBLISHED_PORT), EXPOSED_PORT
+    (published by -P) and UNPUBLISHED_PORT; on host B's, a client: (server, client)."""
+    a, b = shared_on
+    also = " && ".join(" ".join(httpd(port)).replace(" -f", "") for port in (EXPOSED_PORT, UNPUBLISHED_PORT))
+    server, client = _at_once(
+        lambda: a.container("web", ["sh", "-c", f"{also} && exec {' '.join(httpd())}"],
+                            ports={f"{HTTPD_PORT}/tcp": PUBLISHED_PORT}, publish_all_ports=True),
+        lambda: b.container("cli"))
+    for port in (HTTPD_PORT, EXPOSED_PORT, UNPUBLISHED_PORT):
+        a.wait_listening(server, port)
+    return server, client
 
 
 def _peer(scope, client, address: str, port: int) -> tuple[int, str]:
@@ -62,11 +98,9 @@ def _bare(packet, addresses: set[str]) -> bool:
 
 
 @claims("hosts/overlay-reaches-across-hosts")
-def test_overlay_reaches_across_hosts(claim, hosts, on, evidence):
-    a, b = on
-    server, client = _at_once(lambda: b.container("srv", httpd(), network=hosts.overlay),
-                              lambda: a.container("cli", network=hosts.overlay))
-    b.wait_listening(server, HTTPD_PORT)
+def test_overlay_reaches_across_hosts(claim, hosts, shared_on, overlay_pair, evidence):
+    a, b = shared_on
+    server, client = overlay_pair
     address = b.address(server, hosts.overlay)
     by_address = _eventually(lambda: wget(a, client, f"http://{address}:{HTTPD_PORT}/", timeout=2))
     by_name = wget(a, client, f"http://{server.name}:{HTTPD_PORT}/")
@@ -85,10 +119,9 @@ def test_overlay_reaches_across_hosts(claim, hosts, on, evidence):
 
 
 @claims("hosts/overlay-encapsulated")
-def test_overlay_encapsulated(claim, hosts, on, evidence):
-    a, b = on
-    server, client = _at_once(lambda: b.container("srv", network=hosts.overlay),
-                              lambda: a.container("cli", network=hosts.overlay))
+def test_overlay_encapsulated(claim, hosts, shared_on, overlay_pair, evidence):
+    a, b = shared_on
+    server, client = overlay_pair
     client_ip, server_ip = a.address(client, hosts.overlay), b.address(server, hosts.overlay)
     inner = {client_ip, server_ip}
     ping = ["ping", "-c", "1", "-W", str(SILENCE_S), server_ip]
@@ -155,40 +188,33 @@ def test_macvlan_across_hosts(claim, hosts, on, evidence):
 
 
 @claims("hosts/container-ip-not-reachable")
-def test_container_ip_not_reachable(claim, hosts, on, evidence):
-    a, _ = on
-    unpublished = HTTPD_PORT + 1
-    box = a.container("web", ["sh", "-c", f"httpd -p {unpublished} -h /www && exec {' '.join(httpd())}"],
-                      ports={f"{HTTPD_PORT}/tcp": HTTPD_PORT})
-    a.wait_listening(box, unpublished)
-    a.wait_listening(box, HTTPD_PORT)
-    container_ip = a.address(box)
+def test_container_ip_not_reachable(claim, hosts, shared_on, web, evidence):
+    a, _ = shared_on
+    container_ip = a.address(web[0])
     route = f"{container_ip}/32"
     with hosts.b.netns.iproute() as ipr:  # host B routes the container IP to host A: the strongest case
         ipr.route("add", dst=route, gateway=hosts.a.address)
     try:
-        direct = reachable(hosts.b.netns, container_ip, unpublished)
-        published = reachable(hosts.b.netns, hosts.a.address, HTTPD_PORT, timeout=5)
+        direct = reachable(hosts.b.netns, container_ip, UNPUBLISHED_PORT)
+        published = reachable(hosts.b.netns, hosts.a.address, PUBLISHED_PORT, timeout=5)
     finally:
         with hosts.b.netns.iproute() as ipr:
             ipr.route("del", dst=route, gateway=hosts.a.address)
     evidence.json("from-host-b", {"container_ip": container_ip, "route_on_b": f"{route} via {hosts.a.address}",
-                                  f"{container_ip}:{unpublished} (not published)": direct,
-                                  f"{hosts.a.address}:{HTTPD_PORT} (published)": published})
-    assert published, f"host B cannot reach the published port at {hosts.a.address}:{HTTPD_PORT}"
+                                  f"{container_ip}:{UNPUBLISHED_PORT} (not published)": direct,
+                                  f"{hosts.a.address}:{PUBLISHED_PORT} (published)": published})
+    assert published, f"host B cannot reach the published port at {hosts.a.address}:{PUBLISHED_PORT}"
     assert not direct, (
-        f"host B reached the container's unpublished port at its container IP {container_ip}:{unpublished} "
+        f"host B reached the container's unpublished port at its container IP {container_ip}:{UNPUBLISHED_PORT} "
         f"through host A"
     )
 
 
-def _across(hosts, on, container_port: int, evidence, name: str, **publish):
-    """A server on host A published with *publish* (ports=..., publish_all_ports=True), fetched from a
-    container on host B; the host port, the fetch's exit code and the peer the server saw."""
-    a, b = on
-    server, client = _at_once(lambda: a.container("web", httpd(container_port), **publish),
-                              lambda: b.container("cli"))
-    a.wait_listening(server, container_port)
+def _across(hosts, shared_on, web, container_port: int, evidence, name: str):
+    """Fetch the web server on host A from the client on host B at host A's address and the host port
+    *container_port* is published on: the host port, the fetch's exit code and the peer the server saw."""
+    _, b = shared_on
+    server, client = web
     server.reload()
     host_port = int(server.attrs["NetworkSettings"]["Ports"][f"{container_port}/tcp"][0]["HostPort"])
     code, peer = _peer(b, client, hosts.a.address, host_port)
@@ -199,25 +225,23 @@ def _across(hosts, on, container_port: int, evidence, name: str, **publish):
     return host_port, code, peer
 
 
+def _not_dnated(peer: str, hosts) -> str:
+    proxy = " (host A's bridge gateway: docker-proxy relayed it)" if peer == hosts.a.engine.bridge.gateway else ""
+    return f"the server saw {peer}, not host B's address {hosts.b.address}: the connection was not DNATed{proxy}"
+
+
 @claims("hosts/published-port-across-hosts")
-def test_published_port_across_hosts(claim, hosts, on, evidence):
-    host_port, code, peer = _across(hosts, on, HTTPD_PORT, evidence, "published",
-                                    ports={f"{HTTPD_PORT}/tcp": HTTPD_PORT + 1})
+def test_published_port_across_hosts(claim, hosts, shared_on, web, evidence):
+    host_port, code, peer = _across(hosts, shared_on, web, HTTPD_PORT, evidence, "published")
     assert code == 0, f"a container on host B could not reach host A's published port {host_port}: {peer}"
-    assert peer == hosts.b.address, (
-        f"the server saw {peer}, not host B's address {hosts.b.address}: the connection was not DNATed"
-        + (" (the bridge's gateway: docker-proxy relayed it)" if peer == hosts.a.engine.bridge.gateway else "")
-    )
+    assert peer == hosts.b.address, _not_dnated(peer, hosts)
 
 
 @claims("hosts/exposed-port-across-hosts")
-def test_exposed_port_across_hosts(claim, hosts, on, evidence):
-    host_port, code, peer = _across(hosts, on, EXPOSED_PORT, evidence, "publish-all",
-                                    publish_all_ports=True)
+def test_exposed_port_across_hosts(claim, hosts, shared_on, web, evidence):
+    host_port, code, peer = _across(hosts, shared_on, web, EXPOSED_PORT, evidence, "publish-all")
     assert code == 0, f"a container on host B could not reach host A's -P port {host_port}: {peer}"
-    assert peer == hosts.b.address, (
-        f"the server saw {peer}, not host B's address {hosts.b.address}: the connection was not DNATed"
-    )
+    assert peer == hosts.b.address, _not_dnated(peer, hosts)
 
 
 class _Service:
@@ -254,9 +278,9 @@ class _Service:
 
 
 @claims("hosts/egress-seen-as-host")
-def test_egress_seen_as_host(claim, hosts, on, evidence):
-    a, _ = on
-    box = a.container("cli")
+def test_egress_seen_as_host(claim, hosts, shared_on, web, evidence):
+    a, _ = shared_on
+    box = web[0]
     own = a.address(box)
     with _Service(hosts.b.netns, hosts.b.address, SERVICE_PORT) as service, \
             hosts.segment.capture(hosts.a.port) as capture:

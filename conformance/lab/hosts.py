@@ -210,29 +210,26 @@ class TwoHosts:
         self._stack.close()
 
     def _start(self, *hosts: Host) -> tuple[Host, ...]:
-        """Start the hosts at once; each that started is stopped at the end, also when another failed."""
+        """Start the hosts at once; those that started are stopped at once at the end, also when another
+        failed to start."""
         with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             futures = [pool.submit(host.__enter__) for host in hosts]
-        for host, future in zip(hosts, futures):
-            if future.exception() is None:
-                self._stack.push(host.__exit__)
+        self._stack.callback(_stop, [host for host, future in zip(hosts, futures) if future.exception() is None])
         for future in futures:
             future.result()
         return hosts
 
     def _swarm(self, **options) -> None:
-        """Host A initialises a swarm on its segment address, host B joins it as a worker; both leave at
-        the end (before their engines stop), so no swarm outlives the run."""
+        """Host A initialises a swarm on its segment address, host B joins it as a worker.  The swarm's
+        state lives in their data-roots, so it ends with them (leaving first would only cost time)."""
         manager, worker = self.a.engine.client, self.b.engine.client
         manager.swarm.init(advertise_addr=self.a.address, listen_addr=f"{self.a.address}:2377",
                            data_path_addr=self.a.address, default_addr_pool=[str(self.block.swarm_pool)],
                            subnet_size=self.block.swarm_pool.prefixlen, labels=self.run.labels, **options)
-        self._stack.callback(_leave, manager)
         token = manager.swarm.attrs["JoinTokens"]["Worker"]
         worker.swarm.join(remote_addrs=[f"{self.a.address}:2377"], join_token=token,
                           advertise_addr=self.b.address, listen_addr=f"{self.b.address}:2377",
                           data_path_addr=self.b.address)
-        self._stack.callback(_leave, worker)
 
     def _overlay(self) -> str:
         """The attachable overlay network, created on the manager; its name."""
@@ -251,11 +248,10 @@ class TwoHosts:
                 "fault": self.fault.name if self.fault else None}
 
 
-def _leave(client: docker.DockerClient) -> None:
-    try:
-        client.swarm.leave(force=True)
-    except docker.errors.APIError:
-        pass
+def _stop(hosts: list[Host]) -> None:
+    with ThreadPoolExecutor(max_workers=max(len(hosts), 1)) as pool:
+        for future in [pool.submit(host.__exit__, None, None, None) for host in hosts]:
+            future.result()
 
 
 class SegmentGuard:
