@@ -81,10 +81,7 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
         yield lab
     finally:
         lab.__exit__(None, None, None)
-        guard = lab.guard.describe()
-        if guard["leaks"]:
-            guard["pcaps"] = [str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}.pcap"))]
-        _report_guard(recorder.run_info, guard)
+        _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
 
 
 @pytest.fixture(scope="session")
@@ -134,10 +131,15 @@ def configured_scope(configured: ConfiguredLab) -> Scope:
         yield scope
 
 
-def _report_guard(run_info: dict, guard: dict) -> None:
-    """Add one egress guard's findings (the lab's, the two-host segment's) to the run's ``egress_guard``."""
-    merged = run_info.setdefault("egress_guard", {"uplinks": [], "leaks": 0, "packets": [], "pcaps": []})
-    for key, value in guard.items():
+def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
+    """Add one egress guard's findings (the lab's, the two-host segment's) to the run's ``egress_guard``, its
+    leaks written to *pcap* in the report directory."""
+    found = guard.describe()
+    if found["leaks"]:
+        found["pcaps"] = [str(guard.write(request.config.option.report_dir / pcap))]
+    merged = request.config.stash[RECORDER].run_info.setdefault(
+        "egress_guard", {"uplinks": [], "leaks": 0, "packets": [], "pcaps": []})
+    for key, value in found.items():
         merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
 
 
@@ -186,10 +188,7 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
         yield lab
     finally:
         lab.__exit__(None, None, None)
-        guard = lab.guard.describe()
-        if guard["leaks"]:
-            guard["pcaps"] = [str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}-segment.pcap"))]
-        _report_guard(request.config.stash[RECORDER].run_info, guard)
+        _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap")
 
 
 class _Started:

@@ -15,6 +15,11 @@ others, with the segment's end as its eth0: to the engines, and to the packets, 
 one LAN.  The swarm is formed between these two engines only, and its state lives in their data-roots,
 which carry the run id like everything else here (sweep.py finds them by it after a crash).
 
+Swarm needs of the kernel only what any private engine does, plus VXLAN for the overlay; containers
+attached to an attachable overlay need no IPVS (a kernel without CONFIG_IP_VS, like the development VM's,
+only lacks swarm services' virtual IPs and the ingress routing mesh, which no claim is about; dockerd logs
+that it cannot read net.ipv4.vs.* and carries on).
+
 A HostFault breaks the lab in one place (a rule on one host, the segment's port security, a swarm
 option), named by ``--variant`` like the faults of variants.py, which lists these too.
 """
@@ -29,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-from scapy.layers.inet import IP
 from scapy.utils import wrpcap
 
 from . import firewall
@@ -40,7 +44,7 @@ from .private import PrivateEngine
 from .probe import ensure_probe_image
 from .reserve import Reservations, shuffled
 from .resolver import PROBE_NAME, Resolver
-from .run import LABEL, Run
+from .run import Run
 from .scope import Scope
 from .subnets import CHECK_RANGE, engine_subnets, occupied
 
@@ -245,6 +249,7 @@ class TwoHosts:
 
     def run_info(self) -> dict:
         return {"segment": str(self.block.segment), "hosts": {h.name: h.address for h in (self.a, self.b)},
+                "engine_version": self.a.engine.version.get("Version", ""),
                 "fault": self.fault.name if self.fault else None}
 
 
