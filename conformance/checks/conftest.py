@@ -176,10 +176,11 @@ def _two_hosts_early(request: pytest.FixtureRequest) -> None:
                 lab.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
-    ``--variant`` naming one of that lab's faults, with the fault applied."""
+    ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
+    one module's (test_hosts.py), and the engines stop with it rather than idle through the rest of a run."""
     starting = request.config.stash.get(HOSTS_STARTING, None)
     lab = _started(request, "cannot start the two-host lab",
                    _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant)))

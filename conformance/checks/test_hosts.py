@@ -177,8 +177,8 @@ def test_macvlan_across_hosts(claim, hosts, on, evidence):
             f"of the host's {SEGMENT_IF} (index {device['parent']})"
         )
     assert answered.exit_code == 0, f"{ip_a} on host A got no answer from {ip_b} on host B: {answered.output.strip()}"
-    ttl = 64  # busybox ping's, as the kernel's default
-    for mac, ip in ((mac_a, ip_a), (mac_b, ip_b)):
+    for scope, box, mac, ip in ((a, boxes[0], mac_a, ip_a), (b, boxes[1], mac_b, ip_b)):
+        ttl = int(scope.netns(box).sysctl("net/ipv4/ip_default_ttl"))  # what the container's ping sends with
         assert (mac, ip, ttl) in seen, (
             f"no packet on the segment from {ip} with its own MAC {mac} and TTL {ttl}; seen (MAC, IP, TTL): {seen}"
         )
