@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import docker
 from scapy.utils import wrpcap
@@ -53,33 +54,22 @@ VXLAN_PORT = 4789  # the swarm's default data-path port
 MULTICAST = ("224.0.0.0/4", "255.255.255.255/32")
 
 
-@dataclass(frozen=True)
-class Block:
-    """The run's /24, carved as the module docstring draws it."""
+class Block(NamedTuple):
+    """The run's /24 and its four /26s, as the module docstring draws them."""
 
     net: ipaddress.IPv4Network
+    segment: ipaddress.IPv4Network
+    macvlan: ipaddress.IPv4Network
+    overlay: ipaddress.IPv4Network
+    swarm_pool: ipaddress.IPv4Network
 
-    def part(self, index: int, prefix: int = 26) -> ipaddress.IPv4Network:
-        return list(self.net.subnets(new_prefix=prefix))[index]
-
-    @property
-    def segment(self) -> ipaddress.IPv4Network:
-        return self.part(0)
-
-    @property
-    def macvlan(self) -> ipaddress.IPv4Network:
-        return self.part(1)
+    @classmethod
+    def of(cls, net: ipaddress.IPv4Network) -> "Block":
+        return cls(net, *net.subnets(new_prefix=26))
 
     def macvlan_range(self, host: int) -> ipaddress.IPv4Network:
+        """The half of the macvlan subnet host *host* (0: A, 1: B) hands out."""
         return list(self.macvlan.subnets(new_prefix=27))[host]
-
-    @property
-    def overlay(self) -> ipaddress.IPv4Network:
-        return self.part(2)
-
-    @property
-    def swarm_pool(self) -> ipaddress.IPv4Network:
-        return self.part(3)
 
 
 def free_block(reservations: Reservations) -> Block:
@@ -89,7 +79,7 @@ def free_block(reservations: Reservations) -> Block:
                                     lambda net: not any(net.overlaps(t) for t in taken))
     if found is None:
         raise RuntimeError(f"no free /24 left in {CHECK_RANGE} for the two-host lab")
-    return Block(found)
+    return Block.of(found)
 
 
 class Segment:
