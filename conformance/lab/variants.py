@@ -141,27 +141,25 @@ RUNTIME = "cf-fault-runtime"
 
 
 def _runtime(action: str, engine_netns: str) -> str:
-    """runc, and after `runc create` (the engine has configured the container's namespace; its process has
-    not started) *action* in that namespace; $ENGINE_NETNS names the engine's.  Host-mode containers,
-    which share the engine's namespace, are left alone."""
+    """runc, and before `runc start` *action* in the new container's network namespace, which the engine
+    has configured by then (20.10 in a prestart hook of `runc create`; 26 and later between create and
+    start, daemon/start.go initializeCreatedTask) while the container's process has not started yet;
+    $ENGINE_NETNS names the engine's.  Host-mode containers, which share the engine's, are left alone."""
     runc, nsenter, sh = _real("runc"), _real("nsenter"), _real("sh")
     script = f"""[ "$(stat -L -c %i /proc/self/ns/net)" = "$(stat -L -c %i "$ENGINE_NETNS")" ] && exit 0
 ip -o link show eth0 >/dev/null 2>&1 || exit 0
 {action}"""
     return (
         f"#!{sys.executable}\n"
-        "import os, subprocess, sys\n"
+        "import json, os, subprocess, sys\n"
         "args = sys.argv[1:]\n"
-        "if 'create' not in args:\n"
-        f"    os.execv({runc!r}, [{runc!r}, *args])\n"
-        f"code = subprocess.call([{runc!r}, *args])\n"
-        "if code == 0:\n"
-        "    flag = next(a for a in args if a.startswith('--pid-file'))\n"
-        "    path = flag.partition('=')[2] or args[args.index(flag) + 1]\n"
-        "    pid = open(path).read().strip()\n"
+        "if 'start' in args:\n"
+        "    state = subprocess.run([" + repr(runc) + ", *args[:args.index('start')], 'state', args[-1]],\n"
+        "                           capture_output=True, text=True)\n"
+        "    pid = str(json.loads(state.stdout)['pid'])\n"
         f"    subprocess.run([{nsenter!r}, '-t', pid, '-n', {sh!r}, '-c', {script!r}],\n"
         f"                   env={{'PATH': {'/usr/sbin:/usr/bin:/sbin:/bin'!r}, 'ENGINE_NETNS': {engine_netns!r}}})\n"
-        "sys.exit(code)\n"
+        f"os.execv({runc!r}, [{runc!r}, *args])\n"
     )
 
 
