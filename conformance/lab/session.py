@@ -7,7 +7,7 @@ import socket
 from contextlib import ExitStack
 from typing import Any
 
-from .engine import Engine, EngineUnavailable, docker_host
+from .engine import Engine, NoEngine, docker_host
 from .private import PrivateEngine
 from .guard import Guard
 from .probe import ensure_probe_image
@@ -30,7 +30,9 @@ class Lab:
     """``with Lab() as lab:`` — set up in order, torn down in reverse, always.
 
     ``engine_mode`` "auto" uses the engine at DOCKER_HOST when one answers and
-    otherwise starts a private one; "system" insists on DOCKER_HOST; "private"
+    starts a private one only when nothing answers there (an engine that answers
+    but cannot be used raises, and is never replaced by a substitute);
+    "system" insists on DOCKER_HOST; "private"
     always starts one, with ``daemon_options``, as ``variant`` if one is given
     (a variant is only ever applied to an engine the suite starts).
     """
@@ -71,7 +73,7 @@ class Lab:
         if self.engine_mode != "private":
             try:
                 engine = Engine.connect(docker_host())
-            except EngineUnavailable:
+            except NoEngine:
                 if self.engine_mode == "system":
                     raise
                 log.warning("no engine answers at %s: starting a private one", docker_host())
