@@ -124,13 +124,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """-n N (xdist's "load"): a check module goes whole to one worker, which builds the module's shared
-    topology (conftest.py's ``shared``) once.  (xdist's own loadgroup does not work with pytest 9.)"""
+    """-n N (xdist's "load"): conformance/scheduling.py's ChecksScheduling."""
     if config.getvalue("dist") != "load":
         return None
-    from xdist.scheduler import LoadFileScheduling
+    from .scheduling import ChecksScheduling
 
-    return LoadFileScheduling(config, log)
+    return ChecksScheduling(config, log)
 
 
 def _now() -> str:

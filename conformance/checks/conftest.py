@@ -23,6 +23,10 @@ from conformance.lab.variants import VARIANTS
 from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance import preflight
 from conformance.plugin import PROBLEMS, RECORDER, require
+from conformance.lab.background import Background
+from conformance.scheduling import second_engine_early
+
+SECOND_ENGINE = pytest.StashKey[Background]()
 
 log = logging.getLogger("conformance")
 
@@ -42,7 +46,15 @@ def run(request: pytest.FixtureRequest) -> Run:
     with Liveness(run):
         request.config.stash[PROBLEMS] += preflight.kernel(run)
         require(request, "namespaces")
-        yield run
+        early = None
+        if second_engine_early(request.config, request.session.items) and not any(
+                p.affects in ("everything", "engine") for p in request.config.stash[PROBLEMS]):
+            early = request.config.stash[SECOND_ENGINE] = Background(ConfiguredLab(run))
+        try:
+            yield run
+        finally:
+            if early is not None:  # stopped already, unless no check took it or it failed to start
+                early.close()
 
 
 @pytest.fixture
@@ -116,14 +128,19 @@ def shared(lab: Lab) -> Scope:
         yield shared
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
-    """A private engine run with --bridge, --icc=false and --dns, for the claims about those options."""
-    cfg = _started(request, "cannot start an engine with the options these claims are about", ConfiguredLab(run))
+    """A private engine run with --bridge, --icc=false and --dns, for the claims about those options:
+    started early, in the background, where conformance/scheduling.py says so, and stopped as soon as
+    the module's checks are done (not at the end of the session, where it would keep a worker busy)."""
+    starting = request.config.stash.get(SECOND_ENGINE, None) or ConfiguredLab(run)
+    if SECOND_ENGINE in request.config.stash:
+        del request.config.stash[SECOND_ENGINE]  # this module's now; another module would start its own
+    cfg = _started(request, "cannot start an engine with the options these claims are about", starting)
     try:
         yield cfg
     finally:
-        cfg.__exit__(None, None, None)
+        starting.__exit__(None, None, None)
 
 
 @pytest.fixture
