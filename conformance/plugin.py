@@ -24,6 +24,7 @@ from .lab.tally import CREATED
 from .lab.variants import VARIANTS
 from .reports import allure_env, report_json, summary
 from .reports.results import ClaimResult, fold
+from .scheduling import engine_free_first
 
 RECORDER = pytest.StashKey["Recorder"]()
 EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
@@ -160,6 +161,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = [item for item in items if item not in deselected]
+    engine_free_first(items)
     for item in items:
         claim = claim_of(item)
         if claim is None:

@@ -44,6 +44,24 @@ def check_arguments(path: Path) -> dict[str, frozenset[str]]:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
 
 
+def needs_engine(item) -> bool:
+    """Whether a collected check needs an engine (the lab's or the second one), from its fixture closure."""
+    return bool({"lab", "engine", *SECOND_ENGINE} & set(getattr(item, "fixturenames", ())))
+
+
+def engine_free_first(items: list) -> None:
+    """Order a run's checks so that those needing no engine come first (stably: modules stay together):
+    run serially, the lab's start overlaps them (lab_early)."""
+    items.sort(key=needs_engine)
+
+
+def lab_early(config, items) -> bool:
+    """Whether this process starts its lab as its run begins, in the background: in a serial run whose
+    first checks need no engine and later ones the lab (an xdist worker's first unit needs the lab)."""
+    return (not hasattr(config, "workerinput") and bool(items) and not needs_engine(items[0])
+            and any("lab" in item.fixturenames for item in items))
+
+
 def second_engine_early(config, items) -> bool:
     """Whether this process starts the second engine (test_configured.py's) as its run begins, in the
     background: serially, when a check needs it; under xdist, on EARLY_WORKER, which the scheduler gives

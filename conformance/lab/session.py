@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
@@ -55,6 +56,8 @@ class Lab:
             self._stack.callback(self.reservations.release_all)
             self.engine = self._engine()
             self._stack.callback(self._sweep)
+            self.removals = Removals()
+            self._stack.callback(self.removals.wait)  # before the sweep: what is being removed is not swept
             self.image = ensure_probe_image(self.engine.client)
             self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
             self.resolver = self._stack.enter_context(Resolver(
@@ -152,6 +155,27 @@ class Lab:
                 "remote": self.upstream.remote,
             },
         }
+
+
+class Removals(ThreadPoolExecutor):
+    """Where the scopes of checks remove what they created, while the next check already runs: removing
+    a container takes about as long as starting one, and nothing waits for it but the end of the run."""
+
+    def __init__(self):
+        super().__init__(max_workers=2, thread_name_prefix="removal")
+        self._pending: list[Future] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        self._pending.append(future)
+        return future
+
+    def wait(self) -> None:
+        """Wait for every removal; one that failed is logged (the lab's sweep then removes what it left)."""
+        self.shutdown(wait=True)
+        for future in self._pending:
+            if future.exception() is not None:
+                log.warning("removing a check's containers and networks failed: %s", future.exception())
 
 
 def _bindable(netns, port: int) -> bool:
