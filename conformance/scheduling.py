@@ -10,6 +10,10 @@ The controller does not collect, so what each check needs is read from its modul
 arguments of its function (a check that takes only ENGINE_FREE needs no engine), and the cost of a unit
 is estimated from them.  A wrong estimate only orders the work less well; it never changes an outcome.
 (xdist's own loadgroup does not work with pytest 9.)
+
+It also says what a process starts in the background as its run begins (checks/conftest.py starts it):
+the second engine on the worker that gets its module second, and, in a serial run, which begins with
+the checks that need no engine, the lab.
 """
 
 from __future__ import annotations
