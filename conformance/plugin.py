@@ -71,9 +71,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Docker networking conformance")
     group.addoption("--report-dir", default="reports", type=Path,
                     help="where report.json, summary.md, junit.xml and allure-results/ go (default: reports/)")
-    group.addoption("--engine", default="auto", choices=("auto", "system", "private"),
+    group.addoption("--engine", default="auto", choices=("auto", "system", "private", "podman"),
                     help="auto: the engine at DOCKER_HOST, else a private one; system: only DOCKER_HOST; "
-                         "private: always start a private engine")
+                         "private: always start a private engine; podman: start a private `podman system "
+                         "service`")
+    group.addoption("--dockerd", metavar="PATH",
+                    help="start this dockerd as the private engine (an unpacked package tree's usr/sbin/dockerd "
+                         "runs with that tree's containerd and docker-proxy); implies --engine private")
     group.addoption("--daemon-opt", action="append", default=[], metavar="OPTION",
                     help="an option for a private engine's dockerd, e.g. --daemon-opt=--ip-masq=false")
     group.addoption("--variant", choices=sorted(VARIANTS), metavar="NAME",
@@ -95,6 +99,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.variant:
         if config.option.engine == "system":
             raise pytest.UsageError("--variant changes a private engine; it cannot apply to --engine system")
+        config.option.engine = "private"
+    if config.option.dockerd:
+        if config.option.engine not in ("auto", "private"):
+            raise pytest.UsageError("--dockerd starts a private engine; it cannot apply to --engine "
+                                    f"{config.option.engine}")
         config.option.engine = "private"
     if config.option.tier == "audit":
         if config.option.engine == "private":

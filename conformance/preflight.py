@@ -51,6 +51,11 @@ def environment(engine_mode: str) -> list[Problem]:
 
 def _engine_problem(engine_mode: str) -> Problem | None:
     url = docker_host()
+    if engine_mode == "podman":
+        if shutil.which("podman") is None:
+            return Problem("--engine podman: no podman to start", "apt-get install podman netavark aardvark-dns",
+                           "engine")
+        return None
     if engine_mode != "private":
         try:
             engine = Engine.connect(url)

@@ -72,7 +72,7 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
     option = request.config.option
     lab = _started(request, "lab unavailable", Lab(
         engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
-        variant=VARIANTS[option.variant] if option.variant else None))
+        variant=VARIANTS[option.variant] if option.variant else None, dockerd=option.dockerd))
     recorder = request.config.stash[RECORDER]
     try:
         recorder.run_info.update(lab.run_info())
@@ -119,7 +119,7 @@ def shared(lab: Lab) -> Scope:
 @pytest.fixture(scope="session")
 def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options."""
-    cfg = _started(request, "cannot start an engine with the options these claims are about", ConfiguredLab(run))
+    cfg = _started(request, "cannot start an engine with the options these claims are about", ConfiguredLab(run, dockerd=request.config.option.dockerd))
     try:
         yield cfg
     finally:

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import docker
 
-from . import firewall
+from . import firewall, podman
 from .daemon import daemon_options
 from .netns import Netns, namespace_of
 from .procs import comm, processes
@@ -55,7 +55,7 @@ def daemon_pid(socket_path: str) -> int:
     default socket) is taken.
     """
     pid = _peer_pid(socket_path)
-    if comm(pid) == "dockerd":
+    if comm(pid) in ("dockerd", "podman"):
         return pid
     candidates = []
     for candidate, argv in processes("dockerd"):
@@ -120,7 +120,15 @@ class Engine:
         return namespace_of(self.pid)
 
     @cached_property
+    def product(self) -> str:
+        """"docker" or "podman": which engine serves the Docker API here."""
+        return podman.PRODUCT if podman.is_podman(self.version) else "docker"
+
+    @cached_property
     def options(self) -> dict[str, Any]:
+        if self.product == podman.PRODUCT:
+            argv = [a for a in Path(f"/proc/{self.pid}/cmdline").read_bytes().decode().split("\0")[1:] if a]
+            return {**podman.options(iptables=self.iptables_variant is not None), "argv": argv}
         return daemon_options(self.pid)
 
     @cached_property
@@ -134,7 +142,10 @@ class Engine:
         opts = net.get("Options") or {}
         ipam = (net.get("IPAM") or {}).get("Config") or [{}]
         v4 = next((c for c in ipam if ":" not in c.get("Subnet", "")), ipam[0])
-        name = opts.get("com.docker.network.bridge.name", DEFAULT_BRIDGE)
+        if self.product == podman.PRODUCT:  # its compat inspect leaves Options empty
+            name = podman.network(self.client, net["Id"])["network_interface"]
+        else:
+            name = opts.get("com.docker.network.bridge.name", DEFAULT_BRIDGE)
         return BridgeFacts(
             name=name,
             subnet=v4.get("Subnet"),
@@ -171,14 +182,35 @@ class Engine:
             "default_bridge": bridge.name == DEFAULT_BRIDGE and bridge.subnet == DEFAULT_SUBNET,
             "private_engine": self.private,
             "engine_version": self.version.get("Version"),
+            "engine_product": self.product,
+            "firewall_backend": self.firewall_backend,
             "iptables_variant": self.iptables_variant,
         }
+
+    @cached_property
+    def binary(self) -> str | None:
+        """The daemon's executable, as the kernel names it."""
+        try:
+            return os.readlink(f"/proc/{self.pid}/exe")
+        except OSError:
+            return None
+
+    @cached_property
+    def firewall_backend(self) -> str:
+        """What writes this engine's rules: GET /info's FirewallBackend.Driver (API 1.49, Docker 28.2), else
+        iptables unless the daemon was told --iptables=false."""
+        reported = (self.info.get("FirewallBackend") or {}).get("Driver")
+        if reported:
+            return reported
+        return "iptables" if self.options["iptables"] else "none"
 
     def describe(self) -> dict[str, Any]:
         """The run_info block of report.json for this engine."""
         version = self.version
         options = {k: v for k, v in self.options.items() if k != "argv"}
         return {
+            "engine_product": self.product,
+            "engine_binary": self.binary,
             "engine_url": self.url,
             "engine_private": self.private,
             "engine_version": version.get("Version"),
@@ -187,7 +219,7 @@ class Engine:
             "daemon_argv": self.options["argv"],
             "daemon_options": options,
             "bridge": asdict(self.bridge),
-            "firewall_backend": "iptables" if self.options["iptables"] else "none",
+            "firewall_backend": self.firewall_backend,
             "iptables_variant": self.iptables_variant,
             "storage_driver": self.info.get("Driver"),
             "cgroup_version": self.info.get("CgroupVersion"),
