@@ -62,7 +62,7 @@ def test_link_alias(claim, bridged, scope, evidence):
 def test_resolv_conf_from_host(claim, scope, evidence):
     box = scope.container("box", dns=[])  # no --dns: the engine's default; this container resolves nothing
     box.reload()
-    ipv6 = box.attrs["NetworkSettings"]["Networks"]["bridge"].get("GlobalIPv6Address")
+    ipv6 = scope.endpoint(box).get("GlobalIPv6Address")
     host = resolv_conf()
     expected = [n for n in host["nameserver"] if not is_loopback(n) and (ipv6 or ":" not in n)]
     seen = resolv(scope, box)

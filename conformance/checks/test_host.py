@@ -76,9 +76,8 @@ def test_reachable_without_nat(claim, scope, lab, evidence):
     box = scope.container("srv", httpd(port), network="host")
     scope.wait_listening(box, port)
     peer = plain_address(lab.http_get(port, "/cgi-bin/peer"))
-    nat = lab.engine.nat_dump()
-    dnat = firewall.dnat_rules(nat, port)
-    evidence.text("nat-table", nat)
+    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
+    evidence.text("nat-table", lab.engine.nat_dump())
     evidence.text("peer-seen-by-container", peer)
     assert peer == lab.upstream.upstream_addr, f"the server saw {peer}, the client was {lab.upstream.upstream_addr}"
     assert not dnat, f"DNAT rules for port {port}: {dnat}"
@@ -135,7 +134,7 @@ def test_expose_uses_host_port(claim, scope, lab, evidence):
     box.reload()
     peer = plain_address(lab.http_get(EXPOSED_PORT, "/cgi-bin/peer"))
     mappings = box.attrs["NetworkSettings"]["Ports"]
-    dnat = firewall.dnat_rules(lab.engine.nat_dump(), EXPOSED_PORT)
+    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), EXPOSED_PORT)]
     proxies = [vars(p) for p in lab.engine.proxies() if p.host_port == EXPOSED_PORT]
     evidence.json("host-mode-expose", {"peer": peer, "ports": mappings, "dnat": dnat, "proxies": proxies})
     assert peer == lab.upstream.upstream_addr, f"{lab.upstream.engine_addr}:{EXPOSED_PORT} answered for {peer}"
@@ -194,7 +193,7 @@ def test_faster_than_bridge(claim, scope, lab, evidence):
     seen = on_bridge.packets()
     crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]
     bridged = [p for p in seen if TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport)]
-    dnat = firewall.dnat_rules(lab.engine.nat_dump(), host_port)
+    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), host_port)]
     median = {mode: statistics.median(values) for mode, values in samples.items()}
     evidence.json("connect-round-trips", {
         "unit": "microseconds", "samples_per_mode": claim.params["samples"],

@@ -9,6 +9,7 @@ the suite behaves the same against the system daemon and a private one.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
 import struct
@@ -20,7 +21,7 @@ from urllib.parse import urlparse
 
 import docker
 
-from . import firewall, podman
+from . import firewall, nftables, podman
 from .daemon import daemon_options
 from .netns import Netns, namespace_of
 from .procs import comm, processes
@@ -71,6 +72,18 @@ def daemon_pid(socket_path: str) -> int:
             f"candidates {candidates})"
         )
     return candidates[0]
+
+
+def bridge_of(network) -> str:
+    """The Linux bridge of a bridge-driver network (a docker-py Network): the name it was given, else
+    Docker's br-<id>, or on Podman its own choice (podman1, ...), which it makes only once a container joins."""
+    network.reload()
+    named = (network.attrs.get("Options") or {}).get("com.docker.network.bridge.name")
+    if named:
+        return named
+    if podman.is_podman(network.client.version()):
+        return podman.network(network.client, network.id)["network_interface"]
+    return f"br-{network.id[:12]}"
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,14 @@ class Engine:
     def bridge_network(self) -> dict[str, Any]:
         """`docker network inspect bridge`, the default bridge's configuration."""
         return self.client.api.inspect_network("bridge")
+
+    @cached_property
+    def default_network(self) -> str:
+        """The name a container on the default bridge has in its NetworkSettings.Networks: "bridge", or, on
+        Podman, its default network's own name (its compat API answers to "bridge" but reports "podman")."""
+        if self.product == podman.PRODUCT:
+            return podman.network(self.client, self.bridge_network["Id"])["name"]
+        return "bridge"
 
     @cached_property
     def bridge(self) -> "BridgeFacts":
@@ -226,9 +247,21 @@ class Engine:
         }
 
     def nat_dump(self) -> str:
+        """The NAT configuration as the backend shows it: iptables-save's nat table, or nft's JSON listing of
+        Docker's own table; the evidence of a configuration claim."""
+        if self.firewall_backend == "nftables":
+            return json.dumps(nftables.listing(self.netns), indent=1)
         if self.iptables_variant is None:
             return ""
         return firewall.save(self.netns, self.iptables_variant, "nat")
+
+    def nat_rules(self) -> list[firewall.NatRule]:
+        """The NAT rules of whichever backend the engine reports, read the same way (firewall.NatRule)."""
+        if self.firewall_backend == "nftables":
+            return nftables.nat_rules(self.netns)
+        if self.iptables_variant is None:
+            return []
+        return firewall.nat_rules(firewall.save(self.netns, self.iptables_variant, "nat"))
 
     def proxies(self) -> list[Proxy]:
         """The docker-proxy processes this daemon started."""
