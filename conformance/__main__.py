@@ -188,7 +188,13 @@ def _report_tool(command):
     return run
 
 
-ROOT_TOOLS = {"cleanup": cleanup, "mutate": mutate, "benchmark": benchmark, "repeat": repeat}
+def matrix(argv: list[str]) -> int:
+    from .engine_matrix import main as engine_matrix  # the catalog on several engines, one matrix
+
+    return engine_matrix(argv)
+
+
+ROOT_TOOLS = {"cleanup": cleanup, "mutate": mutate, "benchmark": benchmark, "repeat": repeat, "matrix": matrix}
 REPORT_TOOLS = {"diff": _report_tool(diff), "merge": _report_tool(merge),
                 "update-expectations": _report_tool(update_expectations)}
 

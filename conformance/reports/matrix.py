@@ -79,14 +79,17 @@ def rows(columns: list[Host]) -> dict[str, list[str]]:
 
 
 def why_they_differ(columns: list[Host]) -> list[str]:
-    """Markdown lines: for each differing claim, each host's status and message."""
+    """Markdown lines, one per differing claim: the hosts (by number) of each outcome, and its message."""
     lines = []
     for claim_id in differing(columns) if len(columns) > 1 else []:
-        lines.append(f"- `{claim_id}`")
+        outcomes: dict[str, list[str]] = {}
         for i, host in enumerate(columns):
-            claim = host.claims.get(claim_id)
-            message = (claim or {}).get("message", "").strip().splitlines()
-            lines.append(f"  {i + 1}. {_status(host, claim_id)}" + (f": {message[0][:300]}" if message else ""))
+            claim = host.claims.get(claim_id) or {}
+            message = (claim.get("message") or "").strip().splitlines()
+            outcome = _status(host, claim_id) + (f": {message[0][:300]}" if message else "")
+            outcomes.setdefault(outcome, []).append(str(i + 1))
+        lines.append(f"- `{claim_id}`: " + "; ".join(f"{','.join(numbers)} {outcome}"
+                                                     for outcome, numbers in outcomes.items()))
     return lines
 
 
