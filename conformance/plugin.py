@@ -97,8 +97,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claims(*ids): the catalog claims a check verifies")
     if config.option.variant:
-        if config.option.engine == "system":
-            raise pytest.UsageError("--variant changes a private engine; it cannot apply to --engine system")
+        if config.option.engine in ("system", "podman"):
+            raise pytest.UsageError("--variant changes a private dockerd; it cannot apply to --engine "
+                                    f"{config.option.engine}")
         config.option.engine = "private"
     if config.option.dockerd:
         if config.option.engine not in ("auto", "private"):
@@ -106,7 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                     f"{config.option.engine}")
         config.option.engine = "private"
     if config.option.tier == "audit":
-        if config.option.engine == "private":
+        if config.option.engine in ("private", "podman"):
             raise pytest.UsageError("--tier audit creates nothing, so it cannot start a private engine")
         config.option.engine = "system"
     unknown = [c for c in config.option.claim if c not in catalog().claims]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .engine import Engine, EngineUnavailable
 from .netns import NamedNetns, Netns
+from .procs import processes
 from .run import Run
 from .wait import WaitTimeout, wait_for
 
@@ -235,3 +236,15 @@ class PodmanService(PrivateEngine):
         conf = self.rundir / "containers.conf"
         conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n')
         return {**super()._environment(), "CONTAINERS_CONF": str(conf)}
+
+    def _stop(self) -> None:
+        """Stop the service, then the conmon monitors it double-forked (not its children): an exec session's
+        waits 300 s (exit_command_delay, which keeps the exit code readable) before its cleanup, outliving
+        the run.  Every process whose command line names this engine's directories."""
+        super()._stop()
+        for pid, argv in processes():
+            if pid != os.getpid() and any(str(self.state) in a or str(self.rundir) in a for a in argv):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
