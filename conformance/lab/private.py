@@ -224,17 +224,20 @@ class PodmanService(PrivateEngine):
         ]
 
     def _environment(self) -> dict[str, str]:
-        """Podman 4.3 gives a root container nofile=1048576 whatever its own hard limit, and nproc=pid_max
-        (lowering its own nproc to that first).  Where the service's hard nofile is lower (a sandbox, a CI
-        runner) runc cannot set it and no container starts, so a containers.conf of this engine's own sets
-        both to what the service can pass on: its hard nofile, and Podman's own nproc choice."""
+        """A containers.conf of this engine's own.  Podman 4.3 gives a root container nofile=1048576 whatever
+        its own hard limit, and nproc=pid_max (lowering its own nproc to that first); where the service's
+        hard nofile is lower (a sandbox, a CI runner) runc cannot set it and no container starts, so both are
+        set to what the service can pass on: its hard nofile, and Podman's own nproc choice.  Its locks go
+        in files of the run's own, so nothing of the run is host-wide."""
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
         pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
         nproc = pid_max if nproc == resource.RLIM_INFINITY else min(nproc, pid_max)
         nofile = 1048576 if nofile == resource.RLIM_INFINITY else min(nofile, 1048576)
         conf = self.rundir / "containers.conf"
-        conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n')
+        conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+                        # locks in files under --tmpdir, not in the host-wide /dev/shm/libpod_lock
+                        '[engine]\nlock_type = "file"\n')
         return {**super()._environment(), "CONTAINERS_CONF": str(conf)}
 
     def _stop(self) -> None:
