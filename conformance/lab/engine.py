@@ -218,7 +218,7 @@ class Engine:
 
     @cached_property
     def firewall_backend(self) -> str:
-        """What writes this engine's rules: GET /info's FirewallBackend.Driver (API 1.49, Docker 28.2), else
+        """What writes this engine's rules: GET /info's FirewallBackend.Driver (API 1.49, Docker 28.1), else
         iptables unless the daemon was told --iptables=false."""
         reported = (self.info.get("FirewallBackend") or {}).get("Driver")
         if reported:
