@@ -90,6 +90,7 @@ def _apt_config(suite: str, base: Path) -> Path:
         # The archive may be a snapshot older than its Release file's Valid-Until; signatures are still checked.
         'Acquire::Check-Valid-Until "false";',
         'Acquire::Languages "none";',
+        'APT::Sandbox::User "root";',  # the cache is root's; _apt could not write the downloads there
         "",
     ]))
     return config
