@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,11 @@ from pathlib import Path
 import pytest
 
 from conformance.lab import builds
-from conformance.lab.private import PrivateEngine, package_tree
-from conformance.lab.run import Run
-from conformance.lab.sweep import leftovers
+from conformance.lab.private import STATE_DIR, PrivateEngine, package_tree
+from conformance.lab.procs import cgroups, processes
+from conformance.lab.run import PREFIX, Run
+from conformance.lab.sweep import RUNS_DIR, dead_runs, leftovers
+from conformance.lab.wait import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it starts engines in namespaces")
 
@@ -126,3 +129,41 @@ def test_a_package_tree_comes_first_on_its_daemons_path():
     tree = package_tree(dockerd)
     assert path[:2] == [str(tree / "usr/sbin"), str(tree / "usr/bin")]
     assert package_tree(Path("/usr/local/bin/dockerd")) is None
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="no podman")
+def test_a_killed_podman_run_is_swept(tmp_path):
+    """SIGKILL while Podman's containers run: `cleanup` removes the service, its conmon monitors, the
+    containers' processes and its directories, as for a private dockerd."""
+    before = {p.stem for p in RUNS_DIR.glob("*.lock")} if RUNS_DIR.is_dir() else set()
+    victim = subprocess.Popen([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "killed"),
+                               "--engine", "podman", "-k", "masquerade_source or four_modes"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def running() -> list[str] | None:
+        for lock in set(RUNS_DIR.glob("*.lock")) - {RUNS_DIR / f"{b}.lock" for b in before}:
+            found = [d.name for d in (STATE_DIR / f"{PREFIX}{lock.stem}-pod" / "data" / "overlay-containers").glob("*")
+                     if d.is_dir()]
+            if found:
+                return [lock.stem, *found]
+        return None
+
+    try:
+        run_id, *containers = wait_for(running, "a Podman run with a container", timeout=120, interval=0.05)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    wait_for(lambda: run_id in dead_runs(), f"run {run_id}'s lock to be released", timeout=15)
+    swept = subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, text=True,
+                           timeout=120, check=True).stdout
+    assert f"run {run_id} (dead)" in swept
+    assert leftovers(run_id) == []
+    in_containers = [pid for pid, _ in processes() if _cgroup_names(pid, containers)]
+    assert in_containers == [], f"processes of the killed run's containers: {in_containers}"
+
+
+def _cgroup_names(pid: int, ids: list[str]) -> bool:
+    try:
+        return any(cid in cgroups(pid) for cid in ids)
+    except OSError:
+        return False
