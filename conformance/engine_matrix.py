@@ -1,4 +1,4 @@
-"""``python -m conformance matrix [--engine ENGINE ...] [--out DIR] [pytest args]``: the catalog on several engines.
+"""``docker-net-conformance matrix [--engine ENGINE ...] [--out DIR] [pytest args]``: the catalog on several engines.
 
 Each ENGINE is run as a user would run the suite against it, one after the
 other, into ``DIR/<name>/`` (a normal report that ``diff`` compares), and the
@@ -29,11 +29,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .lab import builds
-from .mutation import RunFailed, run_suite
 from .reports.matrix import differing, hosts, markdown, page
 
 DEFAULT = ("private", "trixie", "sid", "podman")
+NAMED = ("system", "private", "podman")  # and the suites of conformance/lab/builds.py
 
 
 @dataclass
@@ -48,7 +47,9 @@ class EngineRun:
 
 def resolve(spec: str) -> tuple[str, list[str], dict[str, str] | None]:
     """(directory name, suite arguments, environment) for one ENGINE spec."""
-    if spec in ("system", "private", "podman"):
+    from .lab import builds  # the lab takes a while to import; --help needs none of it
+
+    if spec in NAMED:
         return spec, ["--engine", spec], None
     if spec in builds.SUITES:
         return spec, ["--dockerd", str(builds.fetch(spec).dockerd)], None
@@ -57,7 +58,7 @@ def resolve(spec: str) -> tuple[str, list[str], dict[str, str] | None]:
         return name, ["--engine", "system"], {**os.environ, "DOCKER_HOST": spec}
     path = Path(spec)
     if not (path.is_file() and os.access(path, os.X_OK)):
-        raise ValueError(f"{spec}: not an engine name ({', '.join(('system', 'private', 'podman', *builds.SUITES))}), "
+        raise ValueError(f"{spec}: not an engine name ({', '.join((*NAMED, *builds.SUITES))}), "
                          "an executable dockerd, or a unix:// socket")
     parts = path.resolve().parts
     # …/<suite>/tree/usr/sbin/dockerd names itself by <suite>; any other binary by its directory.
@@ -79,6 +80,8 @@ def plan(specs: list[str]) -> list[EngineRun]:
 
 def matrix(specs: list[str], out: Path, pytest_args: list[str]) -> dict:
     """Run the suite on each engine, merge the reports; the figures written to ``out/matrix.json``."""
+    from .mutation import run_suite  # the lab behind it takes a while to import; --help needs none of it
+
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     runs = plan(specs)
@@ -108,9 +111,11 @@ def _totals(totals: dict[str, int]) -> str:
     return ", ".join(f"{n} {status}" for status, n in totals.items() if n)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance matrix",
-                                     description="Run the catalog on several engines; one claims x engines matrix.")
+def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
+    """The ``matrix`` command (conformance/cli.py's COMMANDS)."""
+    from .lab import builds
+    from .mutation import RunFailed
+
     parser.add_argument("--engine", dest="engines", action="append", metavar="ENGINE",
                         help=f"repeatable: system, private, podman, {', '.join(builds.SUITES)}, a dockerd path or a "
                              f"unix:// socket (default: {' '.join(DEFAULT)})")

@@ -1,4 +1,7 @@
-"""The pytest plugin: options, parametrization from the catalog, result collection, reports.
+"""The pytest plugin: parametrization from the catalog, result collection, reports.
+
+It is loaded only where the checks run (``-p conformance.plugin``, which ``docker-net-conformance`` gives),
+never auto-loaded into the environment's other pytest sessions; its options are conformance/options.py's.
 
 A check declares the claims it verifies with ``@claims("topic/name", ...)`` and
 takes a ``claim`` argument; the plugin parametrizes it over those catalog
@@ -21,7 +24,7 @@ from .catalog import Claim, catalog, unmet_conditions
 from .evidence import Evidence
 from .lab.host import host_facts, host_info
 from .lab.tally import CREATED
-from .lab.variants import VARIANTS
+from .options import GROUP, OPTIONS, TIERS
 from .reports import allure_env, report_json, summary
 from .reports.results import ClaimResult, fold
 
@@ -29,9 +32,6 @@ RECORDER = pytest.StashKey["Recorder"]()
 EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
 EXPECTED = pytest.StashKey["expectations.Expected"]()
 PROBLEMS = pytest.StashKey["list[preflight.Problem]"]()
-
-
-TIERS = ("audit", "full")
 
 
 def claims(*ids: str, tier: str = "full"):
@@ -68,34 +68,21 @@ def article_claim(holds: bool, message: str) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("conformance", "Docker networking conformance")
-    group.addoption("--report-dir", default="reports", type=Path,
-                    help="where report.json, summary.md, junit.xml and allure-results/ go (default: reports/)")
-    group.addoption("--engine", default="auto", choices=("auto", "system", "private", "podman"),
-                    help="auto: the engine at DOCKER_HOST, else a private one; system: only DOCKER_HOST; "
-                         "private: always start a private engine; podman: start a private `podman system "
-                         "service`")
-    group.addoption("--dockerd", metavar="PATH",
-                    help="start this dockerd as the private engine (an unpacked package tree's usr/sbin/dockerd "
-                         "runs with that tree's containerd and docker-proxy); implies --engine private")
-    group.addoption("--daemon-opt", action="append", default=[], metavar="OPTION",
-                    help="an option for a private engine's dockerd, e.g. --daemon-opt=--ip-masq=false")
-    group.addoption("--variant", choices=sorted(VARIANTS), metavar="NAME",
-                    help="start a private engine as a named variant: a fault or an unusual healthy configuration "
-                         f"(conformance/lab/variants.py): {', '.join(sorted(VARIANTS))}")
-    group.addoption("--expectations", type=Path, metavar="FILE",
-                    help="known deviations of this host class (see conformance/expectations.py): matching failures "
-                         "are reported as expected, and fail once they stop happening")
-    group.addoption("--tier", choices=TIERS, default="full",
-                    help="audit: only the read-only checks, which create and change nothing on the host (needs "
-                         "the engine at DOCKER_HOST); full (default): every check")
-    group.addoption("--claim", action="append", default=[], metavar="ID",
-                    help="run only the checks of this claim (repeatable), e.g. --claim egress/masquerade-source")
+    group = parser.getgroup(*GROUP)
+    for option in OPTIONS:
+        option.addoption(group)
+
+
+# Sessions that only inform (help, markers, fixtures, collection: ``docker-net-conformance list``): the plugin
+# checks their options but makes no report directory, reaches no engine and prints nothing.
+INFORMATIONAL = ("version", "markers", "showfixtures", "show_fixtures_per_test", "collectonly")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claims(*ids): the catalog claims a check verifies")
+    if config.option.help:
+        return  # pytest stopped parsing at --help: the other options may not even hold their defaults
     if config.option.variant:
         if config.option.engine in ("system", "podman"):
             raise pytest.UsageError("--variant changes a private dockerd; it cannot apply to --engine "
@@ -113,11 +100,13 @@ def pytest_configure(config: pytest.Config) -> None:
     unknown = [c for c in config.option.claim if c not in catalog().claims]
     if unknown:
         raise pytest.UsageError(f"--claim: no such claim in the catalog: {', '.join(unknown)}")
+    path = config.option.expectations
     try:
-        config.stash[EXPECTATIONS] = expectations.load(config.option.expectations, catalog().claims) if config.option.expectations \
-            else None
+        config.stash[EXPECTATIONS] = expectations.load(path, catalog().claims) if path else None
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
+    if any(getattr(config.option, name, False) for name in INFORMATIONAL):
+        return
     report_dir: Path = config.option.report_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     config.option.report_dir = report_dir

@@ -1,5 +1,6 @@
 """The catalog is consistent with the articles and with the checks (no engine needed)."""
 
+import functools
 import importlib
 import textwrap
 from collections import Counter
@@ -7,8 +8,9 @@ from collections import Counter
 import pytest
 import yaml
 
-from conformance.__main__ import CHECKS_DIR
-from conformance.catalog import ARTICLES_DIR, CatalogError, catalog, load_catalog, missing_quotes, unmet_conditions
+from conformance.cli_commands import CHECKS_DIR
+from conformance.catalog import (ARTICLES_DIR, CatalogError, catalog, fragment_quotes, load_catalog, missing_quotes,
+                                 unmet_conditions)
 from conformance.lab.variants import FAULTS
 
 
@@ -126,3 +128,71 @@ def test_mutation_map_names_only_faults_and_uses_every_fault():
     faults = {fault.name for fault in FAULTS}
     assert named - faults == set(), "claims name faults that do not exist"
     assert faults - named == set(), "faults no claim is mapped to"
+
+
+@functools.cache
+def fragments() -> dict[str, list[str]]:
+    return fragment_quotes(catalog())
+
+
+@pytest.mark.parametrize("owner", sorted(catalog().claims) + ["out of scope"])
+def test_every_quote_is_a_whole_sentence(owner):
+    """Per claim, so a topic whose quotes are still fragments fails on its own claims only."""
+    assert fragments().get(owner, []) == []
+
+
+ARTICLE = """\
+Docker网络
+none网络
+none 网络就是什么都没有的网络。挂在这个网络下的容器除了 lo,没有其他任何网卡。容器创建时,可以通过 --network=none
+指定使用 none 网络。
+- 容器对网络传输效率有较高要求
+Docker 提供三种 user-defined 网络驱动:bridge
+, overlay
+和 macvlan
+。注:只有使用 –subnet 创建的网络才能指定静态 IP。
+View the host name of the container
+[root@localhost ~]# docker run -it --rm busybox / # hostname a7eaa5b9faf6 # DNS is the host's
+The gateway is 172.17.0.1. It answers: ping works. The host mode is used, but ports clash.
+host | --network host | Container and host share Network namespace |
+docker network create --driver bridge test_net
+"""
+
+
+@pytest.mark.parametrize("quote, problem", [
+    ("挂在这个网络下的容器除了 lo,没有其他任何网卡。", None),  # between two 。
+    ("容器创建时,可以通过 --network=none 指定使用 none 网络。", None),  # across a line break
+    ("容器创建时,可以通过 --network=none", None),  # a line end ends it (the scrape breaks at inline code)
+    ("容器对网络传输效率有较高要求", None),  # a list item
+    ("Docker 提供三种 user-defined 网络驱动:bridge , overlay 和 macvlan 。", None),
+    ("注:只有使用 –subnet 创建的网络才能指定静态 IP。", None),  # after a 。 with no space
+    ("只有使用 –subnet 创建的网络才能指定静态 IP。", None),  # after an ASCII colon before a Chinese character
+    ("[root@localhost ~]# docker run -it --rm busybox", None),  # one command of a transcript
+    ("/ # hostname a7eaa5b9faf6", None),
+    ("# DNS is the host's", None),  # a comment in it
+    ("The gateway is 172.17.0.1.", None),  # 172.17.0.1 ends nothing, the final period does
+    ("It answers: ping works.", None),
+    ("ping works.", None),  # after a colon and a space
+    ("Container and host share Network namespace", None),  # a table cell
+    ("docker network create --driver bridge test_net", None),  # a command line, not a heading
+    ("没有其他任何网卡。", "starts mid-sentence"),
+    ("挂在这个网络下的容器除了 lo", "ends mid-sentence"),
+    ("The gateway is 172.17.0", "ends mid-sentence"),
+    ("The host mode is used", "ends mid-sentence"),
+    ("but ports clash.", "starts mid-sentence"),
+    ("hostname a7eaa5b9faf6", "starts mid-sentence"),
+    ("View the host name of the container", "a heading"),
+    ("none网络", "a heading"),
+])
+def test_whole_sentence_rule(tmp_path, quote, problem):
+    (tmp_path / "a.txt").write_text(ARTICLE, encoding="utf-8")
+    entry = {"id": "t/x", "kind": "behaviour", "statement": "It MUST.", "no_fault": "r",
+             "sources": [{"doc": "a.txt", "quote": quote}]}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"topic": "t", "title": "T", "claims": [entry]}))
+    cat = load_catalog(tmp_path)
+    assert missing_quotes(cat, tmp_path) == []
+    found = fragment_quotes(cat, tmp_path).get("t/x", [])
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and problem in found[0]

@@ -91,7 +91,8 @@ def run_demo(pytester, monkeypatch, tmp_path):
     report_dir = tmp_path / "out"
 
     def run(*args):
-        return pytester.runpytest_inprocess(f"--report-dir={report_dir}", *args), report_dir
+        result = pytester.runpytest_inprocess("-p", "conformance.plugin", f"--report-dir={report_dir}", *args)
+        return result, report_dir
 
     return run
 

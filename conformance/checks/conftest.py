@@ -46,12 +46,17 @@ def run(request: pytest.FixtureRequest) -> Run:
 
 
 @pytest.fixture
-def namespaces(run: Run) -> Callable[..., NamedNetns]:
-    """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends."""
+def namespaces(request: pytest.FixtureRequest, run: Run) -> Callable[..., NamedNetns]:
+    """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends (and, under a
+    ``--variant`` that changes namespaces, changed as that fault says)."""
     serial = itertools.count()
+    variant = VARIANTS[request.config.option.variant] if request.config.option.variant else None
     with ExitStack() as stack:
         def make(suffix: str, fresh: bool = False) -> NamedNetns:
-            return stack.enter_context(NamedNetns(run.name(f"{suffix}-{next(serial)}"), fresh=fresh))
+            netns = stack.enter_context(NamedNetns(run.name(f"{suffix}-{next(serial)}"), fresh=fresh))
+            if variant is not None and variant.namespaces is not None:
+                variant.namespaces(netns)
+            return netns
 
         yield make
 
@@ -134,3 +139,10 @@ def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
 def configured_scope(configured: ConfiguredLab) -> Scope:
     with configured.scope() as scope:
         yield scope
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The checks need the suite's plugin, which pytest loads only when asked to (it is not auto-loaded)."""
+    if not config.pluginmanager.has_plugin("conformance.plugin"):
+        raise pytest.UsageError("the checks need the suite's plugin: run docker-net-conformance, "
+                                "or give pytest -p conformance.plugin")

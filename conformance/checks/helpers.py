@@ -85,3 +85,26 @@ def subnet_network(scope, lab, suffix: str, gateway_index: int = 1, **kwargs):
 def resolv(scope, box) -> dict[str, list[str]]:
     """The nameserver and search entries of a container's /etc/resolv.conf."""
     return parse_resolv_conf(scope.exec(box, "cat", "/etc/resolv.conf").output)
+
+
+EMBEDDED_DNS = "127.0.0.11"  # the address of the engine's embedded resolver inside a container
+
+
+def echo_blockers(netns) -> str:
+    """What in *netns* keeps it from answering a ping, for a failure message: a sysctl, links down."""
+    found = []
+    if netns.sysctl("net/ipv4/icmp_echo_ignore_all") != "0":
+        found.append("net.ipv4.icmp_echo_ignore_all=1")
+    down = sorted(name for name, link in netns.links().items() if not link["flags"] & 1)
+    if down:
+        found.append(f"links down: {down}")
+    return "; ".join(found) or "no sysctl ignoring echoes and every link up there"
+
+
+def bridge_filters(netns) -> list[str]:
+    """The ebtables rules of *netns*' bridge FORWARD chain (they act on bridged frames), for a failure message."""
+    result = netns.run("ebtables", "-L", "FORWARD")
+    return [line for line in result.stdout.splitlines() if line.startswith("-")] if result.returncode == 0 else []
+
+
+IFF_UP = 0x1  # a link's "up" flag, as netlink reports it

@@ -11,7 +11,9 @@ from conformance.plugin import claims
 from .helpers import PROBE_PAGE, wget
 
 
-MARKER = "3599"  # b1 runs `sleep 3599`: a process only b1 has
+MARKER = "3599"
+MEMBER_BYTE = 0xCF  # ping -p: b1's pings fill their payload with it
+MEMBER_PATTERN = bytes([MEMBER_BYTE]) * 16  # b1 runs `sleep 3599`: a process only b1 has
 LOOPBACK_PORT, SHARED_PORT = 8081, 8082
 
 
@@ -33,8 +35,9 @@ def test_shares_network_stack(claim, joined, scope, evidence):
     evidence.json("netlink-links", {"b1": links1, "b2": links2})
     evidence.text("ip-addr", f"# b1\n{view1}\n# b2\n{view2}")
     assert scope.netns(b1).inode == scope.netns(b2).inode, "b2 has a network namespace of its own"
-    assert {n: l["address"] for n, l in links2.items()} == {n: l["address"] for n, l in links1.items()}
-    assert "eth0" in view2 and view1 == view2, "b1 and b2 see different addresses"
+    macs1, macs2 = ({n: l["address"] for n, l in links.items()} for links in (links1, links2))
+    assert macs2 == macs1, f"b2's interfaces and MAC addresses {macs2} are not b1's {macs1}"
+    assert "eth0" in view2 and view1 == view2, f"b1 and b2 see different addresses:\n# b1\n{view1}\n# b2\n{view2}"
 
 
 @claims("container/loopback-between-members")
@@ -108,17 +111,30 @@ def test_egress_unchanged(claim, joined, scope, lab, evidence):
         sources[box.name] = sorted({p[IP].src for p in capture.packets(
             lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
     evidence.json("egress", {"replied": replied, "sources_upstream": sources})
-    assert all(replied.values()), f"unanswered: {replied}"
+    assert all(replied.values()), (
+        f"unanswered: {replied}; upstream saw the requests from {sources} (the host's address is "
+        f"{upstream.engine_addr})")
     assert sources[b2.name] == sources[b1.name] == [upstream.engine_addr], f"sources seen upstream: {sources}"
 
 
 @claims("container/sees-member-traffic")
 def test_sees_member_traffic(claim, joined, scope, lab, evidence):
+    """A monitor's view: a capture opened in b2's namespace (as b2's own process holds it) must see b1's
+    marked pings and their replies, while a bystander on the same bridge, with a namespace of its own, sees
+    none of them: the observation comes from sharing X's stack, not from the traffic being everywhere."""
     b1, b2 = joined
-    counter = ["cat", "/sys/class/net/eth0/statistics/rx_bytes"]
-    before = int(scope.exec(b2, *counter).output)
-    sent = scope.exec(b1, "ping", "-c", "3", "-A", "-s", "1000", "-W", "2", lab.upstream.remote)
-    after = int(scope.exec(b2, *counter).output)
-    evidence.text("rx-bytes-seen-by-b2", f"before {before}, after {after}; b1 pinged with 3 x 1000 bytes:\n{sent.output}")
+    bystander = scope.container("bystander")
+    remote, b1_address = lab.upstream.remote, scope.address(b1)
+    ours = lambda p: IP in p and ICMP in p and MEMBER_PATTERN in bytes(p[ICMP].payload)  # noqa: E731
+    with Capture(scope.netns(b2), "eth0") as monitor, Capture(scope.netns(bystander), "eth0") as elsewhere:
+        sent = scope.exec(b1, "ping", "-c", "3", "-W", "2", "-p", f"{MEMBER_BYTE:02x}", remote)
+        monitor.wait(lambda p: ours(p) and p[ICMP].type == 0 and p[IP].dst == b1_address)
+    seen = {kind: sorted({(p[IP].src, p[IP].dst) for p in monitor.packets(ours) if p[ICMP].type == code})
+            for kind, code in (("requests", 8), ("replies", 0))}
+    leaked = elsewhere.packets(ours)
+    evidence.pcap("b2-eth0", monitor)
+    evidence.json("seen-by-b2", {"b1": b1_address, **seen, "seen_by_bystander": len(leaked), "ping": sent.output})
     assert sent.exit_code == 0, f"control: b1's pings went unanswered: {sent.output}"
-    assert after - before >= 3000, f"b2 saw eth0 receive {after - before} bytes while b1 received 3 x 1000"
+    assert not leaked, f"control: a bystander with its own namespace saw {len(leaked)} of b1's pings"
+    assert seen["requests"] == [(b1_address, remote)], f"b2 did not see b1's echo requests: {seen}"
+    assert seen["replies"] == [(remote, b1_address)], f"b2 did not see the replies to b1: {seen}"

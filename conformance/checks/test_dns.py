@@ -5,30 +5,55 @@ The daemon's own dns setting and --link under --icc=false: test_configured.py.
 
 import pytest
 
-from conformance.lab.host import is_loopback, resolv_conf
+from conformance.lab.host import RESOLV_CONF, is_loopback, parse_resolv_conf
 from conformance.lab.resolver import PROBE_NAME
-from conformance.plugin import claims
+from conformance.plugin import article_claim, claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, resolv, server_and_client, wget
+from .helpers import (EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, resolv, server_and_client,
+                      wget)
 
 
 @pytest.fixture(scope="module")
 def bridged(shared):
-    """(server, client) on the default bridge, shared by the checks that only use them: a web server, and a
-    plain container (whose resolver, as every probe's, is the suite's)."""
-    return server_and_client(shared)
+    """(server, client) on the default bridge, shared by the checks that only use them: a web server on the
+    port the probe image EXPOSEs (the one a --link opens even under --icc=false), and a plain container
+    (whose resolver, as every probe's, is the suite's)."""
+    server, client = shared.containers(srv={"command": httpd(EXPOSED_PORT)}, cli={})
+    shared.wait_listening(server, EXPOSED_PORT)
+    return server, client
+
+
+def _queries_for(queries, name: str) -> list:
+    """The resolver's log entries for *name*, bare or with a search domain appended."""
+    return [q for q in queries if q[1] == name.lower() or q[1].startswith(name.lower() + ".")]
 
 
 @claims("dns/default-bridge-no-names")
 def test_default_bridge_no_names(claim, bridged, scope, lab, evidence):
+    """What the lookup met on its way: the container's resolver, the upstream's log, the embedded address."""
     server, client = bridged
-    by_name = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
-    by_ip = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/")
-    evidence.text("wget", f"# by name {server.name}: exit {by_name.exit_code}\n{by_name.output}\n"
-                          f"# by address: exit {by_ip.exit_code}\n{by_ip.output}")
-    evidence.json("resolver-queries", lab.resolver.queries)
-    assert by_ip.exit_code == 0 and PROBE_PAGE in by_ip.output, "control: the server is not reachable by address"
-    assert by_name.exit_code != 0, f"{server.name} resolved and answered on the default bridge"
+    name, address, resolver = server.name, scope.address(server), lab.resolver.address
+    conf = resolv(scope, client)
+    hosts = scope.exec(client, "cat", "/etc/hosts").output
+    asked = len(lab.resolver.queries)
+    lookup = scope.exec(client, "nslookup", name)
+    reached = _queries_for(lab.resolver.queries[asked:], name)
+    embedded = scope.exec(client, "nslookup", name, EMBEDDED_DNS, timeout=SILENCE_S + 1)
+    evidence.text("lookups", f"# /etc/resolv.conf: {conf}\n# /etc/hosts\n{hosts}\n"
+                             f"# nslookup {name}: exit {lookup.exit_code}\n{lookup.output}\n"
+                             f"# nslookup {name} {EMBEDDED_DNS}: exit {embedded.exit_code}\n{embedded.output}")
+    evidence.json("resolver-queries", {"resolver": resolver, "for_the_name": reached})
+    assert EMBEDDED_DNS not in conf["nameserver"], f"the container's resolv.conf names the embedded resolver: {conf}"
+    assert not [line for line in hosts.splitlines() if name in line.split()], f"/etc/hosts maps {name}:\n{hosts}"
+    why = ("something on the way answered it" if lookup.exit_code == 0 or address in lookup.output
+           else "control: nor did anything answer, the path to it is broken")
+    assert reached, (f"the query for {name} never reached the container's resolver {resolver} (its log has no such "
+                     f"name): {why}; nslookup said:\n{lookup.output}")
+    assert all(answer == "NXDOMAIN" for *_, answer in reached), f"the suite's resolver answered {reached}"
+    assert lookup.exit_code != 0 and address not in lookup.output, (
+        f"{name} resolved on the default bridge:\n{lookup.output}")
+    assert address not in embedded.output and embedded.exit_code != 0, (
+        f"a resolver at {EMBEDDED_DNS} answers on the default bridge:\n{embedded.output}")
 
 
 @claims("dns/user-defined-resolves-names")
@@ -40,7 +65,7 @@ def test_user_defined_resolves_names(claim, scope, evidence):
     fetched = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
     resolv = scope.exec(client, "cat", "/etc/resolv.conf").output
     evidence.text("nslookup", f"{lookup.output}\n# /etc/resolv.conf\n{resolv}")
-    assert "127.0.0.11" in resolv, f"the container does not use the embedded DNS server: {resolv}"
+    assert EMBEDDED_DNS in resolv, f"the container does not use the embedded DNS server: {resolv}"
     assert lookup.exit_code == 0 and address in lookup.output, f"{server.name} did not resolve to {address}"
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget by name failed: {fetched.output}"
 
@@ -48,27 +73,54 @@ def test_user_defined_resolves_names(claim, scope, evidence):
 @claims("dns/link-alias")
 def test_link_alias(claim, bridged, scope, evidence):
     target, _ = bridged
+    address = scope.address(target)
     client = scope.container("cli", links={target.name: "alias"})
     hosts = scope.exec(client, "cat", "/etc/hosts").output
-    fetched = wget(scope, client, f"http://alias:{HTTPD_PORT}/")
-    evidence.text("link", f"# /etc/hosts\n{hosts}\n# wget http://alias:{HTTPD_PORT}/: exit {fetched.exit_code}")
-    assert any(line.split()[:1] == [scope.address(target)] and "alias" in line.split() for line in hosts.splitlines()), (
-        f"/etc/hosts does not map alias to {scope.address(target)}"
+    fetched = wget(scope, client, f"http://alias:{EXPOSED_PORT}/")
+    by_address = wget(scope, client, f"http://{address}:{EXPOSED_PORT}/") if fetched.exit_code else fetched
+    evidence.text("link", f"# /etc/hosts\n{hosts}\n# wget http://alias:{EXPOSED_PORT}/: exit {fetched.exit_code}\n"
+                          f"# wget http://{address}:{EXPOSED_PORT}/: exit {by_address.exit_code}")
+    assert any(line.split()[:1] == [address] and "alias" in line.split() for line in hosts.splitlines()), (
+        f"/etc/hosts does not map alias to {address}:\n{hosts}"
     )
-    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget by alias failed: {fetched.output}"
+    by_address_said = ("also failed: the link did not open the exposed port" if by_address.exit_code
+                       else "worked: the name was not used")
+    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, (
+        f"alias maps to {address} in /etc/hosts, but wget http://alias:{EXPOSED_PORT}/ failed (exit "
+        f"{fetched.exit_code}); by address it {by_address_said}")
+
+
+def _left_out(nameserver: str, ipv6: bool) -> bool:
+    """A host nameserver the engine leaves out of a container's resolv.conf: loopback, or IPv6 without IPv6."""
+    return is_loopback(nameserver) or (":" in nameserver and not ipv6)
+
+
+def _default_resolv_conf(scope) -> tuple[str, bool]:
+    """The resolv.conf of a container started without --dns (it resolves nothing), and whether it has IPv6."""
+    box = scope.container("box", dns=[])
+    ipv6 = bool(scope.endpoint(box).get("GlobalIPv6Address"))
+    return scope.exec(box, "cat", "/etc/resolv.conf").output, ipv6
+
+
+def _search_domains(text: str) -> list[str]:
+    """The search list a resolver uses: the last `search` or `domain` line's (resolv.conf(5)); engines before 26
+    copy every line, 26 and later keep only that one, as `search`."""
+    lines = [line.split("#", 1)[0].split() for line in text.splitlines()]
+    found = [words[1:] for words in lines if words[:1] in (["search"], ["domain"])]
+    return found[-1] if found else []
 
 
 @claims("dns/resolv-conf-from-host")
 def test_resolv_conf_from_host(claim, scope, evidence):
-    box = scope.container("box", dns=[])  # no --dns: the engine's default; this container resolves nothing
-    box.reload()
-    ipv6 = scope.endpoint(box).get("GlobalIPv6Address")
-    host = resolv_conf()
-    expected = [n for n in host["nameserver"] if not is_loopback(n) and (ipv6 or ":" not in n)]
-    seen = resolv(scope, box)
-    evidence.json("resolv-conf", {"host": host, "container": seen})
+    text, ipv6 = _default_resolv_conf(scope)
+    host_text = RESOLV_CONF.read_text(errors="replace")
+    host, seen = parse_resolv_conf(host_text), parse_resolv_conf(text)
+    expected = [n for n in host["nameserver"] if not _left_out(n, ipv6)]
+    search = {"host": _search_domains(host_text), "container": _search_domains(text)}
+    evidence.json("resolv-conf", {"host": host, "container": seen, "search": search, "container_ipv6": ipv6})
     assert seen["nameserver"] == expected, f"the container's nameservers {seen['nameserver']}, the host's {expected}"
-    assert seen["search"] == host["search"], f"the container's search {seen['search']}, the host's {host['search']}"
+    assert search["container"] == search["host"], (
+        f"the container searches {search['container']}, the host {search['host']}")
 
 
 @claims("dns/dns-option")
@@ -82,19 +134,31 @@ def test_dns_option(claim, bridged, scope, lab, evidence):
     evidence.json("dns-option", {"resolv_conf": seen, "nslookup": lookup.output, "queries": queries})
     assert seen["nameserver"] == [server], f"nameservers {seen['nameserver']}, expected only {server}"
     assert any(name == PROBE_NAME for _, name, _ in queries), f"{server} received no query for {PROBE_NAME}"
-    assert lookup.exit_code == 0 and lab.upstream.remote in lookup.output, f"nslookup: {lookup.output}"
+    clients = sorted({client for client, name, _ in queries if name == PROBE_NAME})
+    assert lookup.exit_code == 0 and lab.upstream.remote in lookup.output, (
+        f"{server} got the query from {clients} (the host's address is {lab.upstream.engine_addr}) and answered, "
+        f"but the answer did not come back to the container: {lookup.output}")
 
 
 @claims("dns/add-host")
-def test_add_host(claim, bridged, scope, evidence):
-    server, _ = bridged
-    address = scope.address(server)
+def test_add_host(claim, bridged, scope, lab, evidence):
+    """NAME points at the suite's stand-in for a server on the internet, which no container-to-container
+    rule (icc) stands between; the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
+    address = lab.upstream.remote
     client = scope.container("cli", extra_hosts={"www.a.com": address})
     hosts = scope.exec(client, "cat", "/etc/hosts").output
-    fetched = wget(scope, client, f"http://www.a.com:{HTTPD_PORT}/")
-    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# wget http://www.a.com:{HTTPD_PORT}/: exit {fetched.exit_code}")
+    asked = len(lab.resolver.queries)
+    by_name = scope.exec(client, "ping", "-c", "1", "-W", "2", "www.a.com")
+    asked_dns = _queries_for(lab.resolver.queries[asked:], "www.a.com")
+    by_address = scope.exec(client, "ping", "-c", "1", "-W", "2", address) if by_name.exit_code else by_name
+    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
+                              f"# DNS queries for www.a.com: {asked_dns}")
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
-    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"www.a.com did not lead to {address}"
+    assert f"({address})" in by_name.output and not asked_dns, (
+        f"www.a.com did not resolve to {address} from /etc/hosts (DNS asked: {asked_dns}):\n{by_name.output}")
+    by_address_said = "did not answer either: the path to it is broken" if by_address.exit_code else "answered"
+    assert by_name.exit_code == 0, (
+        f"www.a.com resolved to {address}, which did not answer; by address it {by_address_said}:\n{by_name.output}")
 
 
 @claims("dns/hostname-option")
@@ -115,3 +179,37 @@ def test_default_hostname(claim, bridged, scope, evidence):
     name = scope.exec(box, "hostname").output.strip()
     evidence.text("hostname", f"hostname: {name}\ncontainer id: {box.id}")
     assert name == box.id[:12], f"hostname {name!r}, the id starts {box.id[:12]}"
+
+
+@claims("dns/resolv-conf-host-copy")
+def test_resolv_conf_host_copy(claim, scope, evidence):
+    seen_text, ipv6 = _default_resolv_conf(scope)
+    host_text = RESOLV_CONF.read_text(errors="replace")
+
+    def kept(line: str) -> bool:
+        words = line.split()
+        return bool(words) and not (words[0] == "nameserver" and len(words) > 1 and _left_out(words[1], ipv6))
+
+    expected = [line.strip() for line in host_text.splitlines() if kept(line)]
+    seen = [line.strip() for line in seen_text.splitlines() if line.strip()]
+    evidence.text("resolv-conf", f"# host {RESOLV_CONF}\n{host_text}\n# container\n{seen_text}")
+    assert seen == expected, (f"the container's resolv.conf is not the host's with the unreachable nameservers "
+                              f"removed: expected {expected}, got {seen}")
+
+
+@claims("dns/hostname-breaks-ping")
+def test_hostname_breaks_ping(claim, scope, lab, evidence):
+    remote = lab.upstream.remote
+    named, plain = scope.containers(named={"hostname": "daxinyu"}, plain={})
+    results = {}
+    for who, box in (("with --hostname", named), ("without", plain)):
+        results[who] = {target: scope.exec(box, "ping", "-c", "1", "-W", "2", target)
+                        for target in (remote, PROBE_NAME)}
+    evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
+                                     for who, by_target in results.items() for target, r in by_target.items()))
+    outcome = {who: {t: r.exit_code == 0 for t, r in by_target.items()} for who, by_target in results.items()}
+    assert outcome["without"] == {remote: True, PROBE_NAME: True}, (
+        f"control: a container without --hostname cannot ping out either: {outcome['without']}")
+    assert outcome["with --hostname"] == outcome["without"], f"--hostname changed what the container reaches: {outcome}"
+    article_claim(not outcome["with --hostname"][remote],
+                  f"a container started with --hostname pinged {remote} and {PROBE_NAME} like any other")

@@ -1,19 +1,26 @@
 """--network host: the engine's own stack, its ports and addresses, no bridge, no NAT; the rest still isolated."""
 
+import io
+import math
 import os
 import socket
 import statistics
 import time
 from pathlib import Path
 
+import docker
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP
 
 from conformance.lab import firewall
 from conformance.lab.capture import Capture
-from conformance.plugin import claims
+from conformance.lab.run import PREFIX
+from conformance.plugin import article_claim, claims
 
 from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
+
+SIGNIFICANCE = 0.001  # a sign test's p below this is not chance
+VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into its container
 
 
 @pytest.fixture(scope="module")
@@ -175,32 +182,109 @@ def _connect_seconds(netns, address: str, port: int) -> float:
         return time.perf_counter() - start
 
 
+def binomial_tail(successes: int, trials: int) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, 1/2): how likely a sign test's count is by chance."""
+    return sum(math.comb(trials, k) for k in range(successes, trials + 1)) / 2 ** trials
+
+
 @claims("host/faster-than-bridge")
 def test_faster_than_bridge(claim, scope, lab, evidence):
+    """The articles give the reason (no bridge forwarding, no NAT) and the consequence (better performance).
+    The reason is asserted exactly; the consequence with a sign test over interleaved pairs of handshakes,
+    which a busy machine's drift hits alike: host mode must not be the slower one in significantly more pairs
+    than chance allows.  A strict "faster" is not asserted: the bridge and NAT cost microseconds, within the
+    noise of a shared 2-core VM, and a verdict that flips with the load is not a verdict."""
     host_port, published_port = lab.free_port(), lab.free_port()
     host_box, bridge_box = scope.containers(
         host={"command": httpd(host_port), "network": "host"},
         bridge={"command": httpd(), "ports": {f"{HTTPD_PORT}/tcp": published_port}})
     scope.wait_listening(host_box, host_port)
     scope.wait_listening(bridge_box, HTTPD_PORT)
-    address, upstream = lab.upstream.engine_addr, lab.upstream.netns
+    address, upstream, pairs = lab.upstream.engine_addr, lab.upstream.netns, claim.params["samples"]
     samples = {"host": [], "bridge": []}
     ports = f"tcp port {host_port} or tcp port {HTTPD_PORT}"
     with Capture(lab.engine.netns, lab.engine.bridge.name, ports) as on_bridge:
-        for _ in range(claim.params["samples"]):  # interleaved, so drift on a busy machine hits both alike
-            samples["host"].append(_connect_seconds(upstream, address, host_port))
-            samples["bridge"].append(_connect_seconds(upstream, address, published_port))
+        for n in range(pairs):  # interleaved, each mode first in half the pairs
+            for mode in (("host", "bridge") if n % 2 else ("bridge", "host")):
+                port = host_port if mode == "host" else published_port
+                samples[mode].append(_connect_seconds(upstream, address, port))
+        peer = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
     seen = on_bridge.packets()
     crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]
     bridged = [p for p in seen if TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport)]
-    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), host_port)]
+    nat = lab.engine.nat_rules()
+    dnat = {"host": [r.text for r in firewall.dnat_for(nat, host_port)],
+            "bridge": [r.text for r in firewall.dnat_for(nat, published_port)]}
+    host_slower = sum(h > b for h, b in zip(samples["host"], samples["bridge"]))
+    chance = binomial_tail(host_slower, pairs)
     median = {mode: statistics.median(values) for mode, values in samples.items()}
     evidence.json("connect-round-trips", {
-        "unit": "microseconds", "samples_per_mode": claim.params["samples"],
+        "unit": "microseconds", "pairs": pairs, "pairs_host_slower": host_slower,
+        "p_host_slower_by_chance": chance, "peer_seen_by_host_mode_server": peer, "dnat_rules": dnat,
         **{f"{mode}_median": round(value * 1e6, 1) for mode, value in median.items()},
         **{f"{mode}_p10_p90": [round(q * 1e6, 1) for q in statistics.quantiles(v, n=10)[::8]]
            for mode, v in samples.items()},
     })
     assert bridged, "control: the capture saw none of the published container's handshakes on the bridge"
     assert not crossed, f"{len(crossed)} packets of the host-mode exchange crossed the bridge"
-    assert not dnat, f"DNAT rules for the host-mode port: {dnat}"
+    assert not dnat["host"], f"DNAT rules for the host-mode port: {dnat['host']}"
+    assert peer == lab.upstream.upstream_addr, (
+        f"the host-mode server saw the client as {peer}, not {lab.upstream.upstream_addr}: its traffic was NATed")
+    assert chance >= SIGNIFICANCE, (
+        f"host mode was slower than the published bridge container in {host_slower} of {pairs} interleaved "
+        f"handshakes (p = {chance:.2g} by chance); medians host {median['host'] * 1e6:.0f} us, "
+        f"bridge {median['bridge'] * 1e6:.0f} us")
+
+
+def _veths(netns) -> dict[int, dict]:
+    return {link["index"]: {"name": name, **link} for name, link in netns.links().items() if link["kind"] == "veth"}
+
+
+@claims("host/no-veth-created")
+def test_no_veth_created(claim, scope, lab, evidence):
+    """Other runs add veths to this namespace at any moment, and a bridge container's pair has both ends here
+    for the moment before the engine moves one into the container's namespace (link_netnsid set then); the
+    suite's own are named cf<run-id>…  So a veth counts against the host-mode container only if it is new,
+    not the suite's, and still has its peer here (or none) VETH_SETTLE_S later: one made for a host-mode
+    container could have its peer nowhere else."""
+    engine_netns = lab.engine.netns
+    before = _veths(engine_netns)
+    box = scope.container("host", network="host")
+    after = _veths(engine_netns)
+    new = [link for index, link in after.items() if index not in before]
+    suspects = {link["index"] for link in new if link["link_netnsid"] is None and not link["name"].startswith(PREFIX)}
+    deadline = time.monotonic() + VETH_SETTLE_S
+    while suspects and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = _veths(engine_netns)
+        suspects = {index for index in suspects if index in now and now[index]["link_netnsid"] is None}
+    ours = [link for link in new if link["index"] in suspects]
+    endpoint = box.attrs["NetworkSettings"]["Networks"].get("host", {})
+    evidence.json("veths", {"new_in_engine_namespace": new, "attributed_to_the_container": ours,
+                            "endpoint": endpoint})
+    assert not ours, (f"starting a host-mode container made veths in the engine's namespace, their peers still "
+                      f"there after {VETH_SETTLE_S} s: {ours}")
+    assert not endpoint.get("IPAddress") and not endpoint.get("MacAddress"), (
+        f"the engine gave the host-mode container an address of its own: {endpoint}")
+
+
+@claims("host/dockerfile-sets-no-network-mode")
+def test_dockerfile_sets_no_network_mode(claim, scope, lab, evidence):
+    dockerfile = f"FROM {lab.image}\nNETWORK host\n"
+    try:
+        lab.engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True, forcerm=True,
+                                       labels=lab.run.labels)
+        refused = None
+    except (docker.errors.BuildError, docker.errors.APIError) as exc:  # a parse error is a 400 of the API
+        refused = str(exc)
+    image = lab.engine.client.images.get(lab.image).attrs["Config"]
+    box = scope.container("plain", network=None)  # an image built from a Dockerfile, run with no --network
+    mode, networks = box.attrs["HostConfig"]["NetworkMode"], sorted(box.attrs["NetworkSettings"]["Networks"])
+    evidence.json("dockerfile", {"dockerfile": dockerfile, "build_error": refused, "image_config": image,
+                                 "network_mode": mode, "networks": networks})
+    assert refused is not None and "unknown instruction" in refused.lower(), (
+        f"a Dockerfile with a NETWORK instruction was not refused as unknown: {refused}")
+    assert not any("network" in key.lower() for key in image), f"the image config carries a network setting: {image}"
+    assert networks == ["bridge"], f"a container run without --network is on {networks}, not the default bridge"
+    article_claim(False, "a Dockerfile cannot specify the network mode: it has no such instruction, and a "
+                         "container's mode comes from `docker run --network` (or compose's network_mode)")

@@ -21,7 +21,9 @@ from conformance.lab.netns import Netns
 from conformance.lab.wait import wait_for
 from conformance.plugin import article_claim, claims
 
-IFF_UP = 0x1
+from .helpers import IFF_UP, bridge_filters, echo_blockers
+
+NOBODY = 65534
 EXPERIMENTAL_ETHERTYPE = 0x88B5  # IEEE 802 "local experimental": never IP, so only layer 2 can carry it
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
@@ -57,6 +59,7 @@ def _bridged(namespaces, ports: int = 3):
         hub.up(f"p{n}", master="br0")
         leaf.up("eth0", f"10.0.0.{n}/24")
         leaves.append(leaf)
+    wait_for(lambda: all(leaf.links()["eth0"]["operstate"] == "UP" for leaf in leaves), "the bridge's ports to be up")
     return hub, leaves
 
 
@@ -131,7 +134,7 @@ def test_loopback_unreachable_until_up(claim, namespaces, evidence):
     assert isinstance(before, OSError) and before.errno == errno.ENETUNREACH, (
         f"with lo down, ping 127.0.0.1 gave {before!r}, not 'Network is unreachable'"
     )
-    assert after, "with lo up, 127.0.0.1 did not answer"
+    assert after, f"with lo up, 127.0.0.1 did not answer ({echo_blockers(ns0)})"
 
 
 @claims("netns/own-resources")
@@ -185,6 +188,9 @@ def test_veth_pair_carries_frames(claim, namespaces, evidence):
     a.add_veth("veth0", "veth1", peer_netns=b)
     a.up("veth0")
     b.up("veth1")
+    # A frame sent before the kernel reports both ends' carrier is dropped; on a busy machine that takes a moment.
+    wait_for(lambda: a.links()["veth0"]["operstate"] == b.links()["veth1"]["operstate"] == "UP",
+             "the veth ends to be up")
     mac = {"veth0": a.links()["veth0"]["address"], "veth1": b.links()["veth1"]["address"]}
     arrived = {}
     for (src_ns, src), (dst_ns, dst) in (((a, "veth0"), (b, "veth1")), ((b, "veth1"), (a, "veth0"))):
@@ -272,7 +278,7 @@ def test_veth_connects_namespaces(claim, namespaces, evidence):
     replied = ping(ns1, "10.0.0.1")
     ends = {"veth0": ns0.links()["veth0"], "veth1": ns1.links()["veth1"]}
     evidence.json("veth-ends", {**ends, "ping_10.0.0.1_from_ns1": replied})
-    assert replied, "ns1 got no answer from 10.0.0.1"
+    assert replied, f"ns1 got no answer from 10.0.0.1 (in ns0: {echo_blockers(ns0)})"
     assert all(end["link_netnsid"] is not None for end in ends.values()), "an end does not record its peer's namespace"
 
 
@@ -305,23 +311,25 @@ def test_rename_keeps_configuration(claim, namespaces, evidence):
     assert after is not None, "there is no eth0 after the rename"
     assert {k: after[k] for k in ("index", "address", "link")} == {k: before[k] for k in ("index", "address", "link")}
     assert "10.0.0.1/24" in addresses, f"eth0 lost 10.0.0.1/24: {addresses}"
-    assert replied, "ns1 gets no answer from 10.0.0.1 after the rename"
+    assert replied, f"ns1 gets no answer from 10.0.0.1 after the rename (in ns0: {echo_blockers(ns0)})"
 
 
 @claims("netns/bridge-joins-many")
 def test_bridge_joins_many(claim, namespaces, evidence):
-    _, leaves = _bridged(namespaces)
+    hub, leaves = _bridged(namespaces)
     results = {
         f"n{i + 1}->10.0.0.{j + 1}": ping(leaf, f"10.0.0.{j + 1}")
         for i, leaf in enumerate(leaves) for j in range(len(leaves)) if i != j
     }
     evidence.json("pings", results)
-    assert all(results.values()), f"pairs that could not reach each other: {[k for k, v in results.items() if not v]}"
+    assert all(results.values()), (
+        f"pairs that could not reach each other: {[k for k, v in results.items() if not v]} (bridge filters in the "
+        f"hub: {bridge_filters(hub) or 'none'}; in n1: {echo_blockers(leaves[0])})")
 
 
 @claims("netns/bridge-forwards-layer2")
 def test_bridge_forwards_layer2(claim, namespaces, evidence):
-    _, (n1, n2, n3) = _bridged(namespaces)
+    hub, (n1, n2, n3) = _bridged(namespaces)
     mac = {n: n.links()["eth0"]["address"] for n in (n1, n2, n3)}
     with Capture(n2, "eth0") as at2, Capture(n3, "eth0") as at3:
         inject(n1, "eth0", _frame(mac[n1], BROADCAST, b"flood"))
@@ -335,7 +343,8 @@ def test_bridge_forwards_layer2(claim, namespaces, evidence):
         evidence.pcap("n3-eth0", at3)
     evidence.json("frames", {"broadcast_reached_n2_n3": flooded, "learnt": learnt,
                              "unicast_to_n2": delivered, "unicast_leaked_to_n3": leaked})
-    assert all(flooded), f"a non-IP broadcast did not reach every other port (n2, n3): {flooded}"
+    assert all(flooded), (f"a non-IP broadcast did not reach every other port (n2, n3): {flooded}; bridge "
+                          f"filters in the hub: {bridge_filters(hub) or 'none'}")
     assert learnt and delivered, "a frame to n2's MAC did not reach n2"
     assert not leaked, "a frame to a learnt MAC was also sent to another port"
 
@@ -351,17 +360,43 @@ def test_bridge_takes_address_and_mac(claim, namespaces, evidence):
     answered_from = {str(n["dst"]): n["lladdr"] for n in n1.neighbours()}.get("10.0.0.254")
     evidence.json("bridge", {"br0": hub.links()["br0"], "ping": replied, "n1_neighbour_10.0.0.254": answered_from})
     assert hub.links()["br0"]["address"] == chosen, "the bridge did not take the MAC address"
-    assert replied, "the bridge does not answer at 10.0.0.254"
+    assert replied, f"the bridge does not answer at 10.0.0.254 (in the hub: {echo_blockers(hub)})"
     assert answered_from == chosen, f"10.0.0.254 answered from {answered_from}, not {chosen}"
 
 
 @claims("netns/needs-privilege")
 def test_needs_privilege(claim, run, evidence):
+    """Both steps of `ip netns add` need privilege: the namespace itself (unshare(2), CAP_SYS_ADMIN) and the
+    mount that names it; each must be refused with EPERM, "Operation not permitted", not fail otherwise."""
     name = run.name("unprivileged")
-    attempt = subprocess.run(["ip", "netns", "add", name], user=65534, group=65534, extra_groups=[],
-                             capture_output=True, text=True, timeout=10, check=False)
+    attempts = {argv[0]: subprocess.run(argv, user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True,
+                                        text=True, timeout=10, check=False)
+                for argv in (["ip", "netns", "add", name], ["unshare", "--net", "true"])}
     created = name in pyroute2_netns.listnetns()
     if created:
         pyroute2_netns.remove(name)
-    evidence.text("ip-netns-add-as-nobody", f"exit {attempt.returncode}\n{attempt.stderr}")
-    assert attempt.returncode != 0 and not created, "an unprivileged user created a named namespace"
+    evidence.text("as-nobody", "\n".join(f"# {' '.join(r.args)}: exit {r.returncode}\n{r.stderr}"
+                                          for r in attempts.values()))
+    assert not created, f"an unprivileged user created the named namespace {name}"
+    for tool, attempt in attempts.items():
+        assert attempt.returncode != 0, f"{' '.join(attempt.args)} succeeded as an unprivileged user"
+        assert os.strerror(errno.EPERM) in attempt.stderr, (
+            f"{' '.join(attempt.args)} failed, but not with EPERM: {attempt.stderr.strip()}")
+
+
+@claims("netns/no-namespace-by-default")
+def test_no_namespace_by_default(claim, evidence):
+    """Every process runs in a network namespace, whether or not anyone created one: at boot, the initial one
+    (PID 1's; when the suite may not open that, its own).  `ip netns list` shows only the namespaces given a
+    name under /run/netns, so an empty list says nothing about how many exist."""
+    path = "/proc/1/ns/net" if os.access("/proc/1/ns/net", os.R_OK) else "/proc/self/ns/net"
+    existing = Netns(path)
+    links = existing.links()
+    listed = {name: os.stat(Path("/var/run/netns") / name).st_ino for name in pyroute2_netns.listnetns()}
+    evidence.json("existing-namespace", {"path": path, "inode": existing.inode, "links": sorted(links),
+                                         "named": listed})
+    assert "lo" in links, f"the network namespace of {path} has no lo: {sorted(links)}"
+    assert path == "/proc/self/ns/net" or existing.inode not in listed.values(), (
+        f"the initial namespace is listed as a named one: {listed}")
+    article_claim(False, f"a network namespace exists without any being created: {path}'s ({existing.inode}, "
+                         f"with {sorted(links)}), which `ip netns list` does not show")

@@ -2,7 +2,9 @@
 
 import pytest
 
-from conformance.plugin import claims
+from conformance.plugin import article_claim, claims
+
+from .helpers import IFF_UP, echo_blockers
 
 
 @pytest.fixture(scope="module")
@@ -54,4 +56,19 @@ def test_user_can_add_interface(claim, scope, namespaces, evidence):
     replied = scope.exec(box, "ping", "-c", "1", "-W", "2", "192.0.2.1").exit_code == 0
     evidence.text("diy", f"# ip addr in the container\n{own_view}\nping 192.0.2.1: {replied}")
     assert "192.0.2.2/24" in own_view, f"the container does not see the address it was given:\n{own_view}"
-    assert replied, "the container does not reach the other end of the interface it was given"
+    assert replied, (
+        f"the container does not reach the other end of the interface it was given ({echo_blockers(outside)})")
+
+
+@claims("none/no-configuration-at-all")
+def test_no_configuration_at_all(claim, nones, scope, evidence):
+    box, _ = nones
+    netns = scope.netns(box)
+    links, addresses = netns.links(), netns.addresses()
+    ping = scope.exec(box, "ping", "-c", "1", "-W", "1", "127.0.0.1")
+    evidence.json("loopback", {"links": links, "addresses": addresses, "ping_127.0.0.1": ping.output})
+    assert sorted(links) == ["lo"], f"the container has interfaces besides lo: {sorted(links)}"
+    lo_up = bool(links["lo"]["flags"] & IFF_UP)
+    assert lo_up and "127.0.0.1/8" in addresses, f"lo is {'up' if lo_up else 'down'} with {addresses}"
+    assert ping.exit_code == 0, f"127.0.0.1 does not answer inside the container:\n{ping.output}"
+    article_claim(not lo_up, "the engine set up the none-mode container's loopback: lo is up with 127.0.0.1/8")

@@ -11,7 +11,7 @@ from scapy.layers.inet import ICMP, IP
 
 from conformance.lab.capture import Capture
 from conformance.lab.icmp import ping
-from conformance.plugin import claims
+from conformance.plugin import article_claim, claims
 
 from .helpers import HTTPD_PORT, PROBE_PAGE, SILENCE_S, bridge_of, httpd, ipv4_of, pings, subnet_network, wget
 
@@ -85,8 +85,9 @@ def test_static_ip(claim, nets, scope, evidence):
     fetched = wget(scope, nets.peer, f"http://{wanted}:{HTTPD_PORT}/")
     got = ipv4_of(scope.netns(box))
     evidence.json("static", {"wanted": wanted, "got": got, "wget_exit": fetched.exit_code})
-    assert got == [f"{wanted}/{nets.subnet1.prefixlen}"], "the container did not get the --ip address"
-    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"nothing answers at {wanted}"
+    assert got == [f"{wanted}/{nets.subnet1.prefixlen}"], f"the container holds {got}, not the --ip address {wanted}"
+    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, (
+        f"the container holds {wanted}, but nothing answers there from its network: wget exit {fetched.exit_code}")
 
 
 @claims("usernet/static-ip-needs-subnet")
@@ -175,3 +176,27 @@ def test_macvlan_on_parent(claim, lan, scope, lab, evidence):
                               "reply_macs": sorted({p.src for p in replies})})
     assert replied, f"the host on the parent's segment got no answer from {address}"
     assert {p.src for p in replies} == {mac}, f"replies came from {sorted({p.src for p in replies})}, not {mac}"
+
+
+@claims("usernet/static-ip-without-subnet")
+def test_static_ip_without_subnet(claim, plain_net, scope, lab, evidence):
+    network = plain_net
+    subnet = ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
+    inside, outside = str(subnet[77]), str(lab.free_subnet()[77])
+    outcomes = {}
+    for which, address in (("inside", inside), ("outside", outside)):
+        config = {network.name: lab.engine.client.api.create_endpoint_config(ipv4_address=address)}
+        try:
+            box = scope.container(which, network=network.name, networking_config=config)
+            outcomes[which] = ipv4_of(scope.netns(box))
+        except docker.errors.APIError as exc:
+            outcomes[which] = str(exc)
+    evidence.json("static-ip-without-subnet", {"subnet": str(subnet), "inside": inside, "outside": outside,
+                                               "outcomes": outcomes})
+    assert outcomes["inside"] == [f"{inside}/{subnet.prefixlen}"] or "user configured subnets" in str(
+        outcomes["inside"]), f"--ip {inside} neither got the address nor the article's refusal: {outcomes['inside']}"
+    accepted = isinstance(outcomes["inside"], list)
+    if accepted:  # the corrected expectation
+        assert "no configured subnet contains IP address" in str(outcomes["outside"]), (
+            f"--ip {outside}, outside {subnet}, was not refused as outside every subnet: {outcomes['outside']}")
+    article_claim(not accepted, f"--ip {inside} on a network without --subnet was accepted")

@@ -19,9 +19,11 @@ import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import firewall
 from .engine import Engine
+from .netns import Netns
 
 
 def _real(tool: str) -> str:
@@ -88,6 +90,9 @@ class Variant:
     options: tuple[str, ...] = ()
     tools: Callable[[], dict[str, str]] = dict  # name -> script, put first on the daemon's PATH
     after_start: Callable[[Engine], None] | None = None
+    # Applied to every namespace a check creates (conftest's ``namespaces``): a fault for the claims that
+    # need no engine, as a distribution's hook or sysctl default would set each new namespace up.
+    namespaces: Callable[[Netns], None] | None = None
 
 
 FAULTS = (
@@ -125,3 +130,50 @@ UNUSUAL = (
 )
 
 VARIANTS = {variant.name: variant for variant in FAULTS + UNUSUAL}
+
+
+# Faults aimed at the claims of the host, none, container, usernet, dns and netns topics.  The two *-snat ones
+# are rules in the engine's namespace that leave every rule of Docker's intact, netconf-denied a seccomp
+# profile, and the netns-* ones change each namespace a check creates, needing no engine at all.
+def _snat_input(engine: Engine) -> None:
+    firewall.change(engine.netns, engine.iptables_variant, "nat", "-I",
+                    f"INPUT -p tcp ! -i lo -j SNAT --to-source {engine.bridge.gateway}")
+
+
+def _snat_output(engine: Engine) -> None:
+    firewall.change(engine.netns, engine.iptables_variant, "nat", "-I",
+                    f"POSTROUTING ! -o {engine.bridge.name} -j SNAT --to-source {engine.bridge.gateway}")
+
+
+def _lo_up(netns: Netns) -> None:
+    netns.up("lo")
+
+
+def _icmp_ignored(netns: Netns) -> None:
+    netns.sysctl("net/ipv4/icmp_echo_ignore_all", "1")
+
+
+def _bridge_filtered(netns: Netns) -> None:
+    result = netns.run("ebtables", "-A", "FORWARD", "-j", "DROP")
+    if result.returncode != 0:
+        raise OSError(f"ebtables in {netns}: {result.stderr.strip()}")
+
+
+NO_NETCONF_PROFILE = Path(__file__).resolve().parents[2] / "fixtures" / "faults" / "seccomp-no-netconf.json"
+
+HOST_AND_NAMESPACE_FAULTS = (
+    Variant("input-snat", "`-t nat -I INPUT -p tcp ! -i lo -j SNAT --to-source <gateway>` after start: a server "
+            "on the host sees every TCP client as the bridge's address", False, after_start=_snat_input),
+    Variant("output-snat", "`-t nat -I POSTROUTING ! -o <bridge> -j SNAT --to-source <gateway>` after start: "
+            "what leaves the host takes the bridge's address", False, after_start=_snat_output),
+    Variant("netconf-denied", "a --seccomp-profile denying netlink sockets and the SIOCSIF* ioctls: no container "
+            "can configure an interface, even with NET_ADMIN", False, (f"--seccomp-profile={NO_NETCONF_PROFILE}",)),
+    Variant("netns-lo-up", "lo brought up in every new namespace, as a distribution hook might", False,
+            namespaces=_lo_up),
+    Variant("netns-icmp-ignored", "net.ipv4.icmp_echo_ignore_all=1 in every new namespace: no echo is answered",
+            False, namespaces=_icmp_ignored),
+    Variant("netns-bridge-filtered", "`ebtables -A FORWARD -j DROP` in every new namespace: its bridges forward "
+            "nothing", False, namespaces=_bridge_filtered),
+)
+FAULTS += HOST_AND_NAMESPACE_FAULTS
+VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS})
