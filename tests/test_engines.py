@@ -155,9 +155,8 @@ def test_a_killed_podman_run_is_swept(tmp_path):
         victim.send_signal(signal.SIGKILL)
         victim.wait()
     wait_for(lambda: run_id in dead_runs(), f"run {run_id}'s lock to be released", timeout=15)
-    swept = subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, text=True,
-                           timeout=120, check=True).stdout
-    assert f"run {run_id} (dead)" in swept
+    # Any run starting on this host sweeps dead runs first, so another may have swept this one already.
+    subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, timeout=120, check=True)
     assert leftovers(run_id) == []
     in_containers = [pid for pid, _ in processes() if _cgroup_names(pid, containers)]
     assert in_containers == [], f"processes of the killed run's containers: {in_containers}"
