@@ -116,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not getattr(config.option, "allure_report_dir", None):
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
-    config.stash[PROBLEMS] = preflight.environment(config.option.engine)
+    config.stash[PROBLEMS] = preflight.environment(config.option.engine, config.option.dockerd)
     config.stash[RECORDER] = Recorder(config)
     config.pluginmanager.register(config.stash[RECORDER], "conformance-recorder")
 
