@@ -282,7 +282,7 @@ class Recorder:
         guard = {"uplinks": sorted({u for g in guards for u in g["uplinks"]}),
                  "leaks": sum(g["leaks"] for g in guards),
                  "packets": [p for g in guards for p in g["packets"]],
-                 "pcaps": [g["pcap"] for g in guards if "pcap" in g]} if guards else None
+                 "pcaps": [p for g in guards for p in g.get("pcaps", [])]} if guards else None
         return merged | {"run_ids": ids, "workers": len(self.workers), "created": dict(created),
                          "problems": problems, "egress_guard": guard}
 

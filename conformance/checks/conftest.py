@@ -7,6 +7,7 @@ so they run on a machine with no Docker at all.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 import logging
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -15,6 +16,7 @@ import pytest
 
 from conformance.lab import EngineUnavailable, Lab, Scope
 from conformance.lab.configured import ConfiguredLab
+from conformance.lab.hosts import FAULTS_BY_NAME as HOST_FAULTS, TwoHosts
 from conformance.lab.engine import Engine, docker_host
 from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
@@ -84,10 +86,7 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
         yield lab
     finally:
         lab.__exit__(None, None, None)
-        guard = lab.guard.describe()
-        if guard["leaks"]:
-            guard["pcap"] = str(lab.guard.write(request.config.option.report_dir / f"egress-leaks-{run.id}.pcap"))
-        recorder.run_info["egress_guard"] = guard
+        _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
 
 
 @pytest.fixture(scope="session")
@@ -146,3 +145,74 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("conformance.plugin"):
         raise pytest.UsageError("the checks need the suite's plugin: run docker-net-conformance, "
                                 "or give pytest -p conformance.plugin")
+
+
+def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
+    """Add one egress guard's findings (the lab's, the two-host segment's) to the run's ``egress_guard``, its
+    leaks written to *pcap* in the report directory."""
+    found = guard.describe()
+    if found["leaks"]:
+        found["pcaps"] = [str(guard.write(request.config.option.report_dir / pcap))]
+    merged = request.config.stash[RECORDER].run_info.setdefault(
+        "egress_guard", {"uplinks": [], "leaks": 0, "packets": [], "pcaps": []})
+    for key, value in found.items():
+        merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
+
+
+HOSTS_STARTING = pytest.StashKey["Future"]()
+
+
+def _uses_hosts(item: pytest.Item) -> bool:
+    return "hosts" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The two-host lab takes seconds to stand up: alone, its checks go last and it starts in the background
+    with the run (``_two_hosts_early``); under xdist they go first, so that one worker builds it while the
+    others run the rest (every worker reorders alike, as xdist requires)."""
+    first = hasattr(config, "workerinput")
+    items.sort(key=lambda item: _uses_hosts(item) != first)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _two_hosts_early(request: pytest.FixtureRequest) -> None:
+    """Start the two-host lab in the background as the run begins, when this process will run its checks
+    and is not an xdist worker (there its checks come first anyway)."""
+    if hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items)):
+        yield
+        return
+    run = request.getfixturevalue("run")
+    lab = TwoHosts(run, HOST_FAULTS.get(request.config.option.variant))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="two-hosts") as pool:
+        starting = request.config.stash[HOSTS_STARTING] = pool.submit(lab.__enter__)
+        try:
+            yield
+        finally:
+            if starting.exception() is None:  # stood up, though no check took it (all were skipped)
+                lab.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
+    """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
+    ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
+    one module's (test_hosts.py), and the engines stop with it rather than idle through the rest of a run."""
+    starting = request.config.stash.get(HOSTS_STARTING, None)
+    lab = _started(request, "cannot start the two-host lab",
+                   _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant)))
+    request.config.stash[RECORDER].run_info["two_hosts"] = lab.run_info()
+    try:
+        yield lab
+    finally:
+        lab.__exit__(None, None, None)
+        _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap")
+
+
+class _Started:
+    """A lab already being entered in the background: entering this waits for it."""
+
+    def __init__(self, future):
+        self.future = future
+
+    def __enter__(self):
+        return self.future.result()

@@ -177,3 +177,10 @@ HOST_AND_NAMESPACE_FAULTS = (
 )
 FAULTS += HOST_AND_NAMESPACE_FAULTS
 VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS})
+
+# two-host lab: faults of the two hosts and the segment between them (conformance/lab/hosts.py applies them by
+# name; the engine under test is left healthy).
+from .hosts import HOST_FAULTS  # noqa: E402 - hosts.py does not import this module
+
+FAULTS += tuple(Variant(fault.name, fault.why, False) for fault in HOST_FAULTS)
+VARIANTS.update({variant.name: variant for variant in FAULTS[-len(HOST_FAULTS):]})
