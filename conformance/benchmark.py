@@ -13,10 +13,12 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from .lab.engine import Engine, docker_host
+from .lab.engine import Engine, NoEngine, docker_host
+from .lab.private import PrivateEngine
 from .lab.netns import NamedNetns, Netns
 from .lab.probe import ensure_probe_image
 from .lab.run import Run
@@ -24,8 +26,8 @@ from .lab.scope import SLEEP
 from .lab.sweep import Liveness
 
 SAMPLES = 7
-# The goals of the speed issue, for this 2-core machine.
-GOALS = {"parallel_wall_s": 20.0, "wall_per_floor": 2.0, "speedup": 1.5}
+# The goals of the speed issue (16), for the 2-core development machine when nothing else loads it.
+GOALS = {"parallel_wall_s": 15.0, "wall_per_floor": 1.5, "speedup": 1.5}
 
 
 def container_floor(engine: Engine, image: str, run: Run) -> float:
@@ -88,12 +90,15 @@ def summarize(run: dict[str, Any], floor: float) -> dict[str, Any]:
 
 def benchmark(out_dir: Path) -> dict[str, Any]:
     run = Run()
-    with Liveness(run):
-        engine = Engine.connect(docker_host())
+    with Liveness(run), ExitStack() as stack:
+        try:  # the engine the runs will test: the one at DOCKER_HOST, else a private one as they start
+            engine = Engine.connect(docker_host())
+            stack.callback(engine.client.close)
+        except NoEngine:
+            engine = stack.enter_context(PrivateEngine(run, "floor"))
         image = ensure_probe_image(engine.client)
         floor = {"container_s": round(container_floor(engine, image, run), 3),
                  "namespace_veth_s": round(namespace_floor(run), 4)}
-        engine.client.close()
     serial = run_suite(out_dir / "serial")
     parallel = run_suite(out_dir / "parallel", "-n", "2")
     outcomes = {name: {c["id"]: c["status"] for c in r["report"]["claims"]} for name, r in

@@ -27,6 +27,7 @@ from .lab.tally import CREATED
 from .options import GROUP, OPTIONS, TIERS
 from .reports import allure_env, report_json, summary
 from .reports.results import ClaimResult, fold
+from .scheduling import engine_free_first
 
 RECORDER = pytest.StashKey["Recorder"]()
 EXPECTATIONS = pytest.StashKey["expectations.Expectations | None"]()
@@ -123,13 +124,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """-n N (xdist's "load"): a check module goes whole to one worker, which builds the module's shared
-    topology (conftest.py's ``shared``) once.  (xdist's own loadgroup does not work with pytest 9.)"""
+    """-n N (xdist's "load"): conformance/scheduling.py's ChecksScheduling."""
     if config.getvalue("dist") != "load":
         return None
-    from xdist.scheduler import LoadFileScheduling
+    from .scheduling import ChecksScheduling
 
-    return LoadFileScheduling(config, log)
+    return ChecksScheduling(config, log)
 
 
 def _now() -> str:
@@ -160,6 +160,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = [item for item in items if item not in deselected]
+    engine_free_first(items)
     for item in items:
         claim = claim_of(item)
         if claim is None:

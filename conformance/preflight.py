@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from .lab.engine import Engine, EngineUnavailable, docker_host
+from .lab.engine import Engine, EngineUnavailable, NoEngine, docker_host
 from .lab.netns import NamedNetns
 from .lab.run import Run
 
@@ -50,6 +50,9 @@ def environment(engine_mode: str, dockerd: str | None = None) -> list[Problem]:
 
 
 def _engine_problem(engine_mode: str, dockerd: str | None = None) -> Problem | None:
+    """The engine at DOCKER_HOST, unless the run starts its own.  Under ``auto`` only nothing answering
+    there lets the run start a private engine: what answers but cannot be used is a problem, never
+    replaced by a substitute the user did not ask for."""
     url = docker_host()
     if engine_mode == "podman":
         if shutil.which("podman") is None:
@@ -59,14 +62,18 @@ def _engine_problem(engine_mode: str, dockerd: str | None = None) -> Problem | N
     if engine_mode != "private":
         try:
             engine = Engine.connect(url)
-        except EngineUnavailable as exc:
-            if "Permission denied" in str(exc):
-                return Problem(f"permission denied on {url}", "run as root, or as a member of the docker group",
-                               "engine")
+        except NoEngine:
             if engine_mode == "system":
                 return Problem(f"no Docker engine answers at {url}",
                                "start it (systemctl start docker), or leave out --engine system so the suite "
                                "starts a private engine", "engine")
+        except EngineUnavailable as exc:
+            if "Permission denied" in str(exc):
+                return Problem(f"permission denied on {url}", "run as root, or as a member of the docker group",
+                               "engine")
+            return Problem(" ".join(str(exc).split()),
+                           "point DOCKER_HOST at a Docker engine, or pass --engine private to test an engine "
+                           "the suite starts itself instead", "engine")
         else:
             try:
                 api = engine.version.get("ApiVersion", "0")

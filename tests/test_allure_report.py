@@ -1,8 +1,8 @@
 """The Allure HTML report, rendered with Allure 3 (npm) and opened in headless Chromium: the claims, the
 environment and a check's pcap evidence are there.
 
-Needs npx (Node.js) with the npm registry reachable, and chromium; skipped, with the reason, where either
-is missing.
+Needs npx (Node.js) with the npm registry reachable, and chromium, which bin/selftest installs; a bare
+`pytest tests` skips it, with the reason, where either is missing.
 """
 
 import json
@@ -14,14 +14,13 @@ import sys
 
 import pytest
 
-from conformance.lab.engine import Engine, EngineUnavailable, docker_host
-
 ALLURE = "allure@3"
 pytestmark = [
     pytest.mark.engine,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the suite"),
-    pytest.mark.skipif(not shutil.which("chromium"), reason="needs chromium (CI installs it: .ci/run)"),
-    pytest.mark.skipif(not shutil.which("npx"), reason="needs npx (Node.js) to fetch Allure 3 from the npm registry"),
+    pytest.mark.skipif(not shutil.which("chromium"), reason="needs chromium (bin/selftest installs it)"),
+    pytest.mark.skipif(not shutil.which("npx"), reason="needs npx to fetch Allure 3 from the npm registry "
+                                                       "(bin/selftest installs npm)"),
 ]
 
 
@@ -34,11 +33,7 @@ def rendered(url: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
 
 
-def test_allure_report_shows_claims_environment_and_pcap(tmp_path):
-    try:
-        Engine.connect(docker_host()).client.close()
-    except EngineUnavailable as exc:
-        pytest.skip(f"no system engine: {exc}")
+def test_allure_report_shows_claims_environment_and_pcap(tmp_path, system_engine):
     wanted = ["egress/masquerade-source", "none/only-loopback", "defaults/three-networks"]
     subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "run"), "--engine", "system",
                     *[arg for claim in wanted for arg in ("--claim", claim)]], capture_output=True, timeout=300)

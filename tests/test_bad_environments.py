@@ -40,19 +40,37 @@ def errored(report: dict) -> set[str]:
 
 
 @pytest.mark.parametrize("args, env, missing, line", [
-    pytest.param(["-k", "defaults or netns/veth"], {}, (), "not root: ", id="not-root"),
+    pytest.param(["-k", "defaults or netns/veth"], {"DOCKER_HOST": "unix:///nonexistent.sock"}, (), "not root: ",
+                 id="not-root"),
     pytest.param(["-k", "defaults or netns/veth"], {"DOCKER_HOST": "unix:///nonexistent.sock"}, ("dockerd",),
                  "no Docker engine answers at unix:///nonexistent.sock, and there is no dockerd", id="no-engine"),
     pytest.param(["--engine", "system", "-k", "defaults or netns/veth"], {"DOCKER_HOST": "unix:///nonexistent.sock"},
                  (), "no Docker engine answers at unix:///nonexistent.sock — start it", id="system-engine-down"),
-    pytest.param(["--engine", "system", "-k", "defaults or netns/veth"], {}, ("iptables",), "no iptables on PATH",
-                 id="no-iptables"),
+    # Nothing answers, so the one problem is iptables: a private engine would be started but for it.
+    pytest.param(["-k", "defaults or netns/veth"], {"DOCKER_HOST": "unix:///nonexistent.sock"}, ("iptables",),
+                 "no iptables on PATH", id="no-iptables"),
 ])
 def test_bad_environment_is_one_line_and_a_report(tmp_path, args, env, missing, line):
     if missing:
         env = {**env, "PATH": path_without(tmp_path, *missing)}
     prelude = ["-c", NOT_ROOT] if line.startswith("not root") else None
     completed, report = run(tmp_path, *args, env=env, prelude=prelude)
+    assert_one_line(completed, report, line)
+
+
+def test_an_engine_that_answers_but_cannot_be_used_is_a_problem_never_replaced(tmp_path, unusable_engine):
+    """--engine auto starts a private engine only when nothing answers: what answers and cannot be used is
+    named, with the reason, and no substitute is tested in its place."""
+    completed, report = run(tmp_path, "-k", "defaults or netns/veth", env={"DOCKER_HOST": unusable_engine})
+    assert_one_line(completed, report, f"Unknown Engine 1.0 (API 1.41) answers at {unusable_engine}, but the suite "
+                                       "cannot use it: its socket is served by ")
+    assert "engine_private" not in report["run_info"] and "starting a private one" not in completed.stderr
+    assert "pass --engine private" in report["run_info"]["problems"][0]
+
+
+def assert_one_line(completed: subprocess.CompletedProcess, report: dict, line: str) -> None:
+    """One problem, starting with *line*, in the summary and the report; the checks it takes away error with
+    it; the namespace checks (none, when not root) still pass; exit status 1."""
     problems = report["run_info"]["problems"]
     assert len(problems) == 1 and problems[0].startswith(line), problems
     assert "Traceback" not in completed.stdout + completed.stderr

@@ -3,9 +3,11 @@
 Each run is `python -m conformance` in a subprocess, as a user would start it.
 On the system engine, beside decoys of every kind, two runs at once (one serial,
 one with -n 2) both pass every claim with the same outcomes and leave the decoys
-as they were; the namespace claims need no engine; and `python -m conformance
-mutate` shows, against private engines, that every mapped fault is caught and
-every unusual healthy configuration passes.
+as they were; the namespace claims need no engine; where nothing answers, the
+run starts an engine of its own; and `python -m conformance mutate` shows,
+against private engines, that every mapped fault is caught and every unusual
+healthy configuration passes.  The system engine is conftest.py's: the one that
+answers at DOCKER_HOST, or on a fresh machine a plain dockerd for the session.
 """
 
 import json
@@ -23,12 +25,13 @@ import docker
 import pytest
 
 from conformance.catalog import catalog
-from conformance.lab.engine import Engine, EngineUnavailable, docker_host
+from conformance.lab.engine import docker_host
 from conformance.lab.netns import NamedNetns, namespace_of
 from conformance.lab.probe import ensure_probe_image
 from conformance.lab.sweep import RUNS_DIR, leftovers
 from conformance.lab.variants import UNUSUAL
 from conformance.mutation import unexplained
+from conformance.reports import schema
 
 pytestmark = [
     pytest.mark.engine,
@@ -36,25 +39,20 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs dockerd (apt-get install docker.io)"),
 ]
 
-REPO = Path(__file__).resolve().parent.parent
 CARRIER_FLAGS = 0x40 | 0x10000 | 0x20000  # IFF_RUNNING, IFF_LOWER_UP, IFF_DORMANT
+
+
+def written(report_dir: Path) -> dict:
+    """The report.json a real run wrote into *report_dir*, which must follow the schema."""
+    report = json.loads((report_dir / "report.json").read_text())
+    assert schema.problems(report) == [], f"{report_dir}/report.json does not follow the schema"
+    return report
 
 
 def assert_nothing_left(report: dict) -> None:
     client = None if report["run_info"]["engine_private"] else docker.DockerClient(base_url=docker_host())
     left = {run_id: leftovers(run_id, client) for run_id in report["run_info"]["run_ids"]}
     assert left == {run_id: [] for run_id in left}, "left behind"
-
-
-@pytest.fixture
-def system_engine() -> docker.DockerClient:
-    try:
-        Engine.connect(docker_host()).client.close()
-    except EngineUnavailable as exc:
-        pytest.skip(f"no system engine: {exc}")
-    client = docker.DockerClient(base_url=docker_host())
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -115,7 +113,7 @@ def test_two_runs_at_once_beside_decoys(tmp_path, system_engine, decoys):
                                    text=True)
             for name, args in (("serial", []), ("parallel", ["-n", "2"]))}
     outputs = {name: run.communicate(timeout=900)[0] for name, run in runs.items()}
-    reports = {name: json.loads((tmp_path / name / "report.json").read_text()) for name in runs}
+    reports = {name: written(tmp_path / name) for name in runs}
     for name, report in reports.items():
         assert unexplained(report) == {}, f"{name}: {outputs[name][-3000:]}"
         assert runs[name].returncode == 0, f"{name}: {outputs[name][-3000:]}"
@@ -134,7 +132,7 @@ def test_audit_tier_creates_nothing(tmp_path, system_engine):
     locks = set(RUNS_DIR.glob("*.lock")) if RUNS_DIR.is_dir() else set()
     completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path), "--tier", "audit"],
                                capture_output=True, text=True, timeout=300)
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = written(tmp_path)
     ran = report["claims"]
     assert ran and {c["tier"] for c in ran} == {"audit"} and {c["status"] for c in ran} == {"passed"}, \
         completed.stdout[-2000:]
@@ -153,24 +151,33 @@ def test_namespace_claims_need_no_engine(tmp_path):
     env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
     completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path), "--engine",
                                 "system", "-k", "netns"], capture_output=True, text=True, timeout=300, env=env)
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = written(tmp_path)
     assert {c["topic"] for c in report["claims"]} == {"netns"}
     assert unexplained(report) == {}, completed.stdout[-2000:]
     assert completed.returncode == 0
 
 
-def test_mutation_map_every_fault_caught_and_unusual_engines_pass():
-    """The catalog's whole fault map and every unusual configuration, as `python -m conformance mutate`.
+def test_auto_starts_a_private_engine_where_nothing_answers(tmp_path):
+    """--engine auto (the default) with nothing at DOCKER_HOST: the run starts an engine of its own, checks
+    it, and stops it (where something answers that cannot be used, test_bad_environments.py: a problem)."""
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/nothing.sock"}
+    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "r"),
+                                "--claim", "defaults/three-networks"], capture_output=True, text=True, timeout=300,
+                               env=env)
+    report = written(tmp_path / "r")
+    assert report["run_info"]["engine_private"] is True, completed.stdout[-2000:]
+    assert report["totals"]["passed"] == 1 and completed.returncode == 0, completed.stdout[-2000:]
+    assert_nothing_left(report)
 
-    Its report goes to reports/mutation/ in the checkout (report.json with a ``mutation`` section,
-    summary.md with the score), where CI keeps it.
-    """
-    report_dir = REPO / "reports" / "mutation"
-    shutil.rmtree(report_dir, ignore_errors=True)
+
+def test_mutation_map_every_fault_caught_and_unusual_engines_pass(tmp_path):
+    """The catalog's whole fault map and every unusual configuration, as `python -m conformance mutate`:
+    report.json with a ``mutation`` section, summary.md with the score, and every run's own report."""
+    report_dir = tmp_path / "mutation"
     completed = subprocess.run([sys.executable, "-m", "conformance", "mutate", "--report-dir", str(report_dir)],
                                capture_output=True, text=True, timeout=3600)
     assert (report_dir / "report.json").is_file(), f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-    report = json.loads((report_dir / "report.json").read_text())
+    report = written(report_dir)
     mutation = report["mutation"]
     assert mutation["missed"] == [], "faults the mapped checks did not catch"
     assert mutation["applied"] == sum(len(claim.faults) for claim in catalog())
@@ -178,9 +185,9 @@ def test_mutation_map_every_fault_caught_and_unusual_engines_pass():
     assert {name: c["unexplained"] for name, c in mutation["configurations"].items()} == {
         variant.name: {} for variant in UNUSUAL}
     assert "## Mutation score" in (report_dir / "summary.md").read_text()
-    masquerade = json.loads((report_dir / "faults" / "ip-masq-off" / "report.json").read_text())
+    masquerade = written(report_dir / "faults" / "ip-masq-off")
     source = next(c for c in masquerade["claims"] if c["id"] == "egress/masquerade-source")
     assert any(e.endswith(".pcap") for e in source["evidence"]), "the capture that caught the fault is not attached"
     assert completed.returncode == 0, completed.stdout[-2000:]
     for run_report in report_dir.glob("*/**/report.json"):
-        assert_nothing_left(json.loads(run_report.read_text()))
+        assert_nothing_left(written(run_report.parent))

@@ -25,6 +25,11 @@ from conformance.lab.variants import VARIANTS
 from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance import preflight
 from conformance.plugin import PROBLEMS, RECORDER, require
+from conformance.lab.background import Background
+from conformance.scheduling import lab_early, second_engine_early
+
+EARLY_LAB = pytest.StashKey[Background]()
+SECOND_ENGINE = pytest.StashKey[Background]()
 
 log = logging.getLogger("conformance")
 
@@ -44,7 +49,36 @@ def run(request: pytest.FixtureRequest) -> Run:
     with Liveness(run):
         request.config.stash[PROBLEMS] += preflight.kernel(run)
         require(request, "namespaces")
-        yield run
+        early = _start_early(request.config, request.session.items, run)
+        try:
+            yield run
+        finally:
+            for background in reversed(early):  # stopped already, unless no check took it or it failed
+                background.close()
+
+
+def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run) -> list[Background]:
+    """Start, in the background, what this process will need and can build while its first checks run
+    (conformance/scheduling.py says when): the lab, whose engine may be a private one to start, and the
+    second engine.  The fixtures below then take them from the stash."""
+    if any(p.affects in ("everything", "engine") for p in config.stash[PROBLEMS]):
+        return []  # the fixtures fail with the problem's line; nothing to start
+    started = []
+    for key, wanted, make in ((EARLY_LAB, lab_early, lambda: _new_lab(config.option, run)),
+                              (SECOND_ENGINE, second_engine_early, lambda: ConfiguredLab(run, dockerd=config.option.dockerd))):
+        if wanted(config, items):
+            config.stash[key] = Background(make())
+            started.append(config.stash[key])
+    return started
+
+
+def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable):
+    """What was started early under *key* (now the caller's: the stash forgets it), else ``make()``."""
+    if key not in config.stash:
+        return make()
+    early = config.stash[key]
+    del config.stash[key]
+    return early
 
 
 @pytest.fixture
@@ -76,10 +110,8 @@ def _started(request: pytest.FixtureRequest, what: str, lab):
 
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
-    option = request.config.option
-    lab = _started(request, "lab unavailable", Lab(
-        engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
-        variant=VARIANTS[option.variant] if option.variant else None, dockerd=option.dockerd))
+    lab = _started(request, "lab unavailable",
+                   _taken(request.config, EARLY_LAB, lambda: _new_lab(request.config.option, run)))
     recorder = request.config.stash[RECORDER]
     try:
         recorder.run_info.update(lab.run_info())
@@ -87,6 +119,11 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
     finally:
         lab.__exit__(None, None, None)
         _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
+
+
+def _new_lab(option, run: Run) -> Lab:
+    return Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
+               variant=VARIANTS[option.variant] if option.variant else None, dockerd=option.dockerd)
 
 
 @pytest.fixture(scope="session")
@@ -120,18 +157,21 @@ def shared(lab: Lab) -> Scope:
         yield shared
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
-    """A private engine run with --bridge, --icc=false and --dns, for the claims about those options."""
+    """A private engine run with --bridge, --icc=false and --dns, for the claims about those options:
+    started early, in the background, where conformance/scheduling.py says so, and stopped as soon as
+    the module's checks are done (not at the end of the session, where it would keep a worker busy)."""
     product = request.getfixturevalue("engine").product
     if product != "docker":  # a dockerd beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: these claims are about dockerd's own options "
                     "(--bridge, --icc, --dns), which it does not have")
-    cfg = _started(request, "cannot start an engine with the options these claims are about", ConfiguredLab(run, dockerd=request.config.option.dockerd))
+    starting = _taken(request.config, SECOND_ENGINE, lambda: ConfiguredLab(run, dockerd=request.config.option.dockerd))
+    cfg = _started(request, "cannot start an engine with the options these claims are about", starting)
     try:
         yield cfg
     finally:
-        cfg.__exit__(None, None, None)
+        starting.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -33,7 +33,13 @@ DEFAULT_SUBNET = "172.17.0.0/16"
 
 
 class EngineUnavailable(RuntimeError):
-    """No engine answers at the address, or it cannot be inspected."""
+    """The suite cannot use an engine at the address: nothing answers there (NoEngine), or what answers
+    cannot be the engine under test."""
+
+
+class NoEngine(EngineUnavailable):
+    """Nothing answers at the address: no socket, or nothing listening on it.  The one case in which
+    ``--engine auto`` may start a private engine; an engine that answers is never replaced by one."""
 
 
 def docker_host() -> str:
@@ -48,15 +54,18 @@ def _peer_pid(socket_path: str) -> int:
 
 
 def daemon_pid(socket_path: str) -> int:
-    """The dockerd serving *socket_path*.
+    """The dockerd (or ``podman system service``) serving *socket_path*; EngineUnavailable with the reason
+    when the suite cannot use what serves it.
 
-    Peer credentials name the process that listened on the socket: dockerd
-    itself, or the service manager when the socket is activated by systemd.  In
-    the second case the one dockerd naming this socket (or none, for the
-    default socket) is taken.
+    This is the one place that decides whether what answers can be the engine under test: the suite reads
+    the engine's namespace, options, firewall and proxies through its process, and knows that process for
+    a dockerd and for Podman's service (lab/podman.py).  Peer credentials name the process that listened
+    on the socket: the daemon itself, or the service manager when the socket is activated by systemd.  In
+    the second case the one dockerd naming this socket (or none, for the default socket) is taken.
     """
     pid = _peer_pid(socket_path)
-    if comm(pid) in ("dockerd", "podman"):
+    owner = comm(pid)
+    if owner in ("dockerd", "podman"):
         return pid
     candidates = []
     for candidate, argv in processes("dockerd"):
@@ -66,11 +75,12 @@ def daemon_pid(socket_path: str) -> int:
         )
         if serves:
             candidates.append(candidate)
-    if len(candidates) != 1:
-        raise EngineUnavailable(
-            f"cannot tell which dockerd serves {socket_path} (socket owner is pid {pid}, "
-            f"candidates {candidates})"
-        )
+    if not candidates:
+        raise EngineUnavailable(f"its socket is served by {owner} (pid {pid}), not by a dockerd, and the suite "
+                                "reads the engine's namespace, options and proxies from its dockerd process")
+    if len(candidates) > 1:
+        raise EngineUnavailable(f"its socket is held by {owner} (pid {pid}), and {len(candidates)} dockerd "
+                                f"processes could be behind it (pids {candidates})")
     return candidates[0]
 
 
@@ -84,6 +94,13 @@ def bridge_of(network) -> str:
     if podman.is_podman(network.client.version()):
         return podman.network(network.client, network.id)["network_interface"]
     return f"br-{network.id[:12]}"
+
+
+def answered(version: dict[str, Any]) -> str:
+    """What answered, as its version endpoint names it: "Docker Engine 20.10.24 (API 1.41)"."""
+    name = (version.get("Components") or [{}])[0].get("Name") or "an unnamed engine"
+    name = "Docker Engine" if name == "Engine" else name  # dockerd calls itself "Engine"; Podman "Podman Engine"
+    return f"{name} {version.get('Version', '?')} (API {version.get('ApiVersion', '?')})"
 
 
 @dataclass(frozen=True)
@@ -122,11 +139,27 @@ class Engine:
                 "is found from the socket's peer"
             )
         try:
+            _peer_pid(parsed.path)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise NoEngine(f"no Docker engine answers at {url}: {exc.strerror}") from None
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot connect to {url}: {exc.strerror}") from None
+        client = None
+        try:
             client = docker.DockerClient(base_url=url, version="auto", timeout=timeout)
             client.ping()
+            version = client.version()
         except (docker.errors.DockerException, OSError) as exc:
-            raise EngineUnavailable(f"no Docker engine answers at {url}: {exc}") from exc
-        return cls(client=client, url=url, pid=daemon_pid(parsed.path), private=private)
+            if client is not None:
+                client.close()
+            raise EngineUnavailable(f"something listens at {url} but does not answer the Docker API: {exc}") from exc
+        try:
+            pid = daemon_pid(parsed.path)
+        except EngineUnavailable as exc:
+            client.close()
+            raise EngineUnavailable(f"{answered(version)} answers at {url}, but the suite cannot use it: {exc}") \
+                from None
+        return cls(client=client, url=url, pid=pid, private=private)
 
     @property
     def netns(self) -> Netns:

@@ -44,7 +44,8 @@ def listening_tcp_ports(pid: int) -> set[int]:
 
 class Scope:
     """What one check (or one module's shared topology) creates in the engine; ``close()`` removes all of it,
-    also after a failure: the containers at once, concurrently, then the networks."""
+    also after a failure: the containers at once, concurrently, then the networks, then its reservations.
+    Where the lab has ``removals`` (an executor), that happens there, and the next check need not wait."""
 
     def __init__(self, lab: "Lab"):  # noqa: F821 - Lab imports Scope
         self.lab = lab
@@ -63,6 +64,13 @@ class Scope:
         self.close()
 
     def close(self) -> None:
+        removals = getattr(self.lab, "removals", None)
+        if removals is None:
+            self._remove()
+        else:
+            removals.submit(self._remove)
+
+    def _remove(self) -> None:
         try:
             for removable, remove in ((self._containers, _remove_container), (self._networks, _remove_network)):
                 with ThreadPoolExecutor(max_workers=8) as pool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import socket
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
-from .engine import Engine, EngineUnavailable, docker_host
+from .engine import Engine, NoEngine, docker_host
 from .private import PodmanService, PrivateEngine
 from .guard import Guard
 from .probe import ensure_probe_image
@@ -30,7 +31,9 @@ class Lab:
     """``with Lab() as lab:`` — set up in order, torn down in reverse, always.
 
     ``engine_mode`` "auto" uses the engine at DOCKER_HOST when one answers and
-    otherwise starts a private one; "system" insists on DOCKER_HOST; "private"
+    starts a private one only when nothing answers there (an engine that answers
+    but cannot be used raises, and is never replaced by a substitute);
+    "system" insists on DOCKER_HOST; "private"
     always starts one, with ``daemon_options``, as ``variant`` if one is given
     (a variant is only ever applied to an engine the suite starts).
     """
@@ -54,6 +57,8 @@ class Lab:
             self._stack.callback(self.reservations.release_all)
             self.engine = self._engine()
             self._stack.callback(self._sweep)
+            self.removals = Removals()
+            self._stack.callback(self.removals.wait)  # before the sweep: what is being removed is not swept
             self.image = ensure_probe_image(self.engine.client)
             self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
             self.resolver = self._stack.enter_context(Resolver(
@@ -74,7 +79,7 @@ class Lab:
         if self.engine_mode != "private":
             try:
                 engine = Engine.connect(docker_host())
-            except EngineUnavailable:
+            except NoEngine:
                 if self.engine_mode == "system":
                     raise
                 log.warning("no engine answers at %s: starting a private one", docker_host())
@@ -154,6 +159,27 @@ class Lab:
                 "remote": self.upstream.remote,
             },
         }
+
+
+class Removals(ThreadPoolExecutor):
+    """Where the scopes of checks remove what they created, while the next check already runs: removing
+    a container takes about as long as starting one, and nothing waits for it but the end of the run."""
+
+    def __init__(self):
+        super().__init__(max_workers=2, thread_name_prefix="removal")
+        self._pending: list[Future] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        self._pending.append(future)
+        return future
+
+    def wait(self) -> None:
+        """Wait for every removal; one that failed is logged (the lab's sweep then removes what it left)."""
+        self.shutdown(wait=True)
+        for future in self._pending:
+            if future.exception() is not None:
+                log.warning("removing a check's containers and networks failed: %s", future.exception())
 
 
 def _bindable(netns, port: int) -> bool:
