@@ -218,11 +218,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _two_hosts_early(request: pytest.FixtureRequest) -> None:
     """Start the two-host lab in the background as the run begins, when this process will run its checks
     and is not an xdist worker (there its checks come first anyway)."""
-    if hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items)):
+    if (hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items))
+            or request.config.option.engine == "podman"):
         yield
         return
     run = request.getfixturevalue("run")
-    lab = TwoHosts(run, HOST_FAULTS.get(request.config.option.variant))
+    lab = TwoHosts(run, HOST_FAULTS.get(request.config.option.variant), request.config.option.dockerd)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="two-hosts") as pool:
         starting = request.config.stash[HOSTS_STARTING] = pool.submit(lab.__enter__)
         try:
@@ -237,9 +238,13 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
     one module's (test_hosts.py), and the engines stop with it rather than idle through the rest of a run."""
+    product = request.getfixturevalue("engine").product
+    if product != "docker":  # two dockerds beside it would be a substitute for the engine under test
+        pytest.skip(f"not applicable: engine_product={product!r}: the two-host lab is two dockerds in a swarm")
     starting = request.config.stash.get(HOSTS_STARTING, None)
     lab = _started(request, "cannot start the two-host lab",
-                   _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant)))
+                   _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant),
+                                                                request.config.option.dockerd))
     request.config.stash[RECORDER].run_info["two_hosts"] = lab.run_info()
     try:
         yield lab
