@@ -38,7 +38,7 @@ PODMAN_PENDING = {
     "bridge/default-mode": "the default network is named podman in a container's NetworkSettings",
     "host/dockerfile-sets-no-network-mode": "the same: a container without --network is on 'podman'",
     "bridge/not-addressable-from-outside": "netavark forwards to container addresses from outside",
-    "defaults/docker0-linux-bridge": "podman0 exists only while a container uses it",
+    "defaults/docker0-linux-bridge": "podman0 exists only while a container uses it (passes when one does)",
     "defaults/bridge-no-carrier-when-empty": "podman0 does not exist without a container",
     "defaults/three-networks": "Podman lists no host and none networks",
     "host/egress-with-host-address": "no podman0 to capture on with only a host-mode container",
