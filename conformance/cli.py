@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from . import cli_commands, listing
+from . import cli_commands, engine_matrix, listing
 from .options import OPTIONS
 
 PROG = "docker-net-conformance"  # the console script, named after the distribution
@@ -57,6 +57,8 @@ COMMANDS = {command.name: command for command in (
             cli_commands.repeat, root=True),
     Command("benchmark", "time the suite, serial and with -n 2, against the engine's floor",
             cli_commands.benchmark, root=True),
+    Command("matrix", "the catalog on several engines: a claims x engines matrix, differences first",
+            engine_matrix.main, root=True),
     Command("diff", "compare two report.json claim by claim (Markdown); exit 1 on a regression",
             cli_commands.diff),
     Command("merge", "one claims x hosts matrix (matrix.md, matrix.html) from many report.json",

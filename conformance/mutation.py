@@ -38,10 +38,10 @@ class RunFailed(RuntimeError):
     """A run of the suite wrote no report."""
 
 
-def run_suite(report_dir: Path, *args: str) -> dict[str, Any]:
-    """``python -m conformance --report-dir REPORT_DIR ARGS``; its report.json."""
+def run_suite(report_dir: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``python -m conformance --report-dir REPORT_DIR ARGS`` (in *env*, default this process's); its report.json."""
     completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(report_dir), "-q", *args],
-                               capture_output=True, text=True, timeout=900)
+                               capture_output=True, text=True, timeout=900, env=env)
     path = report_dir / "report.json"
     if not path.is_file():
         raise RunFailed(f"no report from `conformance {' '.join(args)}`:\n{completed.stdout[-3000:]}\n"

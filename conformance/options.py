@@ -43,8 +43,10 @@ OPTIONS = (
     # --help ends it early.
     Option("--report-dir", "where the reports and the evidence go (default: reports/)",
            dict(default=Path("reports"), type=Path, metavar="DIR")),
-    Option("--engine", "system: DOCKER_HOST's; private: its own; auto (default): either",
-           dict(default="auto"), choices=("auto", "system", "private")),
+    Option("--engine", "system (DOCKER_HOST's), private or podman (its own), auto (default): either",
+           dict(default="auto", metavar="MODE"), choices=("auto", "system", "private", "podman")),
+    Option("--dockerd", "this dockerd as the private engine, with its package tree's containerd",
+           dict(metavar="PATH")),
     Option("--daemon-opt", "a private engine's dockerd option, e.g. --daemon-opt=--ip-masq=false",
            dict(action="append", default=[], metavar="OPTION")),
     Option("--variant", "a private engine as a named fault or configuration (lab/variants.py)",

@@ -85,11 +85,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help:
         return  # pytest stopped parsing at --help: the other options may not even hold their defaults
     if config.option.variant:
-        if config.option.engine == "system":
-            raise pytest.UsageError("--variant changes a private engine; it cannot apply to --engine system")
+        if config.option.engine in ("system", "podman"):
+            raise pytest.UsageError("--variant changes a private dockerd; it cannot apply to --engine "
+                                    f"{config.option.engine}")
+        config.option.engine = "private"
+    if config.option.dockerd:
+        if config.option.engine not in ("auto", "private"):
+            raise pytest.UsageError("--dockerd starts a private engine; it cannot apply to --engine "
+                                    f"{config.option.engine}")
         config.option.engine = "private"
     if config.option.tier == "audit":
-        if config.option.engine == "private":
+        if config.option.engine in ("private", "podman"):
             raise pytest.UsageError("--tier audit creates nothing, so it cannot start a private engine")
         config.option.engine = "system"
     unknown = [c for c in config.option.claim if c not in catalog().claims]
@@ -111,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not getattr(config.option, "allure_report_dir", None):
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
-    config.stash[PROBLEMS] = preflight.environment(config.option.engine)
+    config.stash[PROBLEMS] = preflight.environment(config.option.engine, config.option.dockerd)
     config.stash[RECORDER] = Recorder(config)
     config.pluginmanager.register(config.stash[RECORDER], "conformance-recorder")
 

@@ -34,13 +34,13 @@ class Problem:
         return f"{self.what} — {self.fix}"
 
 
-def environment(engine_mode: str) -> list[Problem]:
+def environment(engine_mode: str, dockerd: str | None = None) -> list[Problem]:
     """What is wrong before anything is created: privileges, the engine, the tools it needs."""
     problems = []
     if os.geteuid() != 0:
         problems.append(Problem("not root: the suite creates network namespaces and reads the engine's firewall",
                                 "run it as root (sudo python -m conformance)", "everything"))
-    engine = _engine_problem(engine_mode)
+    engine = _engine_problem(engine_mode, dockerd)
     if engine is not None:
         problems.append(engine)
     if shutil.which("iptables") is None:
@@ -49,11 +49,16 @@ def environment(engine_mode: str) -> list[Problem]:
     return problems
 
 
-def _engine_problem(engine_mode: str) -> Problem | None:
+def _engine_problem(engine_mode: str, dockerd: str | None = None) -> Problem | None:
     """The engine at DOCKER_HOST, unless the run starts its own.  Under ``auto`` only nothing answering
     there lets the run start a private engine: what answers but cannot be used is a problem, never
     replaced by a substitute the user did not ask for."""
     url = docker_host()
+    if engine_mode == "podman":
+        if shutil.which("podman") is None:
+            return Problem("--engine podman: no podman to start", "apt-get install podman netavark aardvark-dns",
+                           "engine")
+        return None
     if engine_mode != "private":
         try:
             engine = Engine.connect(url)
@@ -78,6 +83,11 @@ def _engine_problem(engine_mode: str) -> Problem | None:
                 return None
             finally:
                 engine.client.close()
+    if dockerd is not None:
+        if not (os.path.isfile(dockerd) and os.access(dockerd, os.X_OK)):
+            return Problem(f"--dockerd {dockerd}: not an executable file",
+                           "give the path of a dockerd binary (an unpacked tree's usr/sbin/dockerd)", "engine")
+        return None
     if shutil.which("dockerd") is None:
         return Problem(f"no Docker engine answers at {url}, and there is no dockerd to start a private one",
                        "apt-get install docker.io (or start the engine and set DOCKER_HOST)", "engine")

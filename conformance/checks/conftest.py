@@ -65,7 +65,7 @@ def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run) -> l
         return []  # the fixtures fail with the problem's line; nothing to start
     started = []
     for key, wanted, make in ((EARLY_LAB, lab_early, lambda: _new_lab(config.option, run)),
-                              (SECOND_ENGINE, second_engine_early, lambda: ConfiguredLab(run))):
+                              (SECOND_ENGINE, second_engine_early, lambda: ConfiguredLab(run, dockerd=config.option.dockerd))):
         if wanted(config, items):
             config.stash[key] = Background(make())
             started.append(config.stash[key])
@@ -123,7 +123,7 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
 
 def _new_lab(option, run: Run) -> Lab:
     return Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
-               variant=VARIANTS[option.variant] if option.variant else None)
+               variant=VARIANTS[option.variant] if option.variant else None, dockerd=option.dockerd)
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +162,11 @@ def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options:
     started early, in the background, where conformance/scheduling.py says so, and stopped as soon as
     the module's checks are done (not at the end of the session, where it would keep a worker busy)."""
-    starting = _taken(request.config, SECOND_ENGINE, lambda: ConfiguredLab(run))
+    product = request.getfixturevalue("engine").product
+    if product != "docker":  # a dockerd beside it would be a substitute for the engine under test
+        pytest.skip(f"not applicable: engine_product={product!r}: these claims are about dockerd's own options "
+                    "(--bridge, --icc, --dns), which it does not have")
+    starting = _taken(request.config, SECOND_ENGINE, lambda: ConfiguredLab(run, dockerd=request.config.option.dockerd))
     cfg = _started(request, "cannot start an engine with the options these claims are about", starting)
     try:
         yield cfg
@@ -214,11 +218,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _two_hosts_early(request: pytest.FixtureRequest) -> None:
     """Start the two-host lab in the background as the run begins, when this process will run its checks
     and is not an xdist worker (there its checks come first anyway)."""
-    if hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items)):
+    if (hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items))
+            or request.config.option.engine == "podman"):
         yield
         return
     run = request.getfixturevalue("run")
-    lab = TwoHosts(run, HOST_FAULTS.get(request.config.option.variant))
+    lab = TwoHosts(run, HOST_FAULTS.get(request.config.option.variant), request.config.option.dockerd)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="two-hosts") as pool:
         starting = request.config.stash[HOSTS_STARTING] = pool.submit(lab.__enter__)
         try:
@@ -233,9 +238,13 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
     one module's (test_hosts.py), and the engines stop with it rather than idle through the rest of a run."""
+    product = request.getfixturevalue("engine").product
+    if product != "docker":  # two dockerds beside it would be a substitute for the engine under test
+        pytest.skip(f"not applicable: engine_product={product!r}: the two-host lab is two dockerds in a swarm")
     starting = request.config.stash.get(HOSTS_STARTING, None)
     lab = _started(request, "cannot start the two-host lab",
-                   _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant)))
+                   _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant),
+                                                                request.config.option.dockerd))
     request.config.stash[RECORDER].run_info["two_hosts"] = lab.run_info()
     try:
         yield lab

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import docker
 
+from conformance.lab.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.host import parse_resolv_conf
 from conformance.lab.scope import tcp_sockets
 
@@ -83,12 +84,6 @@ def subnet_network(scope, lab, suffix: str, gateway_index: int = 1, **kwargs):
     pool = docker.types.IPAMPool(subnet=str(subnet), gateway=gateway)
     network = scope.network(suffix, ipam=docker.types.IPAMConfig(pool_configs=[pool]), **kwargs)
     return network, subnet, gateway
-
-
-def bridge_of(network) -> str:
-    """The Linux bridge of a bridge-driver network."""
-    network.reload()
-    return network.attrs["Options"].get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
 
 
 def resolv(scope, box) -> dict[str, list[str]]:

@@ -98,7 +98,7 @@ def _left_out(nameserver: str, ipv6: bool) -> bool:
 def _default_resolv_conf(scope) -> tuple[str, bool]:
     """The resolv.conf of a container started without --dns (it resolves nothing), and whether it has IPv6."""
     box = scope.container("box", dns=[])
-    ipv6 = bool(box.attrs["NetworkSettings"]["Networks"]["bridge"].get("GlobalIPv6Address"))
+    ipv6 = bool(scope.endpoint(box).get("GlobalIPv6Address"))
     return scope.exec(box, "cat", "/etc/resolv.conf").output, ipv6
 
 

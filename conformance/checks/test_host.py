@@ -83,9 +83,8 @@ def test_reachable_without_nat(claim, scope, lab, evidence):
     box = scope.container("srv", httpd(port), network="host")
     scope.wait_listening(box, port)
     peer = plain_address(lab.http_get(port, "/cgi-bin/peer"))
-    nat = lab.engine.nat_dump()
-    dnat = firewall.dnat_rules(nat, port)
-    evidence.text("nat-table", nat)
+    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
+    evidence.text("nat-table", lab.engine.nat_dump())
     evidence.text("peer-seen-by-container", peer)
     assert peer == lab.upstream.upstream_addr, f"the server saw {peer}, the client was {lab.upstream.upstream_addr}"
     assert not dnat, f"DNAT rules for port {port}: {dnat}"
@@ -142,7 +141,7 @@ def test_expose_uses_host_port(claim, scope, lab, evidence):
     box.reload()
     peer = plain_address(lab.http_get(EXPOSED_PORT, "/cgi-bin/peer"))
     mappings = box.attrs["NetworkSettings"]["Ports"]
-    dnat = firewall.dnat_rules(lab.engine.nat_dump(), EXPOSED_PORT)
+    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), EXPOSED_PORT)]
     proxies = [vars(p) for p in lab.engine.proxies() if p.host_port == EXPOSED_PORT]
     evidence.json("host-mode-expose", {"peer": peer, "ports": mappings, "dnat": dnat, "proxies": proxies})
     assert peer == lab.upstream.upstream_addr, f"{lab.upstream.engine_addr}:{EXPOSED_PORT} answered for {peer}"
@@ -213,8 +212,9 @@ def test_faster_than_bridge(claim, scope, lab, evidence):
     seen = on_bridge.packets()
     crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]
     bridged = [p for p in seen if TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport)]
-    nat = lab.engine.nat_dump()
-    dnat = {"host": firewall.dnat_rules(nat, host_port), "bridge": firewall.dnat_rules(nat, published_port)}
+    nat = lab.engine.nat_rules()
+    dnat = {"host": [r.text for r in firewall.dnat_for(nat, host_port)],
+            "bridge": [r.text for r in firewall.dnat_for(nat, published_port)]}
     host_slower = sum(h > b for h, b in zip(samples["host"], samples["bridge"]))
     chance = binomial_tail(host_slower, pairs)
     median = {mode: statistics.median(values) for mode, values in samples.items()}

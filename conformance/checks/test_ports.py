@@ -28,11 +28,10 @@ def published(shared, lab):
 def test_dnat_rule(claim, published, scope, lab, evidence):
     box, host_port = published
     target = f"{scope.address(box)}:{HTTPD_PORT}"
-    nat = lab.engine.nat_dump()
-    dnat = firewall.dnat_rules(nat, host_port)
-    evidence.text("nat-table", nat)
-    assert [firewall.value(r, "--to-destination") for r in dnat] == [target], (
-        f"DNAT rules for host port {host_port}: {dnat}; expected one to {target}"
+    dnat = firewall.dnat_for(lab.engine.nat_rules(), host_port)
+    evidence.text("nat-table", lab.engine.nat_dump())
+    assert [r.to for r in dnat] == [target], (
+        f"DNAT rules for host port {host_port}: {[r.text for r in dnat]}; expected one to {target}"
     )
 
 
@@ -218,8 +217,7 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
     box.reload()
     address = scope.address(box)
     ports = box.attrs["NetworkSettings"]["Ports"]
-    nat = lab.engine.nat_dump()
-    to_box = [r for r in firewall.rules(nat) if address in (firewall.value(r, "--to-destination") or "")]
+    to_box = [r.text for r in lab.engine.nat_rules() if r.action == "DNAT" and address in (r.to or "")]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
     tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
              reachable(lab.upstream.netns, lab.upstream.engine_addr, EXPOSED_PORT),

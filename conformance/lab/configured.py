@@ -32,8 +32,9 @@ BRIDGE_NET = ipaddress.ip_network("198.18.0.0/24")
 class ConfiguredLab:
     """``with ConfiguredLab(run) as cfg: cfg.engine, cfg.bridge_name, cfg.gateway, cfg.scope()``"""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, dockerd: str | None = None):
         self.run = run
+        self.dockerd = dockerd
         self.bridge_name = run.ifname("b0")
         self.gateway = str(BRIDGE_NET[1])
         self.subnet = str(BRIDGE_NET)
@@ -48,7 +49,7 @@ class ConfiguredLab:
     def __enter__(self) -> "ConfiguredLab":
         try:
             self.engine: Engine = self._stack.enter_context(
-                PrivateEngine(self.run, "cfg", self.options, prepare=self._prepare))
+                PrivateEngine(self.run, "cfg", self.options, prepare=self._prepare, dockerd=self.dockerd))
             self.image = ensure_probe_image(self.engine.client)
             self.resolver = self._stack.enter_context(
                 Resolver(self.engine.netns, self.gateway, {PROBE_NAME: self.gateway}))

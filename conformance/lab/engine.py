@@ -9,6 +9,7 @@ the suite behaves the same against the system daemon and a private one.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
 import struct
@@ -20,7 +21,7 @@ from urllib.parse import urlparse
 
 import docker
 
-from . import firewall
+from . import firewall, nftables, podman
 from .daemon import daemon_options, default_bridge_overrides
 from .netns import Netns, namespace_of
 from .procs import comm, processes
@@ -53,18 +54,18 @@ def _peer_pid(socket_path: str) -> int:
 
 
 def daemon_pid(socket_path: str) -> int:
-    """The dockerd serving *socket_path*; EngineUnavailable with the reason when the suite cannot use
-    what serves it.
+    """The dockerd (or ``podman system service``) serving *socket_path*; EngineUnavailable with the reason
+    when the suite cannot use what serves it.
 
     This is the one place that decides whether what answers can be the engine under test: the suite reads
     the engine's namespace, options, firewall and proxies through its process, and knows that process for
-    a dockerd only.  Peer credentials name the process that listened on the socket: dockerd itself, or
-    the service manager when the socket is activated by systemd.  In the second case the one dockerd
-    naming this socket (or none, for the default socket) is taken.
+    a dockerd and for Podman's service (lab/podman.py).  Peer credentials name the process that listened
+    on the socket: the daemon itself, or the service manager when the socket is activated by systemd.  In
+    the second case the one dockerd naming this socket (or none, for the default socket) is taken.
     """
     pid = _peer_pid(socket_path)
     owner = comm(pid)
-    if owner == "dockerd":
+    if owner in ("dockerd", "podman"):
         return pid
     candidates = []
     for candidate, argv in processes("dockerd"):
@@ -81,6 +82,18 @@ def daemon_pid(socket_path: str) -> int:
         raise EngineUnavailable(f"its socket is held by {owner} (pid {pid}), and {len(candidates)} dockerd "
                                 f"processes could be behind it (pids {candidates})")
     return candidates[0]
+
+
+def bridge_of(network) -> str:
+    """The Linux bridge of a bridge-driver network (a docker-py Network): the name it was given, else
+    Docker's br-<id>, or on Podman its own choice (podman1, ...), which it makes only once a container joins."""
+    network.reload()
+    named = (network.attrs.get("Options") or {}).get("com.docker.network.bridge.name")
+    if named:
+        return named
+    if podman.is_podman(network.client.version()):
+        return podman.network(network.client, network.id)["network_interface"]
+    return f"br-{network.id[:12]}"
 
 
 def answered(version: dict[str, Any]) -> str:
@@ -153,7 +166,15 @@ class Engine:
         return namespace_of(self.pid)
 
     @cached_property
+    def product(self) -> str:
+        """"docker" or "podman": which engine serves the Docker API here."""
+        return podman.PRODUCT if podman.is_podman(self.version) else "docker"
+
+    @cached_property
     def options(self) -> dict[str, Any]:
+        if self.product == podman.PRODUCT:
+            argv = [a for a in Path(f"/proc/{self.pid}/cmdline").read_bytes().decode().split("\0")[1:] if a]
+            return {**podman.options(iptables=self.iptables_variant is not None), "argv": argv}
         return daemon_options(self.pid)
 
     @cached_property
@@ -166,12 +187,23 @@ class Engine:
             return {}
 
     @cached_property
+    def default_network(self) -> str:
+        """The name a container on the default bridge has in its NetworkSettings.Networks: "bridge", or, on
+        Podman, its default network's own name (its compat API answers to "bridge" but reports "podman")."""
+        if self.product == podman.PRODUCT:
+            return podman.network(self.client, self.bridge_network["Id"])["name"]
+        return "bridge"
+
+    @cached_property
     def bridge(self) -> "BridgeFacts":
         net = self.bridge_network
         opts = net.get("Options") or {}
         ipam = (net.get("IPAM") or {}).get("Config") or [{}]
         v4 = next((c for c in ipam if ":" not in c.get("Subnet", "")), ipam[0])
-        name = opts.get("com.docker.network.bridge.name", DEFAULT_BRIDGE)
+        if self.product == podman.PRODUCT:  # its compat inspect leaves Options empty
+            name = podman.network(self.client, net["Id"])["network_interface"]
+        else:
+            name = opts.get("com.docker.network.bridge.name", DEFAULT_BRIDGE)
         return BridgeFacts(
             name=name,
             subnet=v4.get("Subnet"),
@@ -208,17 +240,36 @@ class Engine:
             "default_bridge": bridge.name == DEFAULT_BRIDGE and bridge.subnet == DEFAULT_SUBNET,
             "private_engine": self.private,
             "engine_version": self.version.get("Version"),
+            "engine_product": self.product,
+            "firewall_backend": self.firewall_backend,
             "iptables_variant": self.iptables_variant,
             "default_bridge_overrides": default_bridge_overrides(self.options),
-            "engine_product": "podman" if any("podman" in c.get("Name", "").lower()
-                                              for c in self.version.get("Components") or []) else "docker",
         }
+
+    @cached_property
+    def binary(self) -> str | None:
+        """The daemon's executable, as the kernel names it."""
+        try:
+            return os.readlink(f"/proc/{self.pid}/exe")
+        except OSError:
+            return None
+
+    @cached_property
+    def firewall_backend(self) -> str:
+        """What writes this engine's rules: GET /info's FirewallBackend.Driver (API 1.49, Docker 28.1), else
+        iptables unless the daemon was told --iptables=false."""
+        reported = (self.info.get("FirewallBackend") or {}).get("Driver")
+        if reported:
+            return reported
+        return "iptables" if self.options["iptables"] else "none"
 
     def describe(self) -> dict[str, Any]:
         """The run_info block of report.json for this engine."""
         version = self.version
         options = {k: v for k, v in self.options.items() if k != "argv"}
         return {
+            "engine_product": self.product,
+            "engine_binary": self.binary,
             "engine_url": self.url,
             "engine_private": self.private,
             "engine_version": version.get("Version"),
@@ -227,16 +278,28 @@ class Engine:
             "daemon_argv": self.options["argv"],
             "daemon_options": options,
             "bridge": asdict(self.bridge),
-            "firewall_backend": "iptables" if self.options["iptables"] else "none",
+            "firewall_backend": self.firewall_backend,
             "iptables_variant": self.iptables_variant,
             "storage_driver": self.info.get("Driver"),
             "cgroup_version": self.info.get("CgroupVersion"),
         }
 
     def nat_dump(self) -> str:
+        """The NAT configuration as the backend shows it: iptables-save's nat table, or nft's JSON listing of
+        Docker's own table; the evidence of a configuration claim."""
+        if self.firewall_backend == "nftables":
+            return json.dumps(nftables.listing(self.netns), indent=1)
         if self.iptables_variant is None:
             return ""
         return firewall.save(self.netns, self.iptables_variant, "nat")
+
+    def nat_rules(self) -> list[firewall.NatRule]:
+        """The NAT rules of whichever backend the engine reports, read the same way (firewall.NatRule)."""
+        if self.firewall_backend == "nftables":
+            return nftables.nat_rules(self.netns)
+        if self.iptables_variant is None:
+            return []
+        return firewall.nat_rules(firewall.save(self.netns, self.iptables_variant, "nat"))
 
     def proxies(self) -> list[Proxy]:
         """The docker-proxy processes this daemon started."""

@@ -5,6 +5,10 @@ MASQUERADE``), so the dump of that syntax is the configuration evidence; no
 Python library reads both the nf_tables and the legacy backend.  The variant is
 what ``iptables --version`` says on the daemon's own PATH, which also honours a
 per-daemon shim; nothing is loaded or changed to find it.
+
+A NAT rule is also read into a ``NatRule``, the same for every backend: an
+iptables-save line here, or an nftables rule (``nftables.py``) for an engine
+whose firewall backend is nftables; the configuration claims ask those.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from .netns import Netns
@@ -66,9 +71,48 @@ def value(rule: str, flag: str) -> str | None:
     return next((tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t == flag), None)
 
 
-def dnat_rules(dump: str, port: int) -> list[str]:
-    """Rules of Docker's DOCKER nat chain that DNAT TCP traffic for host *port*."""
-    return [
-        r for r in rules(dump)
-        if r.startswith("-A DOCKER ") and value(r, "-j") == "DNAT" and value(r, "--dport") == str(port)
-    ]
+@dataclass(frozen=True)
+class NatRule:
+    """What a NAT rule says, whichever backend holds it: ``text`` as the backend shows it, the chain, the
+    action (DNAT, MASQUERADE, ...), and the matches the articles' rules use."""
+
+    text: str
+    chain: str
+    action: str
+    source: str | None = None  # -s / ip saddr
+    not_out: str | None = None  # ! -o / oifname !=
+    not_in: str | None = None  # ! -i / iifname !=
+    proto: str | None = None
+    dport: int | None = None
+    to: str | None = None  # --to-destination / dnat to
+
+
+def nat_rule(line: str) -> NatRule:
+    """One iptables-save ``-A`` line of the nat table as a NatRule."""
+    tokens = shlex.split(line)
+    negated: set[str] = set()
+    for i, token in enumerate(tokens[:-1]):
+        if token == "!":
+            negated.add(tokens[i + 1])
+    dport = value(line, "--dport")
+    return NatRule(text=line, chain=tokens[1], action=value(line, "-j") or "",
+                   source=value(line, "-s") if "-s" not in negated else None,
+                   not_out=value(line, "-o") if "-o" in negated else None,
+                   not_in=value(line, "-i") if "-i" in negated else None,
+                   proto=value(line, "-p"), dport=int(dport) if dport else None, to=value(line, "--to-destination"))
+
+
+def nat_rules(dump: str) -> list[NatRule]:
+    """The rules of an iptables-save nat dump."""
+    return [nat_rule(line) for line in rules(dump)]
+
+
+def dnat_for(found: list[NatRule], port: int) -> list[NatRule]:
+    """The rules that DNAT TCP traffic for host *port*."""
+    return [r for r in found if r.action == "DNAT" and r.dport == port and r.proto in ("tcp", None)]
+
+
+def masquerades(found: list[NatRule], subnet: str, bridge: str) -> list[NatRule]:
+    """The rules that masquerade *subnet* leaving by any interface but *bridge*: the articles'
+    ``-A POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE``."""
+    return [r for r in found if r.action == "MASQUERADE" and r.source == subnet and r.not_out == bridge]

@@ -120,8 +120,10 @@ class Host:
     """One host: a private engine whose eth0 is on the segment.  The shape of the suite's other labs
     (``engine``, ``image``, ``resolver``, ``run``, ``scope()``), so a Scope serves it unchanged."""
 
-    def __init__(self, run: Run, name: str, segment: Segment, address: str, prefixlen: int):
+    def __init__(self, run: Run, name: str, segment: Segment, address: str, prefixlen: int,
+                 dockerd: str | None = None):
         self.run = run
+        self.dockerd = dockerd  # the build under test (--dockerd), else the dockerd on PATH
         self.name = name
         self.segment = segment
         self.address = address
@@ -135,7 +137,7 @@ class Host:
     def __enter__(self) -> "Host":
         try:
             self.engine: Engine = self._stack.enter_context(PrivateEngine(self.run, f"host{self.name}",
-                                                                          prepare=self._wire))
+                                                                          prepare=self._wire, dockerd=self.dockerd))
             self.image = ensure_probe_image(self.engine.client)
             self.resolver = self._stack.enter_context(Resolver(self.engine.netns, self.address,
                                                                {PROBE_NAME: self.address}))
@@ -175,9 +177,10 @@ class HostFault:
 class TwoHosts:
     """``with TwoHosts(run) as hosts: hosts.a, hosts.b, hosts.segment, hosts.block, hosts.overlay``"""
 
-    def __init__(self, run: Run, fault: HostFault | None = None):
+    def __init__(self, run: Run, fault: HostFault | None = None, dockerd: str | None = None):
         self.run = run
         self.fault = fault
+        self.dockerd = dockerd
         self.reservations = Reservations()
         self._stack = ExitStack()
 
@@ -187,8 +190,8 @@ class TwoHosts:
             self.block = free_block(self.reservations)
             self.segment = self._stack.enter_context(Segment(self.run))
             addresses = self.block.segment
-            self.a, self.b = self._start(Host(self.run, "a", self.segment, str(addresses[1]), addresses.prefixlen),
-                                         Host(self.run, "b", self.segment, str(addresses[2]), addresses.prefixlen))
+            self.a, self.b = self._start(*(Host(self.run, name, self.segment, str(addresses[i]), addresses.prefixlen,
+                                                self.dockerd) for i, name in ((1, "a"), (2, "b"))))
             self._swarm(**(self.fault.swarm if self.fault else {}))
             self.overlay = self._overlay()
             self.guard = self._stack.enter_context(SegmentGuard(self.segment, [

@@ -10,6 +10,7 @@ cgroups dockerd needs.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .engine import Engine, EngineUnavailable
 from .netns import NamedNetns, Netns
+from .procs import processes
 from .run import Run
 from .wait import WaitTimeout, wait_for
 
@@ -36,6 +38,13 @@ def unmount_below(path: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
+def package_tree(dockerd: Path) -> Path | None:
+    """The root of the unpacked package tree *dockerd* sits in (``ROOT/usr/sbin/dockerd``), if it does."""
+    if dockerd.parent.name in ("sbin", "bin") and dockerd.parent.parent.name == "usr":
+        return dockerd.parent.parent.parent
+    return None
+
+
 class PrivateEngine:
     """``with PrivateEngine(run, "eng", ["--ip-masq=false"]) as engine: ...``
 
@@ -43,12 +52,17 @@ class PrivateEngine:
     daemon, for options that name something the daemon expects to find there
     (``--bridge`` needs its bridge to exist).  ``tools`` ({"iptables": script})
     go first on this daemon's PATH only: a firewall backend or a broken tool for
-    one engine, never the host's alternatives.
+    one engine, never the host's alternatives.  ``dockerd`` is the binary to
+    start (default: the one on PATH); when it sits in an unpacked package tree
+    (``.../usr/sbin/dockerd``), that tree's ``usr/sbin`` and ``usr/bin`` come
+    first on its PATH, so the build's own containerd and docker-proxy serve it.
     """
 
     def __init__(self, run: Run, name: str = "eng", options: Sequence[str] = (),
-                 prepare: Callable[[Netns], None] | None = None, tools: Mapping[str, str] | None = None):
+                 prepare: Callable[[Netns], None] | None = None, tools: Mapping[str, str] | None = None,
+                 dockerd: str | Path | None = None):
         self.run = run
+        self.dockerd = Path(dockerd).absolute() if dockerd else None
         self.name = name
         self.options = list(options)
         self.prepare = prepare
@@ -66,9 +80,7 @@ class PrivateEngine:
         return f"unix://{self.socket}"
 
     def command(self) -> list[str]:
-        dockerd = shutil.which("dockerd")
-        if dockerd is None:
-            raise EngineUnavailable("no dockerd on PATH to start a private engine (apt-get install docker.io)")
+        dockerd = self.binary()
         return [
             "nsenter", f"--net={self.netns.path}", dockerd,
             "--data-root", str(self.state / "data"),
@@ -77,6 +89,16 @@ class PrivateEngine:
             "-H", self.url,
             *self.options,
         ]
+
+    def binary(self) -> str:
+        if self.dockerd is not None:
+            if not os.access(self.dockerd, os.X_OK):
+                raise EngineUnavailable(f"--dockerd {self.dockerd}: not an executable file")
+            return str(self.dockerd)
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            raise EngineUnavailable("no dockerd on PATH to start a private engine (apt-get install docker.io)")
+        return dockerd
 
     def __enter__(self) -> Engine:
         self.netns.__enter__()
@@ -129,6 +151,9 @@ class PrivateEngine:
 
     def _environment(self) -> dict[str, str]:
         environment = dict(os.environ)
+        tree = package_tree(self.dockerd) if self.dockerd else None
+        if tree is not None:
+            environment["PATH"] = f"{tree / 'usr/sbin'}:{tree / 'usr/bin'}:{environment.get('PATH', os.defpath)}"
         if self.tools:
             bindir = self.tooldir
             bindir.mkdir(exist_ok=True)
@@ -163,3 +188,67 @@ class PrivateEngine:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+class PodmanService(PrivateEngine):
+    """``with PodmanService(run) as engine:`` — ``podman system service`` in a namespace of its own.
+
+    Everything Podman keeps goes under the run's own directories: storage
+    (``--root``), run state (``--runroot``, where netavark and aardvark-dns keep
+    theirs), temporary files and network definitions (``--network-config-dir``),
+    so the host's /etc/containers and /var/lib/containers are never touched.
+    Stopped, unmounted and swept like a private dockerd.
+    """
+
+    def __init__(self, run, name: str = "pod", options=()):
+        super().__init__(run, name, options)
+
+    def binary(self) -> str:
+        podman = shutil.which("podman")
+        if podman is None:
+            raise EngineUnavailable("no podman on PATH to start a Podman engine "
+                                    "(apt-get install podman netavark aardvark-dns)")
+        return podman
+
+    def command(self) -> list[str]:
+        return [
+            "nsenter", f"--net={self.netns.path}", self.binary(),
+            "--root", str(self.state / "data"),
+            "--runroot", str(self.rundir / "exec"),
+            "--tmpdir", str(self.rundir / "tmp"),
+            "--network-config-dir", str(self.state / "networks"),
+            "--network-backend", "netavark",
+            "--cgroup-manager", "cgroupfs",
+            "--events-backend", "file",
+            *self.options,
+            "system", "service", "--time=0", self.url,
+        ]
+
+    def _environment(self) -> dict[str, str]:
+        """A containers.conf of this engine's own.  Podman 4.3 gives a root container nofile=1048576 whatever
+        its own hard limit, and nproc=pid_max (lowering its own nproc to that first); where the service's
+        hard nofile is lower (a sandbox, a CI runner) runc cannot set it and no container starts, so both are
+        set to what the service can pass on: its hard nofile, and Podman's own nproc choice.  Its locks go
+        in files of the run's own, so nothing of the run is host-wide."""
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+        nproc = pid_max if nproc == resource.RLIM_INFINITY else min(nproc, pid_max)
+        nofile = 1048576 if nofile == resource.RLIM_INFINITY else min(nofile, 1048576)
+        conf = self.rundir / "containers.conf"
+        conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+                        # locks in files under --tmpdir, not in the host-wide /dev/shm/libpod_lock
+                        '[engine]\nlock_type = "file"\n')
+        return {**super()._environment(), "CONTAINERS_CONF": str(conf)}
+
+    def _stop(self) -> None:
+        """Stop the service, then the conmon monitors it double-forked (not its children): an exec session's
+        waits 300 s (exit_command_delay, which keeps the exit code readable) before its cleanup, outliving
+        the run.  Every process whose command line names this engine's directories."""
+        super()._stop()
+        for pid, argv in processes():
+            if pid != os.getpid() and any(str(self.state) in a or str(self.rundir) in a for a in argv):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -139,12 +140,18 @@ class Scope:
         return namespace_of(self.pid(container))
 
     def address(self, container: Container, network: str = "bridge") -> str:
-        container.reload()
-        return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        return self.endpoint(container, network)["IPAddress"]
 
     def mac(self, container: Container, network: str = "bridge") -> str:
+        return self.endpoint(container, network)["MacAddress"]
+
+    def endpoint(self, container: Container, network: str = "bridge") -> dict:
+        """The container's settings on *network* (``NetworkSettings.Networks``, the only place API 1.52
+        keeps addresses); "bridge" is the engine's default network whatever its name (Podman: "podman")."""
         container.reload()
-        return container.attrs["NetworkSettings"]["Networks"][network]["MacAddress"]
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        return networks[self.lab.engine.default_network if network == "bridge" and network not in networks
+                        else network]
 
     def hold_port(self, port: int) -> bool:
         """Hold a fixed *port* of the engine's namespace (one an image EXPOSEs) until the check ends, waiting
@@ -159,10 +166,19 @@ class Scope:
 
 
 def _remove_container(container: Container) -> None:
-    try:
-        container.remove(force=True)
-    except docker.errors.NotFound:
-        pass
+    # Podman refuses to remove a container that another joins (--network container:X) until that one is
+    # gone; the scope removes them all at once, so the other's removal is a moment away.
+    for _ in range(50):
+        try:
+            container.remove(force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if "dependent containers" not in str(exc):
+                raise
+            time.sleep(0.2)
+    container.remove(force=True)
 
 
 def _remove_network(network: Network) -> None:

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from .engine import Engine, NoEngine, docker_host
-from .private import PrivateEngine
+from .private import PodmanService, PrivateEngine
 from .guard import Guard
 from .probe import ensure_probe_image
 from .reserve import Reservations, shuffled
@@ -22,7 +22,7 @@ from .variants import Variant
 
 log = logging.getLogger("conformance")
 
-ENGINE_MODES = ("auto", "system", "private")
+ENGINE_MODES = ("auto", "system", "private", "podman")
 # Ports the suite chooses come from below the ephemeral range, where neither -P nor outgoing connections take theirs.
 PORT_FLOOR = 20000
 
@@ -39,7 +39,7 @@ class Lab:
     """
 
     def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None,
-                 variant: Variant | None = None):
+                 variant: Variant | None = None, dockerd: str | None = None):
         if engine_mode not in ENGINE_MODES:
             raise ValueError(f"engine mode must be one of {ENGINE_MODES}")
         if variant is not None and engine_mode != "private":
@@ -47,6 +47,7 @@ class Lab:
         self.engine_mode = engine_mode
         self.daemon_options = daemon_options
         self.variant = variant
+        self.dockerd = dockerd
         self.run = run or Run()
         self.reservations = Reservations()
         self._stack = ExitStack()
@@ -73,6 +74,8 @@ class Lab:
         self._stack.close()
 
     def _engine(self) -> Engine:
+        if self.engine_mode == "podman":
+            return self._stack.enter_context(PodmanService(self.run))
         if self.engine_mode != "private":
             try:
                 engine = Engine.connect(docker_host())
@@ -84,8 +87,8 @@ class Lab:
                 self._stack.callback(engine.client.close)  # an engine the suite did not start is never stopped
                 return engine
         if self.variant is None:
-            return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options))
-        return self.variant.start(self._stack, self.run, "eng", self.daemon_options)
+            return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options, dockerd=self.dockerd))
+        return self.variant.start(self._stack, self.run, "eng", self.daemon_options, dockerd=self.dockerd)
 
     def scope(self) -> Scope:
         return Scope(self)

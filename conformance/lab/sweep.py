@@ -58,8 +58,9 @@ def dead_runs() -> list[str]:
 def _kill_processes(prefix: str) -> list[str]:
     """Kill the private engines of the run (their argv names its directories) and their containers' processes."""
     marker = f"/docker-net-conformance/{prefix}-"
-    container_ids = [entry.name for state in STATE_DIR.glob(f"{prefix}-*")
-                     for entry in (state / "data" / "containers").glob("*")]
+    container_ids = [entry.name for state in STATE_DIR.glob(f"{prefix}-*")  # dockerd's, and Podman's
+                     for kind in ("containers", "overlay-containers") for entry in (state / "data" / kind).glob("*")
+                     if entry.is_dir()]
     killed = []
     for pid, argv in processes():
         try:

@@ -193,10 +193,12 @@ class Variant:
     expected: Mapping[str, str] = field(default_factory=dict)  # claim id -> why it fails here
     expected_when: Mapping[str, str] = field(default_factory=dict)
 
-    def start(self, stack: ExitStack, run: Run, name: str, options: tuple[str, ...] = ()) -> Engine:
-        """Start this variant's private engine (stopped when *stack* closes), with extra *options*."""
+    def start(self, stack: ExitStack, run: Run, name: str, options: tuple[str, ...] = (),
+              dockerd: str | Path | None = None) -> Engine:
+        """Start this variant's private engine (stopped when *stack* closes), with extra *options*, from
+        *dockerd* (a build of --dockerd) or the one on PATH."""
         private = PrivateEngine(run, name, self.options + tuple(options), prepare=self.before_start,
-                                tools=self.tools())
+                                tools=self.tools(), dockerd=dockerd)
         if self.in_container is not None:
             private.tools[RUNTIME] = _runtime(self.in_container, str(private.netns.path))
             private.options += [f"--add-runtime={RUNTIME}={private.tooldir / RUNTIME}", f"--default-runtime={RUNTIME}"]

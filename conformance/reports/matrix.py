@@ -1,8 +1,10 @@
 """The fleet matrix: claims × hosts from many reports, as Markdown and as one static HTML page.
 
 Each host column is labelled by what tells hosts apart (hostname, kernel, engine
-version, firewall backend, and the private engine's variant); rows group by
-topic; a cell shows the status and links to that claim's evidence on that host.
+product and version, firewall backend, and the private engine's variant or
+binary); the claims whose outcome differs between the columns come first, then
+the rest grouped by topic; a cell shows the status and links to that claim's
+evidence on that host, and the Markdown lists why the differing ones differ.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ class Host:
 
 def host_label(report: dict[str, Any]) -> str:
     info = report["run_info"]
+    product = f"{info['engine_product']} " if info.get("engine_product") else ""
     parts = [info.get("hostname", "?"), f"kernel {info.get('kernel', '?')}",
-             f"engine {info.get('engine_version') or 'none'}",
+             f"engine {product}{info.get('engine_version') or 'none'}",
              info.get("iptables_variant") or info.get("firewall_backend") or "no firewall"]
     if info.get("engine_variant"):
         parts.append(f"variant {info['engine_variant']}")
+    elif info.get("engine_private") and info.get("engine_binary"):
+        parts.append(info["engine_binary"])
     return " · ".join(parts)
 
 
@@ -47,13 +52,45 @@ def hosts(reports: list[tuple[Path, dict[str, Any]]]) -> list[Host]:
             for path, report in reports]
 
 
+def _status(host: Host, claim_id: str) -> str:
+    return host.claims[claim_id]["status"] if claim_id in host.claims else "missing"
+
+
+def differing(columns: list[Host]) -> list[str]:
+    """The claims whose outcome is not the same on every host, sorted."""
+    ids = {claim_id for host in columns for claim_id in host.claims}
+    return sorted(c for c in ids if len({_status(h, c) for h in columns}) > 1)
+
+
+def differ_group(columns: list[Host]) -> str:
+    return f"where the {len(columns)} differ ({len(differing(columns))})"
+
+
 def rows(columns: list[Host]) -> dict[str, list[str]]:
-    """{topic: claim ids} over every host, sorted."""
+    """{group: claim ids}: the claims that differ between hosts first, then the others by topic, sorted."""
+    differ = differing(columns) if len(columns) > 1 else []
     grouped: dict[str, set[str]] = {}
     for host in columns:
         for claim in host.claims.values():
-            grouped.setdefault(claim["topic"], set()).add(claim["id"])
-    return {topic: sorted(ids) for topic, ids in sorted(grouped.items())}
+            if claim["id"] not in differ:
+                grouped.setdefault(claim["topic"], set()).add(claim["id"])
+    first = {differ_group(columns): differ} if differ else {}
+    return first | {topic: sorted(ids) for topic, ids in sorted(grouped.items())}
+
+
+def why_they_differ(columns: list[Host]) -> list[str]:
+    """Markdown lines, one per differing claim: the hosts (by number) of each outcome, and its message."""
+    lines = []
+    for claim_id in differing(columns) if len(columns) > 1 else []:
+        outcomes: dict[str, list[str]] = {}
+        for i, host in enumerate(columns):
+            claim = host.claims.get(claim_id) or {}
+            message = (claim.get("message") or "").strip().splitlines()
+            outcome = _status(host, claim_id) + (f": {message[0][:300]}" if message else "")
+            outcomes.setdefault(outcome, []).append(str(i + 1))
+        lines.append(f"- `{claim_id}`: " + "; ".join(f"{','.join(numbers)} {outcome}"
+                                                     for outcome, numbers in outcomes.items()))
+    return lines
 
 
 def markdown(columns: list[Host]) -> str:
@@ -65,6 +102,9 @@ def markdown(columns: list[Host]) -> str:
             cells = [MARK.get(h.claims[claim_id]["status"], "") if claim_id in h.claims else "—" for h in columns]
             lines.append(f"| `{claim_id}` | " + " | ".join(cells) + " |")
     lines += ["", "Hosts:", ""] + [f"{i + 1}. {host.label}" for i, host in enumerate(columns)]
+    why = why_they_differ(columns)
+    if why:
+        lines += ["", "Why they differ:", ""] + why
     return "\n".join(lines) + "\n"
 
 
