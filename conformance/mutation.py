@@ -5,9 +5,13 @@ The suite runs, as a user would start it, against private engines:
 1. healthy: every claim must pass (or be an expected failure or not applicable);
 2. under each fault of the catalog's map (``faults:`` in a claim), with only the
    claims mapped to it: each of those checks must fail — the fault is *caught*;
-3. on each unusual but healthy configuration, with every claim: nothing may fail.
+3. on each unusual but healthy configuration, with every claim: nothing may fail,
+   except a claim the variant itself expects to fail on this engine (``expected``,
+   with its reason and the engines it applies to), which the run is given as an
+   expectations file: reported xfailed with that reason, and failed if it passes.
 
-The mutation score is faults caught / faults applied.  ``report.json`` is the
+The mutation score is faults caught / faults applied; ``checks`` says, claim by
+claim, which faults killed its check and which it missed.  ``report.json`` is the
 healthy run's report with a ``mutation`` section added; ``summary.md`` shows the
 score and names every fault a check missed.  Each run's own reports stay in
 ``healthy/``, ``faults/<name>/`` and ``configurations/<name>/``.
@@ -23,8 +27,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .catalog import Catalog, catalog
-from .lab.variants import FAULTS, UNUSUAL, VARIANTS
+from .lab.variants import FAULTS, UNUSUAL, VARIANTS, Variant
 from .reports import report_json, summary
 
 
@@ -67,6 +73,37 @@ def fault_map(cat: Catalog) -> dict[str, list[str]]:
     return {fault.name: mapped[fault.name] for fault in FAULTS if mapped[fault.name]}
 
 
+def expectations_file(variant: Variant, directory: Path) -> Path | None:
+    """The expectations file that tells a run of *variant* which claims it rightly fails, and why."""
+    if not variant.expected:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"expected-{variant.name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "when": dict(variant.expected_when),
+        "expected": {cid: {"status": "failed", "reason": f"{variant.name}: {why}"} for cid, why in variant.expected.items()},
+    }, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def per_check(cat: Catalog, faults: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{claim: {"killed_by": [...], "missed_by": [...], "not_applicable_under": [...]}} for every claim of the
+    catalog (the last: faults mapped to it whose run found the claim not applicable to this engine, e.g. the
+    other side of a version change); a claim no fault reaches carries its ``no_fault`` reason instead."""
+    checks: dict[str, dict[str, Any]] = {}
+    for claim in cat:
+        entry: dict[str, Any] = {"killed_by": [], "missed_by": [], "not_applicable_under": []}
+        for name, fault in faults.items():
+            if claim.id in fault["inapplicable"]:
+                entry["not_applicable_under"].append(name)
+            elif claim.id in fault["claims"]:
+                entry["killed_by" if fault["claims"][claim.id]["status"] == "failed" else "missed_by"].append(name)
+        if claim.no_fault:
+            entry["no_fault"] = claim.no_fault
+        checks[claim.id] = entry
+    return checks
+
+
 def _progress(text: str) -> None:
     print(f"mutate: {text}", file=sys.stderr, flush=True)
 
@@ -88,22 +125,33 @@ def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
         outcomes = {cid: {"status": seen[cid]["status"] if cid in seen else "not run",
                           "message": seen[cid]["message"] if cid in seen else ""} for cid in claim_ids}
         caught = sum(o["status"] == "failed" for o in outcomes.values())
-        faults[name] = {"why": VARIANTS[name].why, "caught": caught, "applied": len(claim_ids), "claims": outcomes}
-        _progress(f"fault {name}: {caught}/{len(claim_ids)} caught")
+        # A claim this engine does not have (another version's side of a change) cannot show the fault here.
+        inapplicable = sorted(cid for cid, o in outcomes.items() if o["status"] == "skipped"
+                              and o["message"].startswith("not applicable") and seen[cid]["applies"])
+        applied = len(claim_ids) - len(inapplicable)
+        faults[name] = {"why": VARIANTS[name].why, "caught": caught, "applied": applied,
+                        "inapplicable": inapplicable, "claims": outcomes}
+        _progress(f"fault {name}: {caught}/{applied} caught" + (f", {len(inapplicable)} not applicable on this "
+                                                                 "engine" if inapplicable else ""))
 
     configurations: dict[str, dict[str, Any]] = {}
     for variant in UNUSUAL:
         if only and variant.name not in only:
             continue
-        report = run_suite(report_dir / "configurations" / variant.name, "--variant", variant.name)
+        directory = report_dir / "configurations" / variant.name
+        known = expectations_file(variant, report_dir / "expectations")
+        report = run_suite(directory, "--variant", variant.name, *(("--expectations", str(known)) if known else ()))
         wrong = unexplained(report)
-        configurations[variant.name] = {"why": variant.why, "totals": report["totals"], "unexplained": wrong}
+        expected = {c["id"]: f"{c['status']}: {c['expectation']}" for c in report["claims"] if c.get("expectation")}
+        configurations[variant.name] = {"why": variant.why, "totals": report["totals"], "unexplained": wrong,
+                                        "expected": expected}
         _progress(f"configuration {variant.name}: {len(wrong)} unexplained outcomes")
 
     applied = sum(f["applied"] for f in faults.values())
     caught = sum(f["caught"] for f in faults.values())
     missed = [f"{cid} missed fault {name}: {o['status']}{' — ' + o['message'] if o['message'] else ''}"
-              for name, fault in faults.items() for cid, o in fault["claims"].items() if o["status"] != "failed"]
+              for name, fault in faults.items() for cid, o in fault["claims"].items()
+              if o["status"] != "failed" and cid not in fault["inapplicable"]]
     healthy["mutation"] = {
         "score": round(caught / applied, 4) if applied else None,
         "caught": caught,
@@ -111,6 +159,8 @@ def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
         "missed": missed,
         "healthy_unexplained": unexplained(healthy),
         "faults": faults,
+        "checks": {cid: c for cid, c in per_check(cat, faults).items()
+                   if not only or c["killed_by"] or c["missed_by"] or c["not_applicable_under"]},
         "configurations": configurations,
         "no_fault": {claim.id: claim.no_fault for claim in cat if claim.no_fault},
         "duration": round(time.monotonic() - started, 1),

@@ -30,7 +30,8 @@ from conformance.lab.netns import NamedNetns, namespace_of
 from conformance.lab.probe import ensure_probe_image
 from conformance.lab.sweep import RUNS_DIR, leftovers
 from conformance.lab.variants import UNUSUAL
-from conformance.mutation import unexplained
+from conformance import expectations
+from conformance.mutation import expectations_file, per_check, unexplained
 from conformance.reports import schema
 
 pytestmark = [
@@ -180,10 +181,19 @@ def test_mutation_map_every_fault_caught_and_unusual_engines_pass(tmp_path):
     report = written(report_dir)
     mutation = report["mutation"]
     assert mutation["missed"] == [], "faults the mapped checks did not catch"
-    assert mutation["applied"] == sum(len(claim.faults) for claim in catalog())
+    inapplicable = sum(len(fault["inapplicable"]) for fault in mutation["faults"].values())
+    assert mutation["applied"] + inapplicable == sum(len(claim.faults) for claim in catalog())
+    unkilled = {cid: c for cid, c in mutation["checks"].items() if not c["killed_by"] and "no_fault" not in c
+                and not c["not_applicable_under"]}
+    assert unkilled == {}, "checks no fault killed"
+    assert set(mutation["checks"]) == set(catalog().claims)
     assert mutation["healthy_unexplained"] == {}
     assert {name: c["unexplained"] for name, c in mutation["configurations"].items()} == {
         variant.name: {} for variant in UNUSUAL}
+    # A configuration's expected failures are reported as such, with the variant's reason, never as passes.
+    for variant in UNUSUAL:
+        for claim_id, text in mutation["configurations"][variant.name]["expected"].items():
+            assert claim_id in variant.expected and text.startswith("xfailed: "), (variant.name, claim_id, text)
     assert "## Mutation score" in (report_dir / "summary.md").read_text()
     masquerade = written(report_dir / "faults" / "ip-masq-off")
     source = next(c for c in masquerade["claims"] if c["id"] == "egress/masquerade-source")
@@ -191,3 +201,19 @@ def test_mutation_map_every_fault_caught_and_unusual_engines_pass(tmp_path):
     assert completed.returncode == 0, completed.stdout[-2000:]
     for run_report in report_dir.glob("*/**/report.json"):
         assert_nothing_left(written(run_report.parent))
+
+
+def test_mutation_bookkeeping(tmp_path):
+    """A healthy variant's expected failures reach the run as a loadable expectations file with its engines
+    and reasons; per_check sorts each mapped fault into killed, missed or not applicable."""
+    variant = next(v for v in UNUSUAL if v.expected)
+    known = expectations.load(expectations_file(variant, tmp_path), catalog().claims)
+    assert known.when == dict(variant.expected_when)
+    assert {cid: e.reason for cid, e in known.expected.items()} == {
+        cid: f"{variant.name}: {' '.join(why.split())}" for cid, why in variant.expected.items()}
+    claim = next(c for c in catalog() if len(c.faults) >= 2)
+    first, second = claim.faults[:2]
+    faults = {first: {"claims": {claim.id: {"status": "failed"}}, "inapplicable": []},
+              second: {"claims": {claim.id: {"status": "skipped"}}, "inapplicable": [claim.id]}}
+    assert per_check(catalog(), faults)[claim.id] == {"killed_by": [first], "missed_by": [],
+                                                       "not_applicable_under": [second]}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import socket
+from pathlib import Path
 
 import docker
 
 from conformance.lab.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.host import parse_resolv_conf
+from conformance.lab.scope import tcp_sockets
 
 HTTPD_PORT = 8080
 # How long a probe waits for an answer that must not come: on one machine an answer takes well under a
@@ -108,3 +112,45 @@ def bridge_filters(netns) -> list[str]:
 
 
 IFF_UP = 0x1  # a link's "up" flag, as netlink reports it
+
+
+TCP_ESTABLISHED = "01"
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    """'0200A8C0:1F90' (procfs, host byte order words) -> ('192.168.0.2', 8080); IPv6 likewise."""
+    address, port = text.split(":")
+    raw = bytes.fromhex(address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(words)
+    return str(getattr(ip, "ipv4_mapped", None) or ip), int(port, 16)
+
+
+def established(pid: int) -> list[dict]:
+    """The established TCP connections in the network namespace of *pid*, with the socket inode of each:
+    [{"local": (addr, port), "remote": (addr, port), "inode": N}], read from procfs."""
+    return [{"local": _endpoint(fields[1]), "remote": _endpoint(fields[2]), "inode": int(fields[9])}
+            for fields in tcp_sockets(pid) if fields[3] == TCP_ESTABLISHED]
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process *pid* holds open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def peer_via(lab, port: int) -> str:
+    """The peer address the probe saw for a GET from the upstream namespace to the engine's *port*; a
+    connection that fails or gets no answer is a failure naming the endpoint and the error."""
+    try:
+        return plain_address(lab.http_get(port, "/cgi-bin/peer"))
+    except OSError as exc:  # refused, reset, timed out, unreachable; ConnectionError is one too
+        raise AssertionError(f"GET {lab.upstream.engine_addr}:{port} from upstream ({lab.upstream.upstream_addr}) "
+                             f"failed: {exc!r}") from None

@@ -1,15 +1,18 @@
 """The default bridge network: attachment, addressing, the layer-2 segment, and what outsiders can reach."""
 
 import ipaddress
+import socket
 
 import pytest
+from packaging.version import Version
 from scapy.layers.inet import ICMP, IP, UDP
 
+from conformance.lab import firewall
 from conformance.lab.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import (EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, host_end, httpd, ipv4_of, pings, plain_address,
-                      reachable, wget)
+from .helpers import (EXPOSED_PORT, HTTPD_PORT, host_end, httpd, ipv4_of, peer_via, pings, plain_address,
+                      reachable, subnet_network, wget)
 
 
 def _attachment(scope, lab, box) -> dict:
@@ -42,7 +45,9 @@ def test_default_mode(claim, pair, scope, lab, evidence):
     unspecified, explicit = (_attachment(scope, lab, box) for box in pair)
     evidence.json("attachments", {"without --network": unspecified, "--network bridge": explicit})
     bridge = lab.engine.bridge
-    assert unspecified["networks"] == ["bridge"], f"without --network the container joined {unspecified['networks']}"
+    # The network's name as a container's inspect gives it: "bridge" on Docker ("podman" on Podman, which
+    # answers to "bridge" only in /networks); what matters is one network, the same with and without --network.
+    assert len(explicit["networks"]) == 1, f"with --network bridge the container joined {explicit['networks']}"
     for key in ("networks", "bridge", "gateways"):
         assert unspecified[key] == explicit[key], f"{key}: {unspecified[key]} without --network, {explicit[key]} with"
     assert unspecified["bridge"] == bridge.name, f"the container's veth is on {unspecified['bridge']}"
@@ -87,12 +92,20 @@ def test_address_from_subnet(claim, pair, scope, lab, evidence):
 
 @claims("bridge/gateway-is-bridge")
 def test_gateway_is_bridge(claim, pair, scope, lab, evidence):
+    """Per address family: the IPv4 default route via the bridge's IPv4 address (which must answer), and an
+    IPv6 default route, where the engine gives one (--ipv6), via an IPv6 address the bridge itself holds."""
     box, _ = pair
     routes = scope.netns(box).routes()
-    gateway = lab.engine.bridge.gateway
+    gateway, bridge = lab.engine.bridge.gateway, lab.engine.bridge.name
+    held_v6 = _addresses(lab.engine.netns, bridge, socket.AF_INET6)
     replied = pings(scope, box, gateway)
-    evidence.json("routes", {"routes": routes, "bridge_address": gateway, "ping": replied})
-    assert [r["gateway"] for r in routes if r["dst"] == "default/0"] == [gateway], f"default route: {routes}"
+    defaults = {family: [r["gateway"] for r in routes if r["dst"] == "default/0" and r["family"] == family]
+                for family in (socket.AF_INET, socket.AF_INET6)}
+    evidence.json("routes", {"routes": routes, "bridge_address": gateway, "bridge_ipv6": held_v6, "ping": replied})
+    assert defaults[socket.AF_INET] == [gateway], (
+        f"IPv4 default route via {defaults[socket.AF_INET]}, not {bridge}'s address {gateway}: {routes}")
+    assert all(g in held_v6 for g in defaults[socket.AF_INET6]), (
+        f"IPv6 default route via {defaults[socket.AF_INET6]}, which {bridge} does not hold ({held_v6})")
     assert replied, f"the container gets no answer from its gateway {gateway}"
 
 
@@ -113,29 +126,34 @@ def test_address_by_dhcp(claim, scope, lab, evidence):
 
 @claims("bridge/distinct-addresses")
 def test_distinct_addresses(claim, pair, scope, evidence):
+    """As the containers' own eth0 has them (netlink), beside what the engine reports."""
     b1, b2 = pair
-    seen = {box.name: (scope.address(box), scope.mac(box)) for box in (b1, b2)}
-    evidence.json("addresses", seen)
+    seen = {box.name: (ipv4_of(scope.netns(box)), scope.netns(box).links()["eth0"]["address"]) for box in (b1, b2)}
+    evidence.json("addresses", {"eth0": seen, "inspect": {box.name: (scope.address(box), scope.mac(box))
+                                                          for box in (b1, b2)}})
     (ip1, mac1), (ip2, mac2) = seen.values()
-    assert ip1 != ip2, f"both containers got {ip1}"
-    assert mac1 != mac2, f"both containers got {mac1}"
+    assert ip1 != ip2, f"both containers hold {ip1} on eth0"
+    assert mac1 != mac2, f"both containers' eth0 has the MAC {mac1}"
 
 
 @claims("bridge/containers-reach-each-other")
 def test_containers_reach_each_other(claim, pair, scope, evidence):
     client, server = pair
-    address = scope.address(server)
+    address, own = scope.address(server), scope.address(client)
     replied = pings(scope, client, address)
-    fetched = wget(scope, client, f"http://{address}:{HTTPD_PORT}/")
+    fetched = wget(scope, client, f"http://{address}:{HTTPD_PORT}/cgi-bin/peer")
+    peer = plain_address(fetched.output) if fetched.exit_code == 0 else None
     evidence.text("client-to-server", f"ping {address}: {replied}\nwget: exit {fetched.exit_code}\n{fetched.output}")
     assert replied, f"no answer from {address}"
-    assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget {address}: {fetched.output}"
+    assert fetched.exit_code == 0, f"wget {address}:{HTTPD_PORT}: {fetched.output}"
+    assert peer == own, f"the server saw the peer {peer}, not the client's own address {own} (NAT between them)"
 
 
 @claims("bridge/one-layer2-segment")
 def test_one_layer2_segment(claim, pair, scope, evidence):
     client, server = pair
-    address, sender, sender_mac = scope.address(server), scope.address(client), scope.mac(client)
+    address, sender = scope.address(server), scope.address(client)
+    sender_mac = scope.netns(client).links()["eth0"]["address"]
     with Capture(scope.netns(server), "eth0") as capture:
         replied = pings(scope, client, address)
     requests = capture.packets(lambda p: ICMP in p and p[ICMP].type == 8 and p[IP].src == sender)
@@ -164,11 +182,12 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
             direct = reachable(upstream.netns, address, EXPOSED_PORT)
         finally:
             ipr.route("del", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
-    mapped = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
+    mapped = peer_via(lab, host_port)
     evidence.text("from-upstream", f"{address}:{EXPOSED_PORT} (unpublished, routed): connected={direct}\n"
                                    f"{upstream.engine_addr}:{host_port} (published): peer {mapped}")
-    assert not direct, f"an outside host reached the unpublished {address}:{EXPOSED_PORT} directly"
-    assert mapped == upstream.upstream_addr, "the published port did not reach the container"
+    assert not direct, (f"an outside host reached the unpublished {address}:{EXPOSED_PORT} through a route: "
+                        f"{_routed_access_cause(lab.engine)}")
+    assert mapped == upstream.upstream_addr, f"the published port reached the container as {mapped}"
 
 
 @claims("bridge/mtu-follows-network")
@@ -177,3 +196,100 @@ def test_mtu_follows_network(claim, pair, scope, lab, evidence):
     eth0 = scope.netns(box).links()["eth0"]
     evidence.json("eth0", {"eth0": eth0, "network_mtu": lab.engine.bridge.mtu})
     assert eth0["mtu"] == lab.engine.bridge.mtu, f"eth0 MTU {eth0['mtu']}, the network's {lab.engine.bridge.mtu}"
+
+
+def _addresses(netns, ifname: str, family: int) -> list[str]:
+    """The addresses (no prefix) an interface holds in one family, read by netlink."""
+    with netns.iproute() as ipr:
+        index = ipr.link_lookup(ifname=ifname)
+        return [a.get("IFA_ADDRESS") for a in ipr.get_addr(family=family, index=index[0])] if index else []
+
+
+ROUTED_ACCESS_FILTERED = Version("28.0")  # moby c9fdeaf70e: `-A DOCKER ! -i docker0 -o docker0 -j DROP`
+
+
+def _routed_access_cause(engine) -> str:
+    """Why routed traffic reached an unpublished port, from what the engine's namespace holds: the FORWARD
+    policy, whether the engine filters routed access itself (Docker >= 28.0), and rules accepting the
+    traffic ahead of Docker's."""
+    version, options = engine.version.get("Version", "?"), engine.options
+    if not options["iptables"] or engine.iptables_variant is None:
+        return "the daemon writes no firewall rules (--iptables=false, or no iptables on its PATH)"
+    dump = firewall.save(engine.netns, engine.iptables_variant, "filter")
+    if "NETAVARK" in dump:
+        return ("netavark (Podman) accepts forwarded traffic to its networks in its NETAVARK chains and sets no "
+                "DROP policy of its own")
+    policy = next((line.split()[1] for line in dump.splitlines() if line.startswith(":FORWARD ")), "?")
+    subnet = engine.bridge.subnet
+    ahead = [r for table in ("raw", "filter") for r in firewall.rules(firewall.save(engine.netns,
+                                                                                  engine.iptables_variant, table))
+             if r.startswith(("-A PREROUTING ", "-A FORWARD ")) and firewall.value(r, "-j") == "ACCEPT"
+             and firewall.value(r, "-d") == subnet]
+    try:
+        old = Version(version.split("+")[0].split("-")[0]) < ROUTED_ACCESS_FILTERED
+    except ValueError:
+        old = False
+    causes = []
+    if ahead:
+        causes.append(f"rules accept traffic to {subnet} ahead of Docker's: {ahead}")
+    if old and policy == "ACCEPT":
+        causes.append(f"FORWARD policy ACCEPT, and Docker {version} (< {ROUTED_ACCESS_FILTERED}) adds no filter rule "
+                      "for routed access to unpublished ports, so only a DROP policy stops it; dockerd sets DROP "
+                      "only when it turns forwarding on itself, not when forwarding was on before it started")
+    if not causes:
+        causes.append(f"no cause found in the rules: FORWARD policy {policy}, Docker {version}")
+    return "; ".join(causes)
+
+
+def _first_on_empty_network(scope, lab, suffix: str, count: int = 1):
+    """*count* containers started one after the other on the default bridge when nothing holds an address
+    there, else on a fresh network of the same driver; (boxes, network name, its subnet)."""
+    netns, bridge = lab.engine.netns, lab.engine.bridge
+    links = netns.links()
+    network, subnet = "bridge", bridge.network
+    if any(link["master"] == links[bridge.name]["index"] for link in links.values()):
+        fresh, subnet, _ = subnet_network(scope, lab, f"{suffix}net")
+        network = fresh.name
+    return [scope.container(f"{suffix}{i}", network=network) for i in range(count)], network, subnet
+
+
+def _mac_from(address: str) -> str:
+    return "02:42:" + ":".join(f"{byte:02x}" for byte in ipaddress.ip_address(address).packed)
+
+
+@claims("bridge/first-container-address")
+def test_first_container_address(claim, scope, lab, evidence):
+    (box,), network, subnet = _first_on_empty_network(scope, lab, "first")
+    held = ipv4_of(scope.netns(box))
+    expected = f"{subnet[2]}/{subnet.prefixlen}"
+    evidence.json("first-container", {"network": network, "subnet": str(subnet), "eth0": held,
+                                      "inspect": scope.address(box, network)})
+    assert held == [expected], f"the first container on {network} ({subnet}) holds {held} on eth0, not {expected}"
+
+
+def _addresses_and_macs(scope, lab, evidence) -> dict[str, tuple[str, str]]:
+    """Two containers on an empty network: {name: (IPv4 address, MAC)} of their eth0, by netlink."""
+    boxes, network, _ = _first_on_empty_network(scope, lab, "mac", count=2)
+    seen = {box.name: (ipv4_of(scope.netns(box))[0].split("/")[0], scope.netns(box).links()["eth0"]["address"])
+            for box in boxes}
+    evidence.json("eth0", {"network": network, "address_and_mac": seen})
+    return seen
+
+
+@claims("bridge/mac-from-address")
+def test_mac_from_address(claim, scope, lab, evidence):
+    seen = _addresses_and_macs(scope, lab, evidence)
+    wrong = {name: (ip, mac) for name, (ip, mac) in seen.items() if mac != _mac_from(ip)}
+    assert not wrong, f"eth0's MAC is not 02:42 and the IPv4 address: {wrong}"
+
+
+@claims("bridge/mac-from-address-docker28")
+def test_mac_from_address_docker28(claim, scope, lab, evidence):
+    seen = _addresses_and_macs(scope, lab, evidence)
+    macs = [mac for _, mac in seen.values()]
+    first = [int(mac.split(":")[0], 16) for mac in macs]
+    assert all(octet & 0x02 and not octet & 0x01 for octet in first), f"not locally administered unicast: {macs}"
+    assert len(set(macs)) == 2, f"both containers have the MAC {macs[0]}"
+    derived = [(ip, mac) for ip, mac in seen.values() if mac == _mac_from(ip)]
+    article_claim(bool(derived) and len(derived) == len(seen),
+                  f"the MACs {macs} are random, not 02:42 and the IPv4 address as the article shows")

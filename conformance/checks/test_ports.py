@@ -1,12 +1,18 @@
 """Publishing ports: the three -p forms, -P and EXPOSE, exclusivity, DNAT rules, docker-proxy processes."""
 
+import errno
+import ipaddress
+import socket
+
 import docker
 import pytest
 
-from conformance.lab import firewall
+from conformance.lab import Scope, firewall
+from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address, reachable
+from .helpers import (EXPOSED_PORT, HTTPD_PORT, established, httpd, peer_via, plain_address, reachable,
+                      socket_inodes)
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +38,116 @@ def test_dnat_rule(claim, published, scope, lab, evidence):
 @claims("ports/published-reachable")
 def test_published_reachable(claim, published, lab, evidence):
     _, host_port = published
-    peer = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
+    peer = peer_via(lab, host_port)
     evidence.text("peer-seen-by-container",
                   f"GET {lab.upstream.engine_addr}:{host_port} from {lab.upstream.upstream_addr}: peer {peer}")
     assert peer == lab.upstream.upstream_addr, f"the container saw {peer}, the client was {lab.upstream.upstream_addr}"
 
 
+def _container_addresses(box) -> dict[int, str]:
+    """{IP version: address} of a container on the default bridge (NetworkSettings.Networks, which API
+    1.52 keeps; the top-level copies are gone there)."""
+    box.reload()
+    network = box.attrs["NetworkSettings"]["Networks"]["bridge"]
+    found = (network.get("IPAddress"), network.get("GlobalIPv6Address"))
+    return {ipaddress.ip_address(a).version: a for a in found if a}
+
+
+def _carried_by(proxy, container: tuple[str, int]) -> list[dict]:
+    """The established connections *proxy*'s own sockets hold to *container* (address, port)."""
+    mine = socket_inodes(proxy.pid)
+    return [c for c in established(proxy.pid) if c["inode"] in mine and c["remote"] == container]
+
+
+def _server_side(box, port: int) -> list[dict]:
+    return [c for c in established(Scope.pid(box)) if c["local"][1] == port]
+
+
+IFA_F_TENTATIVE = 0x40
+
+
+def _settled(netns, bridge: str, timeout: float = 5) -> None:
+    """Wait (a few seconds at most) until the bridge's IPv6 addresses have passed duplicate address detection,
+    which starts when the first container gives it carrier: until then the host cannot use them as sources."""
+    def tentative() -> bool:
+        with netns.iproute() as ipr:
+            index = ipr.link_lookup(ifname=bridge)
+            return any(a["flags"] & IFA_F_TENTATIVE or (a.get("IFA_FLAGS") or 0) & IFA_F_TENTATIVE
+                       for a in (ipr.get_addr(family=socket.AF_INET6, index=index[0]) if index else []))
+    try:
+        wait_for(lambda: not tentative(), f"{bridge}'s IPv6 addresses to pass DAD", timeout=timeout, interval=0.1)
+    except WaitTimeout:
+        pass  # then the request below shows what happens
+
+
+LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # a wildcard binding's loopback address; a loopback one is its own
+NO_LOOPBACK = (errno.EADDRNOTAVAIL, errno.ENETUNREACH, errno.EAFNOSUPPORT)  # no IPv6 on this host's lo
+
+
+def _through(lab, box, proxy) -> dict:
+    """One request to *proxy*'s binding at a loopback address, which Docker's DNAT leaves alone (nat OUTPUT
+    skips 127.0.0.0/8 and ::1): what the proxy's own sockets, the container and the answer showed meanwhile."""
+    address = LOOPBACK.get(proxy.host_ip, proxy.host_ip)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    seen: dict = {"to": f"[{address}]:{proxy.host_port}"}
+    if not ipaddress.ip_address(address).is_loopback:
+        return seen | {"skipped": "a binding to a non-loopback address is DNATed, not proxied, from the host"}
+    if family == socket.AF_INET6:
+        _settled(lab.engine.netns, lab.engine.bridge.name)
+    with lab.engine.netns.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(3)
+        try:
+            sock.connect((address, proxy.host_port))
+        except OSError as exc:
+            return seen | ({"skipped": f"no {address} here: {exc!r}"} if exc.errno in NO_LOOPBACK
+                           else {"error": f"connect: {exc!r}"})
+        target = (proxy.container_ip, proxy.container_port)
+        try:
+            seen["proxy_to_container"] = wait_for(lambda: _carried_by(proxy, target), "the proxy's connection",
+                                                  timeout=3)
+        except WaitTimeout:
+            seen["proxy_to_container"] = []
+        seen["container_sees"] = _server_side(box, HTTPD_PORT)
+        try:
+            sock.sendall(b"GET /cgi-bin/peer HTTP/1.0\r\n\r\n")
+            response = b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
+        except OSError as exc:
+            return seen | {"error": f"GET: {exc!r}"}
+    return seen | {"peer": plain_address(response.partition("\r\n\r\n")[2])}
+
+
 @claims("ports/docker-proxy-per-binding")
 def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
+    """One docker-proxy per binding, each forwarding to the container's address of its own family (IPv4 for
+    an IPv6 binding when the container has no IPv6 address: the proxy bridges the families); and real
+    traffic through each, at its loopback address: the proxy must hold a connection to the container while
+    a client is connected, and that socket is the peer the container sees and answers for."""
     box, host_port = published
-    box.reload()
-    bindings = sorted((b["HostIp"], int(b["HostPort"])) for b in box.attrs["NetworkSettings"]["Ports"][f"{HTTPD_PORT}/tcp"])
+    bindings = _bound_host_ports(box, HTTPD_PORT)
     proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
-    evidence.json("bindings-and-proxies", {"bindings": bindings, "proxies": [vars(p) for p in proxies]})
+    addresses = _container_addresses(box)
+    wrong = [vars(p) for p in proxies if (p.container_ip, p.container_port)
+             != (addresses.get(ipaddress.ip_address(p.host_ip).version) or addresses[4], HTTPD_PORT)]
+    traffic = {p.pid: _through(lab, box, p) for p in proxies}
+    evidence.json("bindings-proxies-traffic", {"bindings": bindings, "container": addresses,
+                                               "proxies": [vars(p) for p in proxies], "traffic": traffic})
     assert sorted((p.host_ip, p.host_port) for p in proxies) == bindings, (
         f"docker-proxy processes {[(p.host_ip, p.host_port) for p in proxies]} for bindings {bindings}"
     )
-    target = (scope.address(box), HTTPD_PORT)
-    assert all((p.container_ip, p.container_port) == target for p in proxies), f"proxies do not forward to {target}"
+    assert not wrong, f"proxies that do not forward to the container's address {addresses}:{HTTPD_PORT}: {wrong}"
+    sent = {pid: seen for pid, seen in traffic.items() if "skipped" not in seen}
+    assert sent, f"no binding a loopback address reaches among {bindings}, so no traffic was sent: {traffic}"
+    for pid, seen in sent.items():
+        assert "error" not in seen, f"docker-proxy {pid} did not serve {seen['to']}: {seen['error']}"
+        carried = seen["proxy_to_container"]
+        assert carried, (f"while a client was connected to {seen['to']}, docker-proxy {pid} held no connection to "
+                         f"the container")
+        proxy_end = carried[0]["local"]
+        assert any(c["remote"] == proxy_end for c in seen["container_sees"]), (
+            f"the container's connections {seen['container_sees']} do not come from docker-proxy {pid}'s socket "
+            f"{proxy_end}")
+        assert seen["peer"] == proxy_end[0], (
+            f"through {seen['to']} the container answered for {seen['peer']!r}, not docker-proxy {pid} {proxy_end}")
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -106,12 +204,14 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
     assert bindings, f"-P did not publish the EXPOSEd port {EXPOSED_PORT}"
     assert all(port in ephemeral for _, port in bindings), f"host ports {bindings} are outside {ephemeral}"
     host_port = bindings[0][1]
-    peer = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
+    peer = peer_via(lab, host_port)
     assert peer == lab.upstream.upstream_addr, f"the published port answered for {peer}"
 
 
 @claims("ports/expose-alone-publishes-nothing")
 def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
+    if not scope.hold_port(EXPOSED_PORT):
+        pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     box = scope.container("web", httpd(EXPOSED_PORT))
     scope.wait_listening(box, EXPOSED_PORT)
     box.reload()
@@ -119,10 +219,15 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
     ports = box.attrs["NetworkSettings"]["Ports"]
     to_box = [r.text for r in lab.engine.nat_rules() if r.action == "DNAT" and address in (r.to or "")]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
-    evidence.json("publication", {"ports": ports, "dnat_to_container": to_box, "proxies": proxies})
+    tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
+             reachable(lab.upstream.netns, lab.upstream.engine_addr, EXPOSED_PORT),
+             f"127.0.0.1:{EXPOSED_PORT} on the engine": reachable(lab.engine.netns, "127.0.0.1", EXPOSED_PORT)}
+    evidence.json("publication", {"ports": ports, "dnat_to_container": to_box, "proxies": proxies,
+                                  "connections": tried})
     assert ports.get(f"{EXPOSED_PORT}/tcp") is None, f"the EXPOSEd port got host bindings {ports}"
     assert not to_box, f"DNAT rules lead to the container: {to_box}"
     assert not proxies, f"docker-proxy processes serve the container: {proxies}"
+    assert not any(tried.values()), f"the EXPOSEd port answers on the host: {tried}"
 
 
 @claims("ports/host-port-exclusive")
@@ -154,3 +259,32 @@ def test_reached_at_container_port(claim, scope, lab, evidence):
     assert not at_container_port, f"{address}:{container_port} answers although nothing publishes it"
     article_claim(at_container_port, f"the container answers at {address}:{host_port}, the host port, "
                                      f"not at the container port {container_port}")
+
+
+@claims("ports/docker-proxy-carries-traffic")
+def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
+    """A connection from another host, held open while both ends are read: the container's end must face
+    the client's own address and port, and no docker-proxy socket may carry it."""
+    box, host_port = published
+    proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
+    try:
+        sock = lab.connect(host_port)
+    except OSError as exc:
+        raise AssertionError(f"{lab.upstream.engine_addr}:{host_port} refuses a connection from upstream: "
+                             f"{exc!r}") from None
+    with sock:
+        client = sock.getsockname()
+        try:
+            seen = wait_for(lambda: _server_side(box, HTTPD_PORT), "the container's end of the connection", timeout=3)
+        except WaitTimeout:
+            seen = []
+        through = {p.pid: [c for c in established(p.pid) if c["inode"] in socket_inodes(p.pid)] for p in proxies}
+    evidence.json("connection-from-upstream", {"client": client, "container_sees": seen,
+                                               "proxies": [vars(p) for p in proxies], "proxy_sockets": through})
+    assert seen, f"no connection reached the container from {client}"
+    peers = [tuple(c["remote"]) for c in seen]
+    assert client in peers, (f"the container's connections come from {peers}, not the client {client}: something "
+                             f"between them (docker-proxy's sockets: {through}) carried the connection")
+    assert not any(through.values()), f"docker-proxy held connections meanwhile: {through}"
+    article_claim(any(through.values()), f"no docker-proxy socket carried the connection from {client}: the "
+                                         "kernel's DNAT delivered it to the container, which saw the client itself")

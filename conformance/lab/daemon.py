@@ -25,7 +25,18 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "bip": (None, "str"),
     "bridge": (None, "str"),
     "ip": (None, "str"),
+    "ipv6": (False, "bool"),
+    "fixed-cidr": (None, "str"),
+    "fixed-cidr-v6": (None, "str"),
+    "default-gateway": (None, "str"),
+    "default-address-pool": ([], "list"),  # the flag; daemon.json calls it default-address-pools
+    "default-address-pools": ([], "list"),
 }
+
+# The options that make the default bridge network differ from its documented defaults
+# (`docker network inspect bridge`: 172.17.0.0/16 on docker0, icc, masquerade, 0.0.0.0, MTU 1500, no IPv6).
+DEFAULT_BRIDGE_SHAPERS = ("bip", "bridge", "fixed-cidr", "default-gateway", "default-address-pool",
+                          "default-address-pools", "icc", "ip-masq", "ip", "mtu", "ipv6", "fixed-cidr-v6")
 
 
 def _bool(text: str) -> bool:
@@ -76,3 +87,14 @@ def daemon_options(pid: int) -> dict[str, Any]:
     options["config-file"] = str(config_path) if config_path.is_file() else None
     options["argv"] = argv
     return options
+
+
+def default_bridge_overrides(options: dict[str, Any]) -> list[str]:
+    """The options, as ``--name=value``, by which *options* move the default bridge off its documented
+    defaults; [] when it should look as documented."""
+    def shown(value: Any) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return [f"--{name}={shown(options[name])}" for name in DEFAULT_BRIDGE_SHAPERS
+            if options.get(name) not in (OPTIONS[name][0], None)
+            and not (name == "mtu" and options[name] == 1500)]

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import docker
 
 from . import firewall, nftables, podman
-from .daemon import daemon_options
+from .daemon import daemon_options, default_bridge_overrides
 from .netns import Netns, namespace_of
 from .procs import comm, processes
 
@@ -179,8 +179,12 @@ class Engine:
 
     @cached_property
     def bridge_network(self) -> dict[str, Any]:
-        """`docker network inspect bridge`, the default bridge's configuration."""
-        return self.client.api.inspect_network("bridge")
+        """`docker network inspect bridge`, the default bridge's configuration; {} when the engine has none
+        (--bridge=none), so the lab still stands and the claims about that network fail, not error."""
+        try:
+            return self.client.api.inspect_network("bridge")
+        except docker.errors.NotFound:
+            return {}
 
     @cached_property
     def default_network(self) -> str:
@@ -239,6 +243,7 @@ class Engine:
             "engine_product": self.product,
             "firewall_backend": self.firewall_backend,
             "iptables_variant": self.iptables_variant,
+            "default_bridge_overrides": default_bridge_overrides(self.options),
         }
 
     @cached_property

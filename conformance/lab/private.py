@@ -71,6 +71,7 @@ class PrivateEngine:
         self.state = STATE_DIR / run.name(name)
         self.rundir = RUN_DIR / run.name(name)
         self.socket = self.rundir / "docker.sock"
+        self.tooldir = self.rundir / "bin"  # where ``tools`` are written: first on this daemon's PATH
         self.log = self.state / "dockerd.log"
         self.process: subprocess.Popen | None = None
 
@@ -154,7 +155,7 @@ class PrivateEngine:
         if tree is not None:
             environment["PATH"] = f"{tree / 'usr/sbin'}:{tree / 'usr/bin'}:{environment.get('PATH', os.defpath)}"
         if self.tools:
-            bindir = self.rundir / "bin"
+            bindir = self.tooldir
             bindir.mkdir(exist_ok=True)
             for name, script in self.tools.items():
                 (bindir / name).write_text(script)

@@ -28,18 +28,17 @@ class ExecResult:
     output: str
 
 
-def listening_tcp_ports(pid: int) -> set[int]:
-    """TCP ports in LISTEN state in the network namespace of *pid*, read from procfs."""
-    ports = set()
+def tcp_sockets(pid: int):
+    """The TCP sockets in the network namespace of *pid*, as procfs's fields (local, remote, state hex, ...)."""
     for table in ("tcp", "tcp6"):
         path = Path(f"/proc/{pid}/net/{table}")
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":  # TCP_LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+        if path.exists():
+            yield from (line.split() for line in path.read_text().splitlines()[1:])
+
+
+def listening_tcp_ports(pid: int) -> set[int]:
+    """TCP ports in LISTEN state in the network namespace of *pid*, read from procfs."""
+    return {int(fields[1].rsplit(":", 1)[1], 16) for fields in tcp_sockets(pid) if fields[3] == "0A"}  # TCP_LISTEN
 
 
 class Scope:

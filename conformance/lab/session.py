@@ -88,12 +88,7 @@ class Lab:
                 return engine
         if self.variant is None:
             return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options, dockerd=self.dockerd))
-        engine = self._stack.enter_context(PrivateEngine(
-            self.run, "eng", self.variant.options + self.daemon_options, tools=self.variant.tools(),
-            dockerd=self.dockerd))
-        if self.variant.after_start is not None:
-            self.variant.after_start(engine)
-        return engine
+        return self.variant.start(self._stack, self.run, "eng", self.daemon_options, dockerd=self.dockerd)
 
     def scope(self) -> Scope:
         return Scope(self)

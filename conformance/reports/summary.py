@@ -72,6 +72,15 @@ def _mutation(mutation: dict[str, Any]) -> list[str]:
     for name, unexplained in wrong.items():
         detail = "; ".join(f"`{cid}` {text}" for cid, text in unexplained.items()) or "none"
         lines.append(f"| {_cell(name)} | {_cell(detail)} |")
+    expected = {name: c["expected"] for name, c in mutation["configurations"].items() if c.get("expected")}
+    if expected:
+        lines += ["", "| healthy configuration | expected failures, with their reason |", "|---|---|"]
+        lines += [f"| `{name}` | {_cell('; '.join(f'`{cid}` {text}' for cid, text in found.items()))} |"
+                  for name, found in expected.items()]
+    if mutation.get("checks"):
+        lines += ["", "| claim | killed by | missed by |", "|---|---|---|"]
+        lines += [f"| `{cid}` | {', '.join(c['killed_by']) or _cell(c.get('no_fault') or '—')} "
+                  f"| {', '.join(c['missed_by']) or ''} |" for cid, c in mutation["checks"].items()]
     return lines
 
 
