@@ -36,7 +36,6 @@ DOCKER_VERSIONS = {"private": "20.10.", "trixie": "26.1.", "sid": "28.5."}
 # condition in the catalog; a claim leaves this list when the catalog says when it applies.
 PODMAN_PENDING = {
     "bridge/default-mode": "the default network is named podman in a container's NetworkSettings",
-    "host/dockerfile-sets-no-network-mode": "the same: a container without --network is on 'podman'",
     "bridge/not-addressable-from-outside": "netavark forwards to container addresses from outside",
     "defaults/docker0-linux-bridge": "podman0 exists only while a container uses it (passes when one does)",
     "defaults/bridge-no-carrier-when-empty": "podman0 does not exist without a container",

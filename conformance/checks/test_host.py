@@ -285,6 +285,7 @@ def test_dockerfile_sets_no_network_mode(claim, scope, lab, evidence):
     assert refused is not None and "unknown instruction" in refused.lower(), (
         f"a Dockerfile with a NETWORK instruction was not refused as unknown: {refused}")
     assert not any("network" in key.lower() for key in image), f"the image config carries a network setting: {image}"
-    assert networks == ["bridge"], f"a container run without --network is on {networks}, not the default bridge"
+    assert networks == [lab.engine.default_network], (
+        f"a container run without --network is on {networks}, not the default bridge ({lab.engine.default_network})")
     article_claim(False, "a Dockerfile cannot specify the network mode: it has no such instruction, and a "
                          "container's mode comes from `docker run --network` (or compose's network_mode)")
