@@ -45,7 +45,6 @@ PODMAN_PENDING = {
     "usernet/connect-adds-interface": "Podman's networks are not isolated unless isolate=true",
     "usernet/different-networks-isolated": "Podman's networks are not isolated unless isolate=true",
     "usernet/create-makes-bridge": "Podman creates a network's bridge when a container joins",
-    "usernet/drivers": "Podman has no overlay driver",
     "usernet/static-ip-needs-subnet": "Podman accepts --ip on a network created without --subnet",
 }
 
