@@ -44,7 +44,6 @@ PODMAN_PENDING = {
     "egress/masquerade-rule": "netavark masquerades through NETAVARK-<id> chains",
     "usernet/connect-adds-interface": "Podman's networks are not isolated unless isolate=true",
     "usernet/different-networks-isolated": "Podman's networks are not isolated unless isolate=true",
-    "usernet/create-makes-bridge": "Podman creates a network's bridge when a container joins",
     "usernet/static-ip-needs-subnet": "Podman accepts --ip on a network created without --subnet",
 }
 
