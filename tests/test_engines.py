@@ -42,7 +42,6 @@ PODMAN_PENDING = {
     "defaults/three-networks": "Podman lists no host and none networks",
     "dns/user-defined-resolves-names": "aardvark-dns at the gateway, not 127.0.0.11; --dns replaces it",
     "egress/masquerade-rule": "netavark masquerades through NETAVARK-<id> chains",
-    "usernet/static-ip-needs-subnet": "Podman accepts --ip on a network created without --subnet",
 }
 
 
