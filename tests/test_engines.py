@@ -40,7 +40,6 @@ PODMAN_PENDING = {
     "defaults/docker0-linux-bridge": "podman0 exists only while a container uses it (passes when one does)",
     "defaults/bridge-no-carrier-when-empty": "podman0 does not exist without a container",
     "defaults/three-networks": "Podman lists no host and none networks",
-    "dns/user-defined-resolves-names": "aardvark-dns at the gateway, not 127.0.0.11; --dns replaces it",
     "egress/masquerade-rule": "netavark masquerades through NETAVARK-<id> chains",
 }
 
