@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engine_matrix import plan
+from conformance.engine_matrix import PODMAN_EXPECTATIONS, plan
 from conformance.reports.matrix import Host, differing, markdown, rows
 
 
@@ -18,7 +18,7 @@ def test_engine_specs_become_suite_arguments(tmp_path):
     runs = plan(["system", "podman", str(tree / "dockerd"), str(tree / "dockerd"), "unix:///run/podman/podman.sock"])
     assert [(r.name, r.args) for r in runs] == [
         ("system", ["--engine", "system"]),
-        ("podman", ["--engine", "podman"]),
+        ("podman", ["--engine", "podman", "--expectations", str(PODMAN_EXPECTATIONS)]),
         ("dockerd-sid", ["--dockerd", str(tree / "dockerd")]),
         ("dockerd-sid-2", ["--dockerd", str(tree / "dockerd")]),
         ("run-podman-podman-sock", ["--engine", "system"]),
@@ -43,3 +43,11 @@ def test_the_claims_that_differ_come_first_once_with_why():
     text = markdown(columns)
     assert "- `ports/c`: 1 passed; 2 failed: podman: why" in text
     assert text.count("`ports/c`") == 2  # its row, and its line under "Why they differ"
+
+
+def test_podmans_expectations_name_catalog_claims_and_only_podman():
+    from conformance import expectations
+    from conformance.catalog import catalog
+
+    known = expectations.load(PODMAN_EXPECTATIONS, catalog().claims)
+    assert known.when == {"engine_product": "podman"} and known.expected

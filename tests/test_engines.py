@@ -36,21 +36,11 @@ DOCKER_VERSIONS = {"private": "20.10.", "trixie": "26.1.", "sid": "28.5."}
 # condition in the catalog; a claim leaves this list when the catalog says when it applies.
 PODMAN_PENDING = {
     "bridge/default-mode": "the default network is named podman in a container's NetworkSettings",
-    "host/dockerfile-sets-no-network-mode": "the same: a container without --network is on 'podman'",
     "bridge/not-addressable-from-outside": "netavark forwards to container addresses from outside",
     "defaults/docker0-linux-bridge": "podman0 exists only while a container uses it (passes when one does)",
     "defaults/bridge-no-carrier-when-empty": "podman0 does not exist without a container",
     "defaults/three-networks": "Podman lists no host and none networks",
-    "host/egress-with-host-address": "no podman0 to capture on with only a host-mode container",
-    "dns/hostname-option": "Podman adds the container name to the hostname's /etc/hosts line",
-    "dns/link-alias": "Podman does not support --link",
-    "dns/user-defined-resolves-names": "aardvark-dns at the gateway, not 127.0.0.11; --dns replaces it",
     "egress/masquerade-rule": "netavark masquerades through NETAVARK-<id> chains",
-    "usernet/connect-adds-interface": "Podman's networks are not isolated unless isolate=true",
-    "usernet/different-networks-isolated": "Podman's networks are not isolated unless isolate=true",
-    "usernet/create-makes-bridge": "Podman creates a network's bridge when a container joins",
-    "usernet/drivers": "Podman has no overlay driver",
-    "usernet/static-ip-needs-subnet": "Podman accepts --ip on a network created without --subnet",
 }
 
 
