@@ -43,8 +43,12 @@ def test_every_check_names_a_catalogued_claim():
     assert not unknown, f"checks bound to claims not in the catalog: {unknown}"
 
 
-def test_quote_check_catches_a_paraphrase(tmp_path):
-    (tmp_path / "a.txt").write_text("The bridge is called docker0.", encoding="utf-8")
+@pytest.mark.parametrize("article, missing", [
+    ("The bridge is called docker0.", 1),            # a paraphrase is no quote
+    ("The bridge is\n   named docker0. Next.", 0),   # a quote may span the article's line breaks
+])
+def test_quotes_match_their_article_with_whitespace_normalised(tmp_path, article, missing):
+    (tmp_path / "a.txt").write_text(article, encoding="utf-8")
     (tmp_path / "t.yaml").write_text(textwrap.dedent("""\
         topic: t
         title: T
@@ -56,23 +60,7 @@ def test_quote_check_catches_a_paraphrase(tmp_path):
             sources:
               - {doc: a.txt, quote: "The bridge is named docker0."}
         """), encoding="utf-8")
-    assert len(missing_quotes(load_catalog(tmp_path), tmp_path)) == 1
-
-
-def test_a_quote_may_span_the_articles_line_breaks(tmp_path):
-    (tmp_path / "a.txt").write_text("The bridge is\n   named docker0. Next.", encoding="utf-8")
-    (tmp_path / "t.yaml").write_text(textwrap.dedent("""\
-        topic: t
-        title: T
-        claims:
-          - id: t/x
-            kind: behaviour
-            statement: The bridge MUST be docker0.
-            no_fault: an example
-            sources:
-              - {doc: a.txt, quote: "The bridge is named docker0."}
-        """), encoding="utf-8")
-    assert missing_quotes(load_catalog(tmp_path), tmp_path) == []
+    assert len(missing_quotes(load_catalog(tmp_path), tmp_path)) == missing
 
 
 @pytest.mark.parametrize("entry, problem", [
