@@ -23,6 +23,25 @@ def bridged(shared):
     return server, client
 
 
+@pytest.fixture(scope="module")
+def named(shared, bridged, lab):
+    """One container for the claims about the names the engine gives a container: started with --hostname
+    daxinyu, --add-host www.a.com:<the upstream's server> and, on Docker (Podman refuses links), --link
+    <bridged's server>:alias; its resolver, as every probe's, the suite's.  The checks only read it."""
+    target, _ = bridged
+    links = {target.name: "alias"} if lab.engine.product != PODMAN else {}
+    return shared.container("named", hostname="daxinyu", extra_hosts={"www.a.com": lab.upstream.remote},
+                            links=links)
+
+
+@pytest.fixture(scope="module")
+def default_resolv_conf(shared) -> tuple[str, bool]:
+    """The resolv.conf of a container started without --dns (it resolves nothing), and whether it has IPv6."""
+    box = shared.container("box", dns=[])
+    ipv6 = bool(shared.endpoint(box).get("GlobalIPv6Address"))
+    return shared.exec(box, "cat", "/etc/resolv.conf").output, ipv6
+
+
 def _queries_for(queries, name: str) -> list:
     """The resolver's log entries for *name*, bare or with a search domain appended."""
     return [q for q in queries if q[1] == name.lower() or q[1].startswith(name.lower() + ".")]
@@ -79,10 +98,9 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
 
 
 @claims("dns/link-alias")
-def test_link_alias(claim, bridged, scope, evidence):
+def test_link_alias(claim, bridged, named, scope, evidence):
     target, _ = bridged
-    address = scope.address(target)
-    client = scope.container("cli", links={target.name: "alias"})
+    address, client = scope.address(target), named
     hosts = scope.exec(client, "cat", "/etc/hosts").output
     fetched = wget(scope, client, f"http://alias:{EXPOSED_PORT}/")
     by_address = wget(scope, client, f"http://{address}:{EXPOSED_PORT}/") if fetched.exit_code else fetched
@@ -103,13 +121,6 @@ def _left_out(nameserver: str, ipv6: bool) -> bool:
     return is_loopback(nameserver) or (":" in nameserver and not ipv6)
 
 
-def _default_resolv_conf(scope) -> tuple[str, bool]:
-    """The resolv.conf of a container started without --dns (it resolves nothing), and whether it has IPv6."""
-    box = scope.container("box", dns=[])
-    ipv6 = bool(scope.endpoint(box).get("GlobalIPv6Address"))
-    return scope.exec(box, "cat", "/etc/resolv.conf").output, ipv6
-
-
 def _search_domains(text: str) -> list[str]:
     """The search list a resolver uses: the last `search` or `domain` line's (resolv.conf(5)); engines before 26
     copy every line, 26 and later keep only that one, as `search`."""
@@ -119,8 +130,8 @@ def _search_domains(text: str) -> list[str]:
 
 
 @claims("dns/resolv-conf-from-host")
-def test_resolv_conf_from_host(claim, scope, evidence):
-    text, ipv6 = _default_resolv_conf(scope)
+def test_resolv_conf_from_host(claim, default_resolv_conf, evidence):
+    text, ipv6 = default_resolv_conf
     host_text = RESOLV_CONF.read_text(errors="replace")
     host, seen = parse_resolv_conf(host_text), parse_resolv_conf(text)
     expected = [n for n in host["nameserver"] if not _left_out(n, ipv6)]
@@ -149,11 +160,10 @@ def test_dns_option(claim, bridged, scope, lab, evidence):
 
 
 @claims("dns/add-host")
-def test_add_host(claim, bridged, scope, lab, evidence):
+def test_add_host(claim, named, scope, lab, evidence):
     """NAME points at the suite's stand-in for a server on the internet, which no container-to-container
     rule (icc) stands between; the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
-    address = lab.upstream.remote
-    client = scope.container("cli", extra_hosts={"www.a.com": address})
+    address, client = lab.upstream.remote, named
     hosts = scope.exec(client, "cat", "/etc/hosts").output
     asked = len(lab.resolver.queries)
     by_name = scope.exec(client, "ping", "-c", "1", "-W", "2", "www.a.com")
@@ -170,8 +180,8 @@ def test_add_host(claim, bridged, scope, lab, evidence):
 
 
 @claims("dns/hostname-option")
-def test_hostname_option(claim, scope, evidence):
-    box = scope.container("box", hostname="daxinyu")
+def test_hostname_option(claim, named, scope, evidence):
+    box = named
     name = scope.exec(box, "hostname").output.strip()
     hosts = scope.exec(box, "cat", "/etc/hosts").output
     evidence.text("hostname", f"hostname: {name}\n# /etc/hosts\n{hosts}")
@@ -190,8 +200,8 @@ def test_default_hostname(claim, bridged, scope, evidence):
 
 
 @claims("dns/resolv-conf-host-copy")
-def test_resolv_conf_host_copy(claim, scope, evidence):
-    seen_text, ipv6 = _default_resolv_conf(scope)
+def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
+    seen_text, ipv6 = default_resolv_conf
     host_text = RESOLV_CONF.read_text(errors="replace")
 
     def kept(line: str) -> bool:
@@ -206,9 +216,9 @@ def test_resolv_conf_host_copy(claim, scope, evidence):
 
 
 @claims("dns/hostname-breaks-ping")
-def test_hostname_breaks_ping(claim, scope, lab, evidence):
-    remote = lab.upstream.remote
-    named, plain = scope.containers(named={"hostname": "daxinyu"}, plain={})
+def test_hostname_breaks_ping(claim, named, bridged, scope, lab, evidence):
+    """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname)."""
+    remote, (_, plain) = lab.upstream.remote, bridged
     results = {}
     for who, box in (("with --hostname", named), ("without", plain)):
         results[who] = {target: scope.exec(box, "ping", "-c", "1", "-W", "2", target)

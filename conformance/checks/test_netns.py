@@ -65,12 +65,23 @@ def _bridged(namespaces, ports: int = 3):
 
 @claims("netns/named-appears-in-list")
 def test_named_appears_in_list(claim, namespaces, evidence):
+    """The file must be the namespace itself (its bind mount), not merely a file of that name: entering it
+    must put this thread in a namespace other than its own, the one the file's inode names."""
     ns0 = namespaces("ns0")
     listed = pyroute2_netns.listnetns()
     entry = Path("/var/run/netns") / ns0.name
-    evidence.json("named-namespaces", {"created": ns0.name, "listed": listed})
+    own = os.stat("/proc/thread-self/ns/net").st_ino
+    try:
+        with Netns(entry).entered():
+            inside: int | OSError = os.stat("/proc/thread-self/ns/net").st_ino
+    except OSError as exc:
+        inside = exc
+    evidence.json("named-namespaces", {"created": ns0.name, "listed": listed, "own_inode": own,
+                                       "entered_inode": repr(inside), "file_inode": ns0.inode})
     assert ns0.name in listed, f"{ns0.name} is not in the list of named namespaces"
-    assert entry.exists() and entry.stat().st_ino == ns0.inode, f"{entry} does not name the new namespace"
+    assert not isinstance(inside, OSError), f"{entry} is listed, but is no network namespace: entering it: {inside}"
+    assert inside != own and inside == entry.stat().st_ino, (
+        f"entering {entry} led to namespace {inside}, not a new one named by the file (ours is {own})")
 
 
 @claims("netns/duplicate-name-fails")

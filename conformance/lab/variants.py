@@ -21,6 +21,8 @@ starts, as a misbehaving hook or agent would.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -140,26 +142,58 @@ def _stale_dnat(engine: Engine) -> None:
 RUNTIME = "cf-fault-runtime"
 
 
-def _runtime(action: str, engine_netns: str) -> str:
+def _runtime(action: str | None, engine_netns: str, bundle: Mapping[str, str] | None = None) -> str:
     """runc, and before `runc start` *action* in the new container's network namespace, which the engine
     has configured by then (20.10 in a prestart hook of `runc create`; 26 and later between create and
     start, daemon/start.go initializeCreatedTask) while the container's process has not started yet;
-    $ENGINE_NETNS names the engine's.  Host-mode containers, which share the engine's, are left alone."""
+    $ENGINE_NETNS names the engine's.  Host-mode containers, which share the engine's, are left alone.
+    Before `runc create`, the *bundle* edits (``Variant.in_bundle``) change the bundle's config.json."""
     runc, nsenter, sh = _real("runc"), _real("nsenter"), _real("sh")
     script = f"""[ "$(stat -L -c %i /proc/self/ns/net)" = "$(stat -L -c %i "$ENGINE_NETNS")" ] && exit 0
 ip -o link show eth0 >/dev/null 2>&1 || exit 0
 {action}"""
-    return (
-        f"#!{sys.executable}\n"
-        "import json, os, subprocess, sys\n"
-        "args = sys.argv[1:]\n"
+    before_start = (
         "if 'start' in args:\n"
         "    state = subprocess.run([" + repr(runc) + ", *args[:args.index('start')], 'state', args[-1]],\n"
         "                           capture_output=True, text=True)\n"
         "    pid = str(json.loads(state.stdout)['pid'])\n"
         f"    subprocess.run([{nsenter!r}, '-t', pid, '-n', {sh!r}, '-c', {script!r}],\n"
         f"                   env={{'PATH': {'/usr/sbin:/usr/bin:/sbin:/bin'!r}, 'ENGINE_NETNS': {engine_netns!r}}})\n"
-        f"os.execv({runc!r}, [{runc!r}, *args])\n"
+    )
+    return (
+        f"#!{sys.executable}\n"
+        "import json, os, subprocess, sys\n"
+        "args = sys.argv[1:]\n"
+        + (_bundle_edits(bundle) if bundle else "")
+        + (before_start if action is not None else "")
+        + f"os.execv({runc!r}, [{runc!r}, *args])\n"
+    )
+
+
+def _bundle_edits(edits: Mapping[str, str]) -> str:
+    """The runtime's lines that apply *edits* to config.json before `runc create` (go-runc passes --bundle):
+    "hostname" sets the container's UTS name; a container path ("/etc/hosts") has the bind mount of the file
+    the engine wrote there point at a file of the bundle's with the given content instead."""
+    return (
+        "if 'create' in args:\n"
+        "    rest = args[args.index('create') + 1:]\n"
+        "    flag = next((f for f in ('--bundle', '-b') if f in rest), None)\n"
+        "    bundle = rest[rest.index(flag) + 1] if flag else os.getcwd()\n"
+        "    path = os.path.join(bundle, 'config.json')\n"
+        "    with open(path) as f:\n"
+        "        config = json.load(f)\n"
+        f"    for key, value in {dict(edits)!r}.items():\n"
+        "        if key == 'hostname':\n"
+        "            config['hostname'] = value\n"
+        "            continue\n"
+        "        source = os.path.join(bundle, 'cf-fault' + key.replace('/', '-'))\n"
+        "        with open(source, 'w') as f:\n"
+        "            f.write(value)\n"
+        "        for mount in config['mounts']:\n"
+        "            if mount['destination'] == key:\n"
+        "                mount['source'] = source\n"
+        "    with open(path, 'w') as f:\n"
+        "        json.dump(config, f)\n"
     )
 
 
@@ -190,6 +224,9 @@ class Variant:
     # need no engine, as a distribution's hook or sysctl default would set each new namespace up.
     namespaces: Callable[[Netns], None] | None = None
     in_container: str | None = None  # shell run in each new container's namespace before its process starts
+    # config.json edits before `runc create`, as a hook rewriting the bundle would: {"hostname": NAME} or
+    # {container path: content} for the files the engine bind-mounts (/etc/hosts, /etc/resolv.conf).
+    in_bundle: Mapping[str, str] = field(default_factory=dict)
     expected: Mapping[str, str] = field(default_factory=dict)  # claim id -> why it fails here
     expected_when: Mapping[str, str] = field(default_factory=dict)
 
@@ -199,8 +236,8 @@ class Variant:
         *dockerd* (a build of --dockerd) or the one on PATH."""
         private = PrivateEngine(run, name, self.options + tuple(options), prepare=self.before_start,
                                 tools=self.tools(), dockerd=dockerd)
-        if self.in_container is not None:
-            private.tools[RUNTIME] = _runtime(self.in_container, str(private.netns.path))
+        if self.in_container is not None or self.in_bundle:
+            private.tools[RUNTIME] = _runtime(self.in_container, str(private.netns.path), self.in_bundle)
             private.options += [f"--add-runtime={RUNTIME}={private.tooldir / RUNTIME}", f"--default-runtime={RUNTIME}"]
         engine = stack.enter_context(private)
         if self.after_start is not None:
@@ -323,6 +360,47 @@ HOST_AND_NAMESPACE_FAULTS = (
 )
 FAULTS += HOST_AND_NAMESPACE_FAULTS
 VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS})
+
+# Faults aimed at the dns and netns claims.  The runtime ones rewrite the OCI bundle before `runc create`, as a
+# hook would, so the engine's own files and settings never reach the container; the netns-* ones change each
+# namespace a check creates, as a distribution's hook would, needing no engine at all.
+STOCK_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+FAULT_HOSTNAME = "cf-fault-host"
+
+
+MNT_DETACH = 2
+
+
+def _netns_unmounted(netns: Netns) -> None:
+    """The namespace's bind mount taken away (umount2(2), lazily), leaving its empty file under /run/netns."""
+    if ctypes.CDLL(None, use_errno=True).umount2(netns.path.encode(), MNT_DETACH) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"umount {netns.path}: {os.strerror(error)}")
+
+
+def _netns_extra_link(netns: Netns) -> None:
+    with netns.iproute() as ipr:
+        ipr.link("add", ifname="cf-extra0", kind="dummy")
+
+
+DNS_AND_NETNS_FAULTS = (
+    Variant("hosts-stock", "a runtime that mounts a stock /etc/hosts (localhost lines only) over the one the engine "
+            "wrote, so no --link, --add-host or --hostname entry reaches the container", False,
+            in_bundle={"/etc/hosts": STOCK_HOSTS}),
+    Variant("resolv-conf-embedded", "a runtime that mounts a resolv.conf naming only the embedded resolver "
+            f"127.0.0.11 over the one the engine wrote (--dns and the host's servers lost)", False,
+            in_bundle={"/etc/resolv.conf": "nameserver 127.0.0.11\n"}),
+    Variant("hostname-overridden", f"a runtime that sets every container's hostname to {FAULT_HOSTNAME} in its "
+            "config.json, whatever --hostname or the container id says", False,
+            in_bundle={"hostname": FAULT_HOSTNAME}),
+    Variant("netns-unmounted", "the bind mount of every new named namespace removed, as a namespace manager that "
+            "unmounts and forgets to unlink would: its file under /run/netns stays, naming no namespace", False,
+            namespaces=_netns_unmounted),
+    Variant("netns-extra-link", "a dummy interface cf-extra0 added to every new namespace, as a distribution's "
+            "hook might", False, namespaces=_netns_extra_link),
+)
+FAULTS += DNS_AND_NETNS_FAULTS
+VARIANTS.update({variant.name: variant for variant in DNS_AND_NETNS_FAULTS})
 
 # two-host lab: faults of the two hosts and the segment between them (conformance/lab/hosts.py applies them by
 # name; the engine under test is left healthy).
