@@ -380,7 +380,7 @@ def _netns_unmounted(netns: Netns) -> None:
 
 def _netns_extra_link(netns: Netns) -> None:
     with netns.iproute() as ipr:
-        ipr.link("add", ifname="cf-extra0", kind="dummy")
+        ipr.link("add", ifname="cf-extra0", kind="bridge")
 
 
 DNS_AND_NETNS_FAULTS = (
@@ -396,7 +396,7 @@ DNS_AND_NETNS_FAULTS = (
     Variant("netns-unmounted", "the bind mount of every new named namespace removed, as a namespace manager that "
             "unmounts and forgets to unlink would: its file under /run/netns stays, naming no namespace", False,
             namespaces=_netns_unmounted),
-    Variant("netns-extra-link", "a dummy interface cf-extra0 added to every new namespace, as a distribution's "
+    Variant("netns-extra-link", "a bridge cf-extra0 added to every new namespace, as a distribution's "
             "hook might", False, namespaces=_netns_extra_link),
 )
 FAULTS += DNS_AND_NETNS_FAULTS
