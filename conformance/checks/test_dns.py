@@ -217,7 +217,8 @@ def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
 
 @claims("dns/hostname-breaks-ping")
 def test_hostname_breaks_ping(claim, named, bridged, scope, lab, evidence):
-    """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname)."""
+    """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname); named's --add-host
+    and --link touch neither its routes nor the names pinged here."""
     remote, (_, plain) = lab.upstream.remote, bridged
     results = {}
     for who, box in (("with --hostname", named), ("without", plain)):
