@@ -32,7 +32,7 @@ def ping(netns: Netns, address: str, timeout: float = 2.0) -> bool:
             sock.settimeout(left)
             try:
                 reply = IP(sock.recv(65535))
-            except socket.timeout:
+            except TimeoutError:
                 return False
             if (reply.src == address and ICMP in reply and reply[ICMP].type == 0 and reply[ICMP].id == ident
                     and Raw in reply and reply[Raw].load == payload):
