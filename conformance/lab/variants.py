@@ -389,7 +389,7 @@ DNS_AND_NETNS_FAULTS = (
             "wrote, so no --link, --add-host or --hostname entry reaches the container", False,
             in_bundle={"/etc/hosts": STOCK_HOSTS}),
     Variant("resolv-conf-embedded", "a runtime that mounts a resolv.conf naming only the embedded resolver "
-            f"127.0.0.11 over the one the engine wrote (--dns and the host's servers lost)", False,
+            "127.0.0.11 over the one the engine wrote (--dns and the host's servers lost)", False,
             in_bundle={"/etc/resolv.conf": "nameserver 127.0.0.11\n"}),
     Variant("hostname-overridden", f"a runtime that sets every container's hostname to {FAULT_HOSTNAME} in its "
             "config.json, whatever --hostname or the container id says", False,
