@@ -367,9 +367,7 @@ VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS}
 # namespace a check creates, as a distribution's hook would, needing no engine at all.
 STOCK_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 FAULT_HOSTNAME = "cf-fault-host"
-
-
-MNT_DETACH = 2
+MNT_DETACH = 2  # umount2(2): detach now, unmount once unused
 
 
 def _netns_unmounted(netns: Netns) -> None:
