@@ -3,6 +3,9 @@
 The daemon's own dns setting and --link under --icc=false: test_configured.py.
 """
 
+import functools
+from collections.abc import Callable
+
 import pytest
 
 from conformance.lab.host import RESOLV_CONF, is_loopback, parse_resolv_conf
@@ -35,11 +38,16 @@ def named(shared, bridged, lab):
 
 
 @pytest.fixture(scope="module")
-def default_resolv_conf(shared) -> tuple[str, bool]:
-    """The resolv.conf of a container started without --dns (it resolves nothing), and whether it has IPv6."""
-    box = shared.container("box", dns=[])
-    ipv6 = bool(shared.endpoint(box).get("GlobalIPv6Address"))
-    return shared.exec(box, "cat", "/etc/resolv.conf").output, ipv6
+def default_resolv_conf(shared) -> Callable[[], tuple[str, bool]]:
+    """The resolv.conf of a container started without --dns (it resolves nothing), and whether it has IPv6; the
+    container starts on the first call, so a host where neither resolv.conf claim applies gets none."""
+    @functools.cache
+    def read() -> tuple[str, bool]:
+        box = shared.container("box", dns=[])
+        ipv6 = bool(shared.endpoint(box).get("GlobalIPv6Address"))
+        return shared.exec(box, "cat", "/etc/resolv.conf").output, ipv6
+
+    return read
 
 
 def _queries_for(queries, name: str) -> list:
@@ -131,7 +139,7 @@ def _search_domains(text: str) -> list[str]:
 
 @claims("dns/resolv-conf-from-host")
 def test_resolv_conf_from_host(claim, default_resolv_conf, evidence):
-    text, ipv6 = default_resolv_conf
+    text, ipv6 = default_resolv_conf()
     host_text = RESOLV_CONF.read_text(errors="replace")
     host, seen = parse_resolv_conf(host_text), parse_resolv_conf(text)
     expected = [n for n in host["nameserver"] if not _left_out(n, ipv6)]
@@ -201,7 +209,7 @@ def test_default_hostname(claim, bridged, scope, evidence):
 
 @claims("dns/resolv-conf-host-copy")
 def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
-    seen_text, ipv6 = default_resolv_conf
+    seen_text, ipv6 = default_resolv_conf()
     host_text = RESOLV_CONF.read_text(errors="replace")
 
     def kept(line: str) -> bool:
