@@ -193,10 +193,10 @@ def test_hostname_option(claim, named, scope, evidence):
     name = scope.exec(box, "hostname").output.strip()
     hosts = scope.exec(box, "cat", "/etc/hosts").output
     evidence.text("hostname", f"hostname: {name}\n# /etc/hosts\n{hosts}")
-    assert name == "daxinyu", f"hostname is {name!r}"
+    assert name == "daxinyu", f"hostname is {name!r}, not daxinyu, the --hostname it was started with"
     # Podman adds the container's name as a second alias on the same line: the mapping still holds.
     assert any(line.split()[:1] == [scope.address(box)] and "daxinyu" in line.split()[1:]
-               for line in hosts.splitlines()), f"/etc/hosts does not map daxinyu to {scope.address(box)}"
+               for line in hosts.splitlines()), f"/etc/hosts does not map daxinyu to {scope.address(box)}:\n{hosts}"
 
 
 @claims("dns/default-hostname")
