@@ -139,19 +139,20 @@ def test_different_networks_isolated(claim, nets, scope, evidence):
 def test_connect_adds_interface(claim, nets, scope, evidence):
     client = scope.container("cli", network=nets.net2.name)  # its own: `network connect` changes it
     url = f"http://{nets.static_ip}:{HTTPD_PORT}/"
-    before = wget(scope, client, url, timeout=SILENCE_S)
+    before, netns = wget(scope, client, url, timeout=SILENCE_S), scope.netns(client)
+    links_before = set(netns.links())
     try:
         nets.net1.connect(client)
     except docker.errors.APIError as refused:
         pytest.fail(f"`docker network connect {nets.net1.name}` failed: {refused}")
-    ip_a = scope.exec(client, "ip", "-o", "-4", "addr").output
+    addresses = {name: ipv4_of(netns, name) for name in netns.links() if name != "lo"}
     after = wget(scope, client, url)
-    added = [a for a in (w for line in ip_a.splitlines() for w in line.split()) if "/" in a
-             and ipaddress.ip_interface(a).network == nets.subnet1]
-    evidence.text("connect", f"before connect: wget exit {before.exit_code}\n# ip a after connect\n{ip_a}\n"
-                             f"after connect: wget exit {after.exit_code}")
+    added = {name: found for name, found in addresses.items()
+             if name not in links_before and any(ipaddress.ip_interface(a).network == nets.subnet1 for a in found)}
+    evidence.json("connect", {"before_connect_wget_exit": before.exit_code, "addresses_after_connect": addresses,
+                              "after_connect_wget_exit": after.exit_code})
     assert before.exit_code != 0, "control: the client reached the server before sharing a network"
-    assert added, f"`ip a` shows no address of {nets.subnet1} after `network connect`:\n{ip_a}"
+    assert added, f"no new interface holds an address of {nets.subnet1} after `network connect`: {addresses}"
     assert after.exit_code == 0 and PROBE_PAGE in after.output, "the connected container still cannot reach the server"
 
 

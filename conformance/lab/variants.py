@@ -153,7 +153,7 @@ def _runtime(action: str | None, engine_netns: str, bundle: BundleEdit | None = 
     the OCI bundle's config.json as `bundle(spec, mode, bundle_dir, engine_netns)`, *mode* being the
     container's network mode as the engine keeps it (*data_root*/containers/ID/hostconfig.json: "default",
     "none", "container:X", a network's name)."""
-    runc, nsenter, sh = _real("runc"), _real("nsenter"), _real("sh")
+    runc, nsenter, sh, search_path = _real("runc"), _real("nsenter"), _real("sh"), "/usr/sbin:/usr/bin:/sbin:/bin"
     lines = [f"#!{sys.executable}", "import json, os, subprocess, sys", "args = sys.argv[1:]"]
     if bundle is not None:
         lines += [
@@ -179,7 +179,7 @@ ip -o link show eth0 >/dev/null 2>&1 || exit 0
             "                           capture_output=True, text=True)",
             "    pid = str(json.loads(state.stdout)['pid'])",
             f"    subprocess.run([{nsenter!r}, '-t', pid, '-n', {sh!r}, '-c', {script!r}],",
-            f"                   env={{'PATH': {'/usr/sbin:/usr/bin:/sbin:/bin'!r}, 'ENGINE_NETNS': {engine_netns!r}}})",
+            f"                   env={{'PATH': {search_path!r}, 'ENGINE_NETNS': {engine_netns!r}}})",
         ]
     lines.append(f"os.execv({runc!r}, [{runc!r}, *args])")
     return "\n".join(lines) + "\n"
@@ -442,9 +442,9 @@ WIRING_FAULTS = (
     Variant("user-bridge-unaddressed", "an iptables on the daemon's PATH that flushes the IPv4 addresses of each "
             "user-defined bridge the daemon writes rules for, as a network manager taking over new bridges does",
             False, tools=_user_bridge_unaddressed),
-    Variant("eth1-squatted", "a runtime that adds a dummy eth1 to each container's namespace before it starts, as "
-            "pipework or a CNI hook would: `docker network connect` cannot add its own eth1", False,
-            in_container="ip link add eth1 type dummy"),
+    Variant("eth1-squatted", "a runtime that adds a veth pair eth1/cfsquat1 to each container's namespace before "
+            "it starts, as pipework or a CNI hook would: `docker network connect` cannot add its own eth1", False,
+            in_container="ip link add eth1 type veth peer name cfsquat1"),
 )
 FAULTS += WIRING_FAULTS
 VARIANTS.update({variant.name: variant for variant in WIRING_FAULTS})
