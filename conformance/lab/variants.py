@@ -395,7 +395,9 @@ def _joined_pid_shared(spec: dict, mode: str, bundle: str, engine_netns: str) ->
 def _own_netns_dropped(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
     """Each container that should get a namespace of its own (default bridge, user networks, none) run in the
     engine's instead; 20.10's libnetwork-setkey prestart hook, which would move its interface in, and the
-    net.* sysctls, which runc refuses to set in the namespace it runs in, dropped."""
+    net.* sysctls, which runc refuses to set in the namespace it runs in, dropped.  Docker 26 and later set
+    the sandbox up in the created task's namespace, so there a bridge container's start fails (its address
+    conflicts with the bridge's route): a none-mode container still starts in the engine's namespace."""
     if mode != "host" and not mode.startswith("container:"):
         for namespace in spec["linux"]["namespaces"]:
             if namespace["type"] == "network":
@@ -444,7 +446,8 @@ WIRING_FAULTS = (
             "user-defined bridge the daemon writes rules for, as a network manager taking over new bridges does",
             False, tools=_user_bridge_unaddressed),
     Variant("eth1-squatted", "a runtime that adds a veth pair eth1/cfsquat1 to each container's namespace before "
-            "it starts, as pipework or a CNI hook would: `docker network connect` cannot add its own eth1", False,
+            "it starts, as pipework or a CNI hook would: the namespace holds interfaces the engine did not make, and "
+            "`docker network connect` cannot add its own eth1", False,
             in_container="ip link add eth1 type veth peer name cfsquat1"),
 )
 FAULTS += WIRING_FAULTS
