@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.lab.private import STATE_DIR
-from conformance.lab.run import PREFIX, Run
+from conformance.lab.run import PREFIX, STATE_DIR, Run
 from conformance.lab.sweep import RUNS_DIR, Liveness, dead_runs, leftovers
 from conformance.lab.wait import wait_for
 

@@ -5,8 +5,7 @@ import subprocess
 import sys
 import time
 
-from conformance.lab.private import STATE_DIR
-from conformance.lab.run import PREFIX
+from conformance.lab.run import PREFIX, STATE_DIR
 from conformance.lab.sweep import RUNS_DIR, dead_runs, leftovers
 from conformance.lab.wait import wait_for
 
