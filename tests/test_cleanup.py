@@ -6,10 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from conformance.lab.managed import Managed
+from conformance.lab.netns import NamedNetns
 from conformance.lab.run import PREFIX, STATE_DIR, Run
 from conformance.lab.sweep import RUNS_DIR, Liveness, dead_runs, leftovers
 from conformance.lab.wait import wait_for
@@ -19,6 +22,27 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create namespaces"),
     pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs dockerd (apt-get install docker.io)"),
 ]
+
+
+class _HalfBuilt(Managed):
+    """A lab object whose second step fails, after its first made a namespace."""
+
+    def __init__(self, run: Run):
+        self.netns = NamedNetns(run.name("half"))
+
+    def _setup(self, stack: ExitStack) -> None:
+        stack.enter_context(self.netns)
+        raise RuntimeError("the second step fails")
+
+
+def test_a_lab_object_whose_setup_fails_undoes_what_it_had_set_up():
+    run = Run()
+    half = _HalfBuilt(run)
+    with pytest.raises(RuntimeError, match="second step"):
+        with half:
+            pass
+    assert not Path(half.netns.path).exists(), "the namespace of the first step outlived the failed setup"
+    half.__exit__(None, None, None)  # nothing left to undo, and no error
 
 
 def test_a_live_run_is_not_dead():

@@ -11,7 +11,9 @@ import socket
 
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
+from scapy.error import Scapy_Exception
 
+from conformance.lab.capture import Capture
 from conformance.lab.guard import Guard
 from conformance.lab.netns import NamedNetns
 from conformance.lab.run import Run
@@ -88,3 +90,21 @@ def test_container_packet_within_its_network_is_no_leak(machine, box):
         guard.watch(box)
         send(box, "10.98.0.2", "10.98.0.9")
     assert guard.leaks() == []
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:  # the directory's own descriptor, closed by now
+            continue
+    return count
+
+
+def test_a_capture_whose_filter_cannot_attach_leaves_no_socket(machine):
+    before = _open_sockets()
+    with pytest.raises(Scapy_Exception):
+        with Capture(machine, "up0", "no such filter ((("):
+            pass
+    assert _open_sockets() == before, "the capture's socket outlived its failed start"

@@ -192,9 +192,8 @@ class TwoHosts(Managed):
         """The attachable overlay network, created on the manager; its name."""
         name = self.run.name("overlay")
         pool = docker.types.IPAMPool(subnet=str(self.block.overlay))
-        network = self.a.engine.client.networks.create(name, driver="overlay", attachable=True,
-                                                       labels=self.run.labels,
-                                                       ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+        self.a.engine.client.networks.create(name, driver="overlay", attachable=True, labels=self.run.labels,
+                                             ipam=docker.types.IPAMConfig(pool_configs=[pool]))
         return name
 
     def swarm_info(self) -> dict:
