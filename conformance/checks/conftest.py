@@ -10,6 +10,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
+from typing import TypeVar
 
 import pytest
 
@@ -28,6 +29,7 @@ from conformance.lab.variants import VARIANTS, Variant
 from conformance.plugin import PROBLEMS, RECORDER, require
 from conformance.scheduling import lab_early, second_engine_early
 
+T = TypeVar("T")
 EARLY_LAB = pytest.StashKey[Background]()
 SECOND_ENGINE = pytest.StashKey[Background]()
 TWO_HOSTS = pytest.StashKey[Background]()
@@ -108,7 +110,7 @@ def namespaces(request: pytest.FixtureRequest, run: Run) -> Callable[..., NamedN
         yield make
 
 
-def _entered(request: pytest.FixtureRequest, stack: ExitStack, what: str, lab: AbstractContextManager):
+def _entered(request: pytest.FixtureRequest, stack: ExitStack, what: str, lab: AbstractContextManager[T]) -> T:
     """Enter *lab* on *stack*; when no engine can serve it, fail the fixture with one line (*what*: the
     reason), so the checks that need it error with that line and no traceback."""
     require(request, "engine")

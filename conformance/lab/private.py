@@ -101,7 +101,7 @@ class PrivateEngine(Managed):
 
     def _setup(self, stack: ExitStack) -> None:
         stack.enter_context(self.netns)
-        stack.callback(self._remove_state)
+        stack.callback(self.remove_state)
         self._as_booted()
         if self.prepare is not None:
             self.prepare(self.netns)
@@ -166,7 +166,7 @@ class PrivateEngine(Managed):
         except OSError:
             return ""
 
-    def _remove_state(self) -> None:
+    def remove_state(self) -> None:
         """Its directories, once it has stopped, with whatever it left mounted there."""
         for directory in (self.rundir, self.state):
             unmount_below(directory)

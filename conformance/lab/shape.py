@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .engine import Engine
 from .managed import Managed
@@ -25,6 +25,7 @@ from .scope import Scope
 
 if TYPE_CHECKING:  # variants.py imports the labs' faults, so the labs import it only for its type
     from .guard import Guard
+    from .session import Removals
     from .variants import Variant
 
 
@@ -34,7 +35,7 @@ class EngineLab(Managed):
 
     role = ""  # which variants change this lab's engine: those whose ``lab`` names it (variants.Variant.lab)
     guard: Guard | None = None
-    removals: Any = None  # session.Removals
+    removals: Removals | None = None
 
     def __init__(self, run: Run, dockerd: str | None = None, variant: Variant | None = None):
         self.run = run

@@ -57,6 +57,17 @@ def dead_runs() -> list[str]:
     return dead
 
 
+def run_of(pid: int) -> str | None:
+    """The id of the live run that process *pid* runs, if it runs one: a liveness lock names its holder."""
+    for lock in RUNS_DIR.glob("*.lock") if RUNS_DIR.is_dir() else []:
+        try:
+            if lock.read_text().strip() == str(pid):
+                return lock.stem
+        except FileNotFoundError:  # that run just ended
+            continue
+    return None
+
+
 def _kill_processes(prefix: str) -> list[str]:
     """Kill the private engines of the run (their argv names its directories) and their containers' processes."""
     marker = f"/docker-net-conformance/{prefix}-"
