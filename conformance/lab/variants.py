@@ -336,8 +336,9 @@ VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS}
 
 # Faults aimed at the engine run with the options the configured claims are about (configured.py): ``--variant``
 # and ``mutate`` start that engine as the fault, the engine under test healthy.  Each leaves the options as given
-# and breaks what one of them promises: a runtime taking each container's veth off the --bridge bridge, a rule
-# that keeps the --dns resolver from hearing the containers, a rule inserted ahead of Docker's --icc=false drop.
+# and breaks what one of them promises: a runtime taking each container's veth off the --bridge bridge or giving
+# it an address off that bridge's subnet, a rule that keeps the --dns resolver from hearing the containers, a
+# rule inserted ahead of Docker's --icc=false drop.
 def _dns_unheard(engine: Engine) -> None:
     bridge = engine.bridge
     firewall.change(engine.netns, engine.iptables_variant, "filter", "-I",
@@ -353,6 +354,9 @@ CONFIGURED_FAULTS = (
     Variant("configured-veth-unbridged", "the configured engine's runtime takes each container's host-side veth "
             "off the --bridge bridge before it starts", False, in_container=VARIANTS["veth-unbridged"].in_container,
             lab="configured"),
+    Variant("configured-eth0-readdressed", "the configured engine's runtime replaces each container's IPv4 "
+            f"address with {FOREIGN_ADDRESS}, off the --bridge bridge's subnet, before it starts", False,
+            in_container=VARIANTS["eth0-readdressed"].in_container, lab="configured"),
     Variant("configured-dns-unheard", "`-I INPUT -i <bridge> -d <gateway> -p udp --dport 53 -j DROP` in the "
             "configured engine's namespace: the --dns resolver never hears its containers", False,
             after_start=_dns_unheard, lab="configured"),
