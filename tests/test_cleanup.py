@@ -37,9 +37,8 @@ class _HalfBuilt(Managed):
 def test_a_lab_object_whose_setup_fails_undoes_what_it_had_set_up():
     run = Run()
     half = _HalfBuilt(run)
-    with pytest.raises(RuntimeError, match="second step"):
-        with half:
-            pass
+    with pytest.raises(RuntimeError, match="second step"), half:
+        pass
     assert not Path(half.netns.path).exists(), "the namespace of the first step outlived the failed setup"
     half.__exit__(None, None, None)  # nothing left to undo, and no error
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import TypeVar
 
@@ -38,7 +38,7 @@ log = logging.getLogger("conformance")
 
 
 @pytest.fixture(scope="session")
-def run(request: pytest.FixtureRequest) -> Run:
+def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     """This run's identity: every name, label and namespace the suite creates carries its id.
 
     Before anything is created, the leftovers of runs that died (SIGKILL, power loss) are swept;
@@ -95,7 +95,7 @@ def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable[[pytest.C
 
 
 @pytest.fixture
-def namespaces(request: pytest.FixtureRequest, run: Run) -> Callable[..., NamedNetns]:
+def namespaces(request: pytest.FixtureRequest, run: Run) -> Iterator[Callable[..., NamedNetns]]:
     """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends (and, under a
     ``--variant`` that changes namespaces, changed as that fault says)."""
     serial = itertools.count()
@@ -122,7 +122,7 @@ def _entered(request: pytest.FixtureRequest, stack: ExitStack, what: str, lab: A
 
 
 @pytest.fixture(scope="session")
-def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
+def lab(request: pytest.FixtureRequest, run: Run) -> Iterator[Lab]:
     with ExitStack() as stack:
         lab = _entered(request, stack, "lab unavailable", _taken(request.config, EARLY_LAB, _new_lab, run))
         request.config.stash[RECORDER].run_info.update(lab.run_info())
@@ -150,7 +150,7 @@ def _two_hosts(config: pytest.Config, run: Run) -> TwoHosts:
 
 
 @pytest.fixture(scope="session")
-def engine(request: pytest.FixtureRequest) -> Engine:
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """The engine under test: the lab's in the full tier; in the audit tier, the engine at DOCKER_HOST and
     nothing else (no lab, no lock, no sweep: an audit creates nothing)."""
     if request.config.option.tier != "audit":
@@ -166,14 +166,14 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def scope(lab: Lab) -> Scope:
+def scope(lab: Lab) -> Iterator[Scope]:
     """Containers and networks of this check, removed when it ends, however it ends."""
     with lab.scope() as scope:
         yield scope
 
 
 @pytest.fixture(scope="module")
-def shared(lab: Lab) -> Scope:
+def shared(lab: Lab) -> Iterator[Scope]:
     """Containers of a module's shared topology (one set serves many checks that only read it), removed
     once the module's checks are done.  Checks use their own ``scope`` for anything they change."""
     with lab.scope() as shared:
@@ -181,7 +181,7 @@ def shared(lab: Lab) -> Scope:
 
 
 @pytest.fixture(scope="module")
-def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
+def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredLab]:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options (under
     ``--variant`` naming a fault aimed at it, with the fault): started early, in the background, where
     conformance/scheduling.py says so, and stopped as soon as the module's checks are done (not at the end
@@ -196,7 +196,7 @@ def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
 
 
 @pytest.fixture
-def configured_scope(configured: ConfiguredLab) -> Scope:
+def configured_scope(configured: ConfiguredLab) -> Iterator[Scope]:
     with configured.scope() as scope:
         yield scope
 
@@ -233,7 +233,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="module")
-def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
+def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
     one module's (test_hosts.py), and the engines stop with it rather than idle through the rest of a run."""

@@ -50,7 +50,7 @@ class Capture(Managed):
         self.ifname = ifname
         self.ipv4_filter = ipv4_filter
         self._keep = keep
-        self._parse = Ether if ipv4_filter is None else IP
+        self._parse: Callable[[bytes], Packet] = Ether if ipv4_filter is None else IP
         self._frames: list[tuple[float, bytes]] = []
         self._stop = threading.Event()
 
@@ -111,7 +111,7 @@ class Capture(Managed):
             self._frames.append((time.time(), frame))
 
     def packets(self, match: Callable[[Packet], bool] | None = None) -> list[Packet]:
-        result = []
+        result: list[Packet] = []
         for stamp, frame in list(self._frames):
             packet = self._parse(frame)
             packet.time = stamp

@@ -27,7 +27,7 @@ from .shape import EngineLab
 from .variants import Variant
 
 # The namespace is private to this engine, so one fixed subnet of the benchmarking range is free by construction.
-BRIDGE_NET = ipaddress.ip_network("198.18.0.0/24")
+BRIDGE_NET = ipaddress.IPv4Network("198.18.0.0/24")
 
 
 class ConfiguredLab(EngineLab):

@@ -90,13 +90,13 @@ class Guard(Managed):
         ends = {link["index"]: name for name, link in self.netns.links().items() if link["kind"] == "veth"}
         with container_netns.iproute() as ipr:
             addresses = [(a["index"], a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(family=2)]
-        for name, link in container_netns.links().items():
+        for link in container_netns.links().values():
             if link["kind"] == "veth" and link["link"] in ends:
                 self.ends.add(ends[link["link"]])
                 for index, address, prefixlen in addresses:
                     if index == link["index"]:
                         self.containers.add(address)
-                        self.networks.add(ipaddress.ip_interface(f"{address}/{prefixlen}").network)
+                        self.networks.add(ipaddress.IPv4Interface(f"{address}/{prefixlen}").network)
 
     def _off_network(self, packet) -> bool:
         source, destination = packet[IP].src, ipaddress.ip_address(packet[IP].dst)

@@ -63,7 +63,7 @@ class Block(NamedTuple):
     swarm_pool: ipaddress.IPv4Network
 
     @classmethod
-    def of(cls, net: ipaddress.IPv4Network) -> "Block":
+    def of(cls, net: ipaddress.IPv4Network) -> Block:
         return cls(net, *net.subnets(new_prefix=26))
 
     def macvlan_range(self, host: int) -> ipaddress.IPv4Network:
@@ -148,7 +148,7 @@ class HostFault:
 
     name: str
     why: str
-    apply: Callable[["TwoHosts"], None] = lambda hosts: None
+    apply: Callable[[TwoHosts], None] = lambda hosts: None
     swarm: dict = field(default_factory=dict)
 
 
@@ -214,7 +214,7 @@ class _Together(Managed):
     def _setup(self, stack: ExitStack) -> None:
         with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
             futures = [pool.submit(host.__enter__) for host in self.hosts]
-        stack.callback(_in_parallel, [host.__exit__ for host, future in zip(self.hosts, futures)
+        stack.callback(_in_parallel, [host.__exit__ for host, future in zip(self.hosts, futures, strict=True)
                                       if future.exception() is None])
         for future in futures:
             future.result()

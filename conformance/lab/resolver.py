@@ -43,7 +43,7 @@ class Resolver(Managed):
         while not self._stop.is_set():
             try:
                 data, client = self._sock.recvfrom(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,7 +60,7 @@ class Scope:
         self._stack = ExitStack()
         self._stack.callback(self.reservations.release_all)
 
-    def __enter__(self) -> "Scope":
+    def __enter__(self) -> Scope:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -109,10 +109,8 @@ class Scope:
         container.reload()
         guard = self.lab.guard  # None where the lab's namespace has no uplink to guard
         if guard is not None and container.attrs["State"]["Running"]:
-            try:
+            with suppress(OSError):  # it has already exited: it sends nothing more
                 guard.watch(namespace_of(container.attrs["State"]["Pid"]))  # attrs were just read
-            except OSError:  # it has already exited: it sends nothing more
-                pass
         return container
 
     def containers(self, **specs: dict) -> list[Container]:
@@ -129,6 +127,7 @@ class Scope:
     def exec(self, container: Container, *argv: str, timeout: int = 10) -> ExecResult:
         """Run *argv* in *container*, bounded by busybox `timeout`."""
         code, output = container.exec_run(["timeout", str(timeout), *argv], demux=False)
+        assert isinstance(output, bytes | None) and code is not None  # neither streamed nor detached
         return ExecResult(code, (output or b"").decode(errors="replace"))
 
     def sh(self, container: Container, script: str, timeout: int = 10) -> ExecResult:
@@ -185,7 +184,5 @@ def _remove_container(container: Container) -> None:
 
 
 def _remove_network(network: Network) -> None:
-    try:
+    with suppress(docker.errors.NotFound):
         network.remove()
-    except docker.errors.NotFound:
-        pass

@@ -40,6 +40,7 @@ class Lab(EngineLab):
     """
 
     role = "engine"
+    guard: Guard
 
     def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None,
                  variant: Variant | None = None, dockerd: str | None = None):
@@ -148,9 +149,10 @@ class _UpstreamHTTP(http.client.HTTPConnection):
     def __init__(self, lab: Lab, host: str, port: int, timeout: float):
         super().__init__(host, port, timeout=timeout)
         self._lab = lab
+        self._timeout = timeout
 
     def connect(self) -> None:
-        self.sock = self._lab.connect(self.port, self.host, self.timeout)
+        self.sock = self._lab.connect(self.port, self.host, self._timeout)
 
 
 class Removals(ThreadPoolExecutor):

@@ -125,7 +125,7 @@ def leftovers(run_id: str, client: docker.DockerClient | None = None) -> list[st
 
 def labelled(client: docker.DockerClient, run_id: str) -> list[tuple[str, Container | Network]]:
     """The containers, then the networks, of engine *client* labelled with run *run_id*: ("container", c)..."""
-    selector = {"label": f"{LABEL}={run_id}"}
+    selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={run_id}"}
     return ([("container", c) for c in client.containers.list(all=True, filters=selector)]
             + [("network", n) for n in client.networks.list(filters=selector)])
 

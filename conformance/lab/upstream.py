@@ -23,8 +23,8 @@ from .reserve import Reservations
 from .run import Run
 from .subnets import occupied
 
-LINK_RANGE = ipaddress.ip_network("198.51.100.0/24")
-REMOTE_RANGE = ipaddress.ip_network("203.0.113.0/24")
+LINK_RANGE = ipaddress.IPv4Network("198.51.100.0/24")
+REMOTE_RANGE = ipaddress.IPv4Network("203.0.113.0/24")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def free_slot(netns: Netns, reservations: Reservations) -> Slot:
     """A slot whose ranges overlap nothing in *netns*, held by this run."""
     taken = occupied(netns)
     slots = [Slot(link, remote) for link, remote in zip(LINK_RANGE.subnets(new_prefix=29),
-                                                         REMOTE_RANGE.subnets(new_prefix=28))]
+                                                         REMOTE_RANGE.subnets(new_prefix=28), strict=False)]
     found = reservations.first_free(
         f"slot-{netns.inode}", slots,
         lambda slot: not any(slot.link.overlaps(t) or slot.remote_net.overlaps(t) for t in taken))
@@ -71,7 +71,8 @@ class Upstream(Managed):
         self.netns = NamedNetns(run.name("up"))
         self.engine_if = run.ifname("u0")
         self.upstream_if = run.ifname("u1")
-        self.slot: Slot | None = None
+
+    slot: Slot  # held from __enter__ on
 
     @property
     def engine_addr(self) -> str:
