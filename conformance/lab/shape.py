@@ -48,9 +48,12 @@ class EngineLab(Managed):
         self.resolver = stack.enter_context(self._resolver(stack))
 
     def _start_engine(self, stack: ExitStack) -> Engine:
+        """This lab's engine, started (or connected to) with its undoing on *stack*."""
         raise NotImplementedError
 
     def _resolver(self, stack: ExitStack) -> Resolver:
+        """The resolver its containers get with ``--dns``, not yet entered; what it needs first (the lab's
+        upstream namespace) goes on *stack*."""
         raise NotImplementedError
 
     def _private(self, stack: ExitStack, name: str, options: Sequence[str] = (),
