@@ -216,18 +216,28 @@ class Variant:
     in_bundle: BundleEdit | None = None  # edits each container's OCI config before `runc create` (_runtime)
     expected: Mapping[str, str] = field(default_factory=dict)  # claim id -> why it fails here
     expected_when: Mapping[str, str] = field(default_factory=dict)
+    # The lab it changes (shape.EngineLab.role): "engine" (the engine under test), "configured" (the engine
+    # run with the options some claims are about, configured.py) or "hosts" (the two-host lab, hosts.py,
+    # which applies its HostFault); the other labs start healthy.
+    lab: str = "engine"
 
     def start(self, stack: ExitStack, run: Run, name: str, options: tuple[str, ...] = (),
-              dockerd: str | Path | None = None) -> Engine:
-        """Start this variant's private engine (stopped when *stack* closes), with extra *options*, from
-        *dockerd* (a build of --dockerd) or the one on PATH."""
-        private = PrivateEngine(run, name, self.options + tuple(options), prepare=self.before_start,
+              prepare: Callable[[Netns], None] | None = None, dockerd: str | Path | None = None) -> Engine:
+        """Start this variant's private engine (stopped when *stack* closes), with extra *options* and the
+        lab's own *prepare* (run in its namespace before this variant's ``before_start``), from *dockerd*
+        (a build of --dockerd) or the one on PATH."""
+        def prepared(netns: Netns) -> None:
+            for step in (prepare, self.before_start):
+                if step is not None:
+                    step(netns)
+
+        private = PrivateEngine(run, name, self.options + tuple(options), prepare=prepared,
                                 tools=self.tools(), dockerd=dockerd)
         if self.in_container is not None or self.in_bundle is not None:
             private.tools[RUNTIME] = _runtime(self.in_container, str(private.netns.path), self.in_bundle,
                                               private.state / "data")
             private.options += [f"--add-runtime={RUNTIME}={private.tooldir / RUNTIME}", f"--default-runtime={RUNTIME}"]
-        engine = stack.enter_context(private)
+        engine = stack.enter_context(private).engine
         if self.after_start is not None:
             self.after_start(engine)
         return engine
@@ -453,9 +463,42 @@ WIRING_FAULTS = (
 FAULTS += WIRING_FAULTS
 VARIANTS.update({variant.name: variant for variant in WIRING_FAULTS})
 
+# Faults aimed at the engine run with the options the configured claims are about (configured.py): ``--variant``
+# and ``mutate`` start that engine as the fault, the engine under test healthy.  Each leaves the options as given
+# and breaks what one of them promises: a runtime taking each container's veth off the --bridge bridge or giving
+# it an address off that bridge's subnet, a rule that keeps the --dns resolver from hearing the containers, a
+# rule inserted ahead of Docker's --icc=false drop.
+def _dns_unheard(engine: Engine) -> None:
+    bridge = engine.bridge
+    firewall.change(engine.netns, engine.iptables_variant, "filter", "-I",
+                    f"INPUT -i {bridge.name} -d {bridge.gateway} -p udp --dport 53 -j DROP")
+
+
+def _icc_bypassed(engine: Engine) -> None:
+    bridge = engine.bridge.name
+    firewall.change(engine.netns, engine.iptables_variant, "filter", "-I", f"FORWARD -i {bridge} -o {bridge} -j ACCEPT")
+
+
+CONFIGURED_FAULTS = (
+    Variant("configured-veth-unbridged", "the configured engine's runtime takes each container's host-side veth "
+            "off the --bridge bridge before it starts", False, in_container=VARIANTS["veth-unbridged"].in_container,
+            lab="configured"),
+    Variant("configured-eth0-readdressed", "the configured engine's runtime replaces each container's IPv4 "
+            f"address with {FOREIGN_ADDRESS}, off the --bridge bridge's subnet, before it starts", False,
+            in_container=VARIANTS["eth0-readdressed"].in_container, lab="configured"),
+    Variant("configured-dns-unheard", "`-I INPUT -i <bridge> -d <gateway> -p udp --dport 53 -j DROP` in the "
+            "configured engine's namespace: the --dns resolver never hears its containers", False,
+            after_start=_dns_unheard, lab="configured"),
+    Variant("configured-icc-bypassed", "`-I FORWARD -i <bridge> -o <bridge> -j ACCEPT` ahead of Docker's rules "
+            "in the configured engine's namespace: --icc=false is not enforced", False, after_start=_icc_bypassed,
+            lab="configured"),
+)
+FAULTS += CONFIGURED_FAULTS
+VARIANTS.update({variant.name: variant for variant in CONFIGURED_FAULTS})
+
 # two-host lab: faults of the two hosts and the segment between them (conformance/lab/hosts.py applies them by
 # name; the engine under test is left healthy).
 from .hosts import HOST_FAULTS  # noqa: E402 - hosts.py does not import this module
 
-FAULTS += tuple(Variant(fault.name, fault.why, False) for fault in HOST_FAULTS)
+FAULTS += tuple(Variant(fault.name, fault.why, False, lab="hosts") for fault in HOST_FAULTS)
 VARIANTS.update({variant.name: variant for variant in FAULTS[-len(HOST_FAULTS):]})
