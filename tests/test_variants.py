@@ -1,42 +1,51 @@
-"""The runtime faults' bundle edits (``Variant.in_bundle``), applied to a bundle of our own, no engine needed."""
+"""The runtime wrapper's bundle edits (``Variant.in_bundle``) on a bundle of our own: no engine needed."""
 
 import json
-import os
+import subprocess
+import sys
 from pathlib import Path
 
-from conformance.lab.variants import _bundle_edits
+import pytest
+
+from conformance.lab.variants import VARIANTS, _runtime
+
+ENGINE_FILES = {"/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf", "/etc/hostname": "hostname"}
 
 
-def _bundle(tmp_path: Path) -> Path:
-    config = {"hostname": "0123456789ab", "mounts": [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/docker/containers/x/hosts"},
-        {"destination": "/etc/resolv.conf", "type": "bind", "source": "/var/lib/docker/containers/x/resolv.conf"},
-    ]}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    return tmp_path
+def _create(tmp_path: Path, fault: str) -> tuple[dict, dict[str, str]]:
+    """Run *fault*'s runtime wrapper as containerd runs runc for `create`, on a bundle whose runc is `true`;
+    the bundle's config.json after, and what each of the engine's name files is mounted from."""
+    bundle, containers = tmp_path / "bundle", tmp_path / "data" / "containers" / "abc"
+    bundle.mkdir()
+    containers.mkdir(parents=True)
+    (containers / "hostconfig.json").write_text(json.dumps({"NetworkMode": "default"}))
+    mounts = [{"destination": dest, "type": "bind", "source": str(containers / name)}
+              for dest, name in ENGINE_FILES.items()]
+    (bundle / "config.json").write_text(json.dumps({"hostname": "abc", "mounts": mounts}))
+    script = _runtime(None, "/proc/1/ns/net", VARIANTS[fault].in_bundle, tmp_path / "data").splitlines()
+    wrapper = tmp_path / "runtime"
+    wrapper.write_text("\n".join(script[:-1]) + "\n")  # all but the exec of runc: the edits are what is tested
+    subprocess.run([sys.executable, str(wrapper), "--root", "/run/r", "--log-format", "json", "create",
+                    "--bundle", str(bundle), "--pid-file", "p", "abc"], check=True, timeout=30)
+    config = json.loads((bundle / "config.json").read_text())
+    return config, {m["destination"]: m["source"] for m in config["mounts"]}
 
 
-def _create(bundle: Path, edits: dict[str, str], *runc_args: str) -> dict:
-    """What the runtime does before it execs runc with *runc_args*; the bundle's config.json after."""
-    exec(_bundle_edits(edits), {"args": list(runc_args), "os": os, "json": json})
-    return json.loads((bundle / "config.json").read_text())
+@pytest.mark.parametrize(("fault", "replaced", "content"), [
+    ("hosts-stock", "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+    ("resolv-conf-embedded", "/etc/resolv.conf", "nameserver 127.0.0.11\n"),
+])
+def test_a_name_file_fault_repoints_only_its_file(tmp_path, fault, replaced, content):
+    config, sources = _create(tmp_path, fault)
+    assert Path(sources[replaced]).parent == tmp_path / "bundle"
+    assert Path(sources[replaced]).read_text() == content
+    others = {dest: source for dest, source in sources.items() if dest != replaced}
+    assert others == {dest: str(tmp_path / "data" / "containers" / "abc" / name)
+                      for dest, name in ENGINE_FILES.items() if dest != replaced}
+    assert config["hostname"] == "abc"
 
 
-def test_bundle_edits_replace_a_bind_mounted_file_and_the_hostname(tmp_path):
-    bundle = _bundle(tmp_path)
-    config = _create(bundle, {"/etc/hosts": "127.0.0.1\tlocalhost\n", "hostname": "other"},
-                     "--root", "/run/r", "--log-format", "json", "create", "--bundle", str(bundle), "--pid-file",
-                     "p", "id")
-    mounts = {m["destination"]: m["source"] for m in config["mounts"]}
-    assert config["hostname"] == "other"
-    assert Path(mounts["/etc/hosts"]).parent == bundle
-    assert Path(mounts["/etc/hosts"]).read_text() == "127.0.0.1\tlocalhost\n"
-    assert mounts["/etc/resolv.conf"] == "/var/lib/docker/containers/x/resolv.conf", "an unnamed file was changed"
-
-
-def test_bundle_edits_leave_every_other_runc_command_alone(tmp_path):
-    bundle = _bundle(tmp_path)
-    before = (bundle / "config.json").read_text()
-    _create(bundle, {"hostname": "other"}, "--root", "/run/r", "start", "id")
-    assert (bundle / "config.json").read_text() == before
+def test_hostname_overridden_sets_the_uts_name_only(tmp_path):
+    config, sources = _create(tmp_path, "hostname-overridden")
+    assert config["hostname"] == "cf-fault-host"
+    assert all(Path(source).parent.name == "abc" for source in sources.values())
