@@ -503,25 +503,19 @@ VARIANTS.update({variant.name: variant for variant in CONFIGURED_FAULTS})
 # a hook rewriting the spec would; the netns-* ones change each namespace a check creates, as a distribution's
 # hook would, needing no engine at all.
 def _hosts_stock(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
-    """/etc/hosts a stock one, localhost lines only: no --link, --add-host or --hostname entry."""
-    import os
-    source = os.path.join(bundle, "cf-fault-hosts")
-    with open(source, "w") as f:
+    """/etc/hosts a stock one of the bundle's, localhost lines only: no --link, --add-host or --hostname entry."""
+    (hosts,) = (mount for mount in spec["mounts"] if mount["destination"] == "/etc/hosts")
+    hosts["source"] = f"{bundle}/cf-fault-hosts"
+    with open(hosts["source"], "w") as f:
         f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-    for mount in spec["mounts"]:
-        if mount["destination"] == "/etc/hosts":
-            mount["source"] = source
 
 
 def _resolv_conf_embedded(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
-    """/etc/resolv.conf naming only the embedded resolver's address, whatever --dns or the host said."""
-    import os
-    source = os.path.join(bundle, "cf-fault-resolv.conf")
-    with open(source, "w") as f:
+    """/etc/resolv.conf one of the bundle's naming only the embedded resolver, whatever --dns or the host said."""
+    (conf,) = (mount for mount in spec["mounts"] if mount["destination"] == "/etc/resolv.conf")
+    conf["source"] = f"{bundle}/cf-fault-resolv.conf"
+    with open(conf["source"], "w") as f:
         f.write("nameserver 127.0.0.11\n")
-    for mount in spec["mounts"]:
-        if mount["destination"] == "/etc/resolv.conf":
-            mount["source"] = source
 
 
 def _hostname_overridden(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
