@@ -79,6 +79,8 @@ def second_engine_early(config, items) -> bool:
 class ChecksScheduling(LoadScopeScheduling):
     """xdist's scope scheduling with the units and the order described above."""
 
+    workqueue: OrderedDict[str, dict[str, bool]]  # xdist's: {scope: {nodeid: done}}, the units not yet given out
+
     def __init__(self, config, log=None):
         super().__init__(config, log)
         self._ordered = self._pinned = False

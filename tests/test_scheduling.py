@@ -1,13 +1,12 @@
 """-n N's scheduler (conformance/scheduling.py) on the real catalog's checks: whole modules longest first,
 the namespace checks one by one at the end, the second engine's module second on the early worker."""
 
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from conformance.runner import run_suite
 from conformance.scheduling import EARLY_WORKER, ChecksScheduling
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,10 +27,9 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory) -> list[str]:
-    listed = subprocess.run([sys.executable, "-m", "conformance", "--collect-only", "-q", "--report-dir",
-                             str(tmp_path_factory.mktemp("collect"))], capture_output=True, text=True, cwd=REPO,
-                            check=True)
-    return [line for line in listed.stdout.splitlines() if "::" in line]
+    listed = run_suite(tmp_path_factory.mktemp("collect"), "--collect-only", cwd=REPO, timeout=300)
+    assert listed.exit == 0, listed.tail()
+    return [line for line in listed.output.splitlines() if "::" in line]
 
 
 def scheduled(collection: list[str]):
