@@ -26,7 +26,7 @@ from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance import preflight
 from conformance.plugin import PROBLEMS, RECORDER, require
 from conformance.lab.background import Background
-from conformance.scheduling import lab_early, second_engine_early
+from conformance.scheduling import lab_early, second_engine_early, two_hosts_early
 
 EARLY_LAB = pytest.StashKey[Background]()
 SECOND_ENGINE = pytest.StashKey[Background]()
@@ -202,24 +202,11 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
 HOSTS_STARTING = pytest.StashKey["Future"]()
 
 
-def _uses_hosts(item: pytest.Item) -> bool:
-    return "hosts" in getattr(item, "fixturenames", ())
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The two-host lab takes seconds to stand up: alone, its checks go last and it starts in the background
-    with the run (``_two_hosts_early``); under xdist they go first, so that one worker builds it while the
-    others run the rest (every worker reorders alike, as xdist requires)."""
-    first = hasattr(config, "workerinput")
-    items.sort(key=lambda item: _uses_hosts(item) != first)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _two_hosts_early(request: pytest.FixtureRequest) -> None:
-    """Start the two-host lab in the background as the run begins, when this process will run its checks
-    and is not an xdist worker (there its checks come first anyway)."""
-    if (hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items))
-            or request.config.option.engine == "podman"):
+    """Start the two-host lab in the background as the run begins, where conformance/scheduling.py says so
+    (serially, its checks last; under xdist, on the worker that runs engine-free checks before them)."""
+    if not two_hosts_early(request.config, request.session.items) or request.config.option.engine == "podman":
         yield
         return
     run = request.getfixturevalue("run")
