@@ -92,11 +92,16 @@ def mutate(argv: list[str], parser: argparse.ArgumentParser) -> int:
 
 def benchmark(argv: list[str], parser: argparse.ArgumentParser) -> int:
     from .benchmark import benchmark, render
+    from .runner import RunFailed
 
     parser.add_argument("--out", type=Path, default=Path("reports/benchmark"),
                         help="where benchmark.json and the two runs' reports go")
     args = parser.parse_args(argv)
-    result = benchmark(args.out.resolve())
+    try:
+        result = benchmark(args.out.resolve())
+    except RunFailed as exc:
+        print(f"conformance benchmark: {exc}", file=sys.stderr)
+        return 3
     print(render(result))
     print(f"figures: {args.out}/benchmark.json")
     return 0
