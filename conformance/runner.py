@@ -68,7 +68,7 @@ class SuiteRun:
     def required(self) -> dict[str, Any]:
         """The report, or RunFailed naming the command and ending with what it printed."""
         if self.report is None:
-            raise RunFailed(f"no report from `python {' '.join(self.argv[1:])}` (exit {self.exit}):\n{self.tail()}")
+            raise RunFailed(f"no report from `{shown(self.argv)}` (exit {self.exit}):\n{self.tail()}")
         return self.report
 
 
@@ -76,6 +76,11 @@ def command(report_dir: Path, *args: str, engine: EngineOptions | None = None) -
     """The argv of a run: quiet (a line per failure, the summary), into *report_dir*, on *engine*."""
     return [sys.executable, "-m", "conformance", "--report-dir", str(report_dir), "-q",
             *(engine.args() if engine else []), *args]
+
+
+def shown(argv: list[str]) -> str:
+    """A run's command as a user would type it."""
+    return " ".join(["python", *argv[1:]])
 
 
 class Running:
@@ -104,16 +109,11 @@ class Running:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
-            raise RunFailed(f"`{self.shown}` did not end in {timeout} s:\n{self._read()[-3000:]}") from None
+            raise RunFailed(f"`{shown(self.argv)}` did not end in {timeout} s:\n{self._read()[-3000:]}") from None
         wall = round(time.perf_counter() - self._started, 2)
         path = self.report_dir / "report.json"
         report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
         return SuiteRun(self.argv, self.report_dir, self.process.returncode, wall, self._read(), report)
-
-    @property
-    def shown(self) -> str:
-        """The command as a user would type it."""
-        return " ".join(["python", *self.argv[1:]])
 
     def stop(self) -> None:
         """SIGTERM (the run removes what it made), then SIGKILL if it does not end."""

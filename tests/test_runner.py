@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conformance.runner import EngineOptions, RunFailed, command, run_suite
@@ -14,7 +16,7 @@ def test_engine_options_become_the_suites_arguments_and_environment():
                               "--variant", "ip-masq-off", "--daemon-opt=--mtu=1400"]
     assert options.env() == {}
     assert EngineOptions(docker_host="unix:///x.sock").env() == {"DOCKER_HOST": "unix:///x.sock"}
-    argv = command("/tmp/r", "-k", "netns", engine=EngineOptions("system"))
+    argv = command(Path("/tmp/r"), "-k", "netns", engine=EngineOptions("system"))
     assert argv[1:] == ["-m", "conformance", "--report-dir", "/tmp/r", "-q", "--engine", "system", "-k", "netns"]
 
 
