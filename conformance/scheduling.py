@@ -122,7 +122,6 @@ class ChecksScheduling(LoadScopeScheduling):
 
     def __init__(self, config, log=None):
         super().__init__(config, log)
-        self.workqueue: OrderedDict[str, dict[str, bool]]  # xdist's: scope -> {nodeid: completed}
         self._ordered = self._pinned = False
         self._early: list[str] = []  # EARLY_WORKER's first units, held for it until it asks
 
