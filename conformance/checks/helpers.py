@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 
 from conformance.lab.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.host import parse_resolv_conf
-from conformance.lab.scope import tcp_sockets
+from conformance.lab.scope import ExecResult, tcp_sockets
 
 HTTPD_PORT = 8080
 # How long a probe waits for an answer that must not come: on one machine an answer takes well under a
@@ -154,3 +156,14 @@ def peer_via(lab, port: int) -> str:
     except OSError as exc:  # refused, reset, timed out, unreachable; ConnectionError is one too
         raise AssertionError(f"GET {lab.upstream.engine_addr}:{port} from upstream ({lab.upstream.upstream_addr}) "
                              f"failed: {exc!r}") from None
+
+
+@contextlib.contextmanager
+def serving(scope, box, port: int) -> Iterator[ExecResult]:
+    """busybox httpd on *port* in a running *box*, started by an exec: httpd binds, then forks into the
+    background, so the exec's result says whether it got the port (exit 0) or why not.  Stopped after."""
+    started = scope.exec(box, "httpd", "-p", str(port), "-h", "/www")
+    try:
+        yield started
+    finally:
+        scope.exec(box, "pkill", "-f", f"^httpd -p {port} ")

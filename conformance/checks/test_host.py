@@ -18,7 +18,7 @@ from conformance.lab.capture import Capture
 from conformance.lab.run import PREFIX
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, plain_address, serving
 
 SIGNIFICANCE = 0.001  # a sign test's p below this is not chance
 VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into its container
@@ -62,28 +62,27 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
 
 
 @claims("host/port-conflict")
-def test_port_conflict(claim, scope, lab, evidence):
+def test_port_conflict(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
     with lab.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("0.0.0.0", port))
         holder.listen()
-        box = scope.container("host", httpd(port), network="host")
-        try:
-            status = box.wait(timeout=15)["StatusCode"]
-        except Exception:  # still running after 15 s: it bound the port
-            status = None
-        logs = box.logs().decode(errors="replace")
-    evidence.text("httpd-log", f"host port {port} held by the suite; httpd exit status {status}\n{logs}")
-    assert status not in (None, 0), f"httpd in a host-mode container kept running on held port {port}"
-    assert "in use" in logs, f"httpd failed for another reason: {logs.strip()}"
+        with serving(scope, host_box, port) as started:
+            own = scope.netns(host_box).inode
+    evidence.text("httpd", f"host port {port} held by the suite; httpd exit status {started.exit_code}\n"
+                           f"{started.output}\n# network namespaces: container {own}, engine {lab.engine.netns.inode}")
+    assert started.exit_code != 0, (
+        f"httpd in a host-mode container bound port {port}, which the host holds: its network namespace "
+        f"{own} is {'the' if own == lab.engine.netns.inode else 'not the'} engine's ({lab.engine.netns.inode})")
+    assert "in use" in started.output, f"httpd failed for another reason: {started.output.strip()}"
 
 
 @claims("host/reachable-without-nat")
-def test_reachable_without_nat(claim, scope, lab, evidence):
+def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
-    box = scope.container("srv", httpd(port), network="host")
-    scope.wait_listening(box, port)
-    peer = plain_address(lab.http_get(port, "/cgi-bin/peer"))
+    with serving(scope, host_box, port) as started:
+        assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
+        peer = peer_via(lab, port)
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
     evidence.text("nat-table", lab.engine.nat_dump())
     evidence.text("peer-seen-by-container", peer)
@@ -98,6 +97,8 @@ def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
     made = scope.exec(box, "touch", marker)
     mount_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/mnt").st_ino, "suite": os.stat("/proc/self/ns/mnt").st_ino}
     on_host = Path(marker).exists()
+    if on_host:  # the container wrote into the host's /tmp: remove what it made there
+        Path(marker).unlink()
     evidence.json("filesystem", {"marker": marker, "made_in_container": made.exit_code == 0, "on_host": on_host,
                                  "mount_namespaces": mount_ns})
     assert made.exit_code == 0, f"control: touch {marker} failed in the container: {made.output}"
@@ -192,29 +193,35 @@ def binomial_tail(successes: int, trials: int) -> float:
     return sum(math.comb(trials, k) for k in range(successes, trials + 1)) / 2 ** trials
 
 
-@claims("host/faster-than-bridge")
-def test_faster_than_bridge(claim, scope, lab, evidence):
-    """The articles give the reason (no bridge forwarding, no NAT) and the consequence (better performance).
-    The reason is asserted exactly; the consequence with a sign test over interleaved pairs of handshakes,
-    which a busy machine's drift hits alike: host mode must not be the slower one in significantly more pairs
-    than chance allows.  A strict "faster" is not asserted: the bridge and NAT cost microseconds, within the
-    noise of a shared 2-core VM, and a verdict that flips with the load is not a verdict."""
-    host_port, published_port = lab.free_port(), lab.free_port()
-    host_box, bridge_box = scope.containers(
-        host={"command": httpd(host_port), "network": "host"},
-        bridge={"command": httpd(), "ports": {f"{HTTPD_PORT}/tcp": published_port}})
-    scope.wait_listening(host_box, host_port)
-    scope.wait_listening(bridge_box, HTTPD_PORT)
+def _measure(claim, lab, host_port: int, published_port: int) -> tuple[dict[str, list[float]], list, str]:
+    """Interleaved handshakes to the host-mode and the published port, captured on the bridge, then the peer
+    the host-mode server saw: (seconds per mode, the bridge's packets, that peer)."""
     address, upstream, pairs = lab.upstream.engine_addr, lab.upstream.netns, claim.params["samples"]
-    samples = {"host": [], "bridge": []}
+    samples: dict[str, list[float]] = {"host": [], "bridge": []}
     ports = f"tcp port {host_port} or tcp port {HTTPD_PORT}"
     with Capture(lab.engine.netns, lab.engine.bridge.name, ports) as on_bridge:
         for n in range(pairs):  # interleaved, each mode first in half the pairs
             for mode in (("host", "bridge") if n % 2 else ("bridge", "host")):
                 port = host_port if mode == "host" else published_port
                 samples[mode].append(_connect_seconds(upstream, address, port))
-        peer = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
-    seen = on_bridge.packets()
+        peer = peer_via(lab, host_port)
+    return samples, on_bridge.packets(), peer
+
+
+@claims("host/faster-than-bridge")
+def test_faster_than_bridge(claim, host_box, scope, lab, evidence):
+    """The articles give the reason (no bridge forwarding, no NAT) and the consequence (better performance).
+    The reason is asserted exactly; the consequence with a sign test over interleaved pairs of handshakes,
+    which a busy machine's drift hits alike: host mode must not be the slower one in significantly more pairs
+    than chance allows.  A strict "faster" is not asserted: the bridge and NAT cost microseconds, within the
+    noise of a shared 2-core VM, and a verdict that flips with the load is not a verdict."""
+    host_port, published_port = lab.free_port(), lab.free_port()
+    bridge_box = scope.container("bridge", httpd(), ports={f"{HTTPD_PORT}/tcp": published_port})
+    with serving(scope, host_box, host_port) as started:
+        assert started.exit_code == 0, f"control: httpd on port {host_port} did not start: {started.output}"
+        scope.wait_listening(bridge_box, HTTPD_PORT)
+        samples, seen, peer = _measure(claim, lab, host_port, published_port)
+    pairs = claim.params["samples"]
     crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]
     bridged = [p for p in seen if TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport)]
     nat = lab.engine.nat_rules()

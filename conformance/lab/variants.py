@@ -16,7 +16,8 @@ Some faults leave every rule's text as Docker wrote it and break the behaviour
 around it: a rule inserted ahead of Docker's, a sysctl, an address or route
 removed, or a runtime (``in_container``) that changes each container's network
 namespace after the engine configured it and before the container's process
-starts, as a misbehaving hook or agent would.
+starts, as a misbehaving hook or agent would, or (``host_mode_config``) edits a
+host-mode container's OCI config before `runc create`.
 """
 
 from __future__ import annotations
@@ -138,29 +139,50 @@ def _stale_dnat(engine: Engine) -> None:
 
 
 RUNTIME = "cf-fault-runtime"
+_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _runtime(action: str, engine_netns: str) -> str:
-    """runc, and before `runc start` *action* in the new container's network namespace, which the engine
-    has configured by then (20.10 in a prestart hook of `runc create`; 26 and later between create and
-    start, daemon/start.go initializeCreatedTask) while the container's process has not started yet;
-    $ENGINE_NETNS names the engine's.  Host-mode containers, which share the engine's, are left alone."""
+def _runtime(engine_netns: str, in_container: str | None, host_mode_config: str | None) -> str:
+    """runc, with two places a misbehaving runtime or hook can act.
+
+    Before `runc create` of a host-mode container (its OCI config joins the engine's network namespace),
+    *host_mode_config*, Python run with ``config`` (the bundle's config.json, written back after), ``cid``
+    (the container's id) and ``sh`` (a shell command, in the runtime's namespace: the engine's).
+    Before `runc start` of any other container, *in_container*, shell run in its network namespace, which
+    the engine has configured by then (20.10 in a prestart hook of `runc create`; 26 and later between
+    create and start, daemon/start.go initializeCreatedTask) while its process has not started yet;
+    $ENGINE_NETNS names the engine's."""
     runc, nsenter, sh = _real("runc"), _real("nsenter"), _real("sh")
-    script = f"""[ "$(stat -L -c %i /proc/self/ns/net)" = "$(stat -L -c %i "$ENGINE_NETNS")" ] && exit 0
+    wrapper = f"#!{sys.executable}\nimport json, os, subprocess, sys\nargs = sys.argv[1:]\n"
+    if host_mode_config is not None:
+        wrapper += (
+            "if 'create' in args:\n"
+            "    rest = args[args.index('create') + 1:]\n"
+            "    bundle = next((b.partition('=')[2] or rest[i + 1] for i, b in enumerate(rest)\n"
+            "                   if b.partition('=')[0] in ('--bundle', '-b')), '.')\n"
+            "    path = os.path.join(bundle, 'config.json')\n"
+            "    with open(path) as f:\n"
+            "        config = json.load(f)\n"
+            "    net = [n.get('path') for n in config['linux']['namespaces'] if n['type'] == 'network']\n"
+            f"    if not net or net[0] and os.stat(net[0]).st_ino == os.stat({engine_netns!r}).st_ino:\n"
+            f"        def sh(command): subprocess.run([{sh!r}, '-c', command], env={{'PATH': {_PATH!r}}}, check=True)\n"
+            f"        exec({host_mode_config!r}, {{'config': config, 'cid': args[-1], 'sh': sh}})\n"
+            "        with open(path, 'w') as f:\n"
+            "            json.dump(config, f)\n"
+        )
+    if in_container is not None:
+        script = f"""[ "$(stat -L -c %i /proc/self/ns/net)" = "$(stat -L -c %i "$ENGINE_NETNS")" ] && exit 0
 ip -o link show eth0 >/dev/null 2>&1 || exit 0
-{action}"""
-    return (
-        f"#!{sys.executable}\n"
-        "import json, os, subprocess, sys\n"
-        "args = sys.argv[1:]\n"
-        "if 'start' in args:\n"
-        "    state = subprocess.run([" + repr(runc) + ", *args[:args.index('start')], 'state', args[-1]],\n"
-        "                           capture_output=True, text=True)\n"
-        "    pid = str(json.loads(state.stdout)['pid'])\n"
-        f"    subprocess.run([{nsenter!r}, '-t', pid, '-n', {sh!r}, '-c', {script!r}],\n"
-        f"                   env={{'PATH': {'/usr/sbin:/usr/bin:/sbin:/bin'!r}, 'ENGINE_NETNS': {engine_netns!r}}})\n"
-        f"os.execv({runc!r}, [{runc!r}, *args])\n"
-    )
+{in_container}"""
+        wrapper += (
+            "if 'start' in args:\n"
+            "    state = subprocess.run([" + repr(runc) + ", *args[:args.index('start')], 'state', args[-1]],\n"
+            "                           capture_output=True, text=True)\n"
+            "    pid = str(json.loads(state.stdout)['pid'])\n"
+            f"    subprocess.run([{nsenter!r}, '-t', pid, '-n', {sh!r}, '-c', {script!r}],\n"
+            f"                   env={{'PATH': {_PATH!r}, 'ENGINE_NETNS': {engine_netns!r}}})\n"
+        )
+    return wrapper + f"os.execv({runc!r}, [{runc!r}, *args])\n"
 
 
 _KEEP_ROUTE = 'gw=$(ip -4 route show default | cut -d" " -f3)'
@@ -190,6 +212,8 @@ class Variant:
     # need no engine, as a distribution's hook or sysctl default would set each new namespace up.
     namespaces: Callable[[Netns], None] | None = None
     in_container: str | None = None  # shell run in each new container's namespace before its process starts
+    # Python editing each host-mode container's OCI config before `runc create` (``_runtime`` says how).
+    host_mode_config: str | None = None
     expected: Mapping[str, str] = field(default_factory=dict)  # claim id -> why it fails here
     expected_when: Mapping[str, str] = field(default_factory=dict)
 
@@ -199,8 +223,8 @@ class Variant:
         *dockerd* (a build of --dockerd) or the one on PATH."""
         private = PrivateEngine(run, name, self.options + tuple(options), prepare=self.before_start,
                                 tools=self.tools(), dockerd=dockerd)
-        if self.in_container is not None:
-            private.tools[RUNTIME] = _runtime(self.in_container, str(private.netns.path))
+        if self.in_container is not None or self.host_mode_config is not None:
+            private.tools[RUNTIME] = _runtime(str(private.netns.path), self.in_container, self.host_mode_config)
             private.options += [f"--add-runtime={RUNTIME}={private.tooldir / RUNTIME}", f"--default-runtime={RUNTIME}"]
         engine = stack.enter_context(private)
         if self.after_start is not None:
@@ -323,6 +347,30 @@ HOST_AND_NAMESPACE_FAULTS = (
 )
 FAULTS += HOST_AND_NAMESPACE_FAULTS
 VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS})
+
+# Faults aimed at the host topic's isolation claims: a runtime that edits each host-mode container's OCI config
+# before `runc create` (or acts for it in the engine's namespace), as a misbehaving runtime or hook would; every
+# other container is left alone.  Dropping the mount namespace is not one of them: runc refuses masked paths
+# without one, and without those the container would run in the host's own mounts and root.
+HOST_MODE_FAULTS = (
+    Variant("host-netns-unshared", "a runtime that gives each host-mode container a network namespace of its own "
+            "(a new, empty one) in its OCI config", False,
+            host_mode_config="config['linux']['namespaces'] = [n for n in config['linux']['namespaces'] "
+                             "if n['type'] != 'network'] + [{'type': 'network'}]"),
+    Variant("host-veth-created", "a runtime that adds a veth pair to the engine's namespace for each host-mode "
+            "container before it is created, as a network hook that ignores host mode would", False,
+            host_mode_config="sh(f'ip link add vh{cid[:10]} type veth peer name vp{cid[:10]}')"),
+    Variant("host-pid-shared", "a runtime that removes the PID namespace from each host-mode container's OCI config: "
+            "it runs in the host's, as --pid=host would", False,
+            host_mode_config="config['linux']['namespaces'] = [n for n in config['linux']['namespaces'] "
+                             "if n['type'] != 'pid']"),
+    Variant("host-tmp-shared", "a runtime that bind-mounts the host's /tmp over each host-mode container's /tmp in "
+            "its OCI config", False,
+            host_mode_config="config['mounts'].append({'destination': '/tmp', 'type': 'bind', 'source': '/tmp', "
+                             "'options': ['rbind', 'rw']})"),
+)
+FAULTS += HOST_MODE_FAULTS
+VARIANTS.update({variant.name: variant for variant in HOST_MODE_FAULTS})
 
 # two-host lab: faults of the two hosts and the segment between them (conformance/lab/hosts.py applies them by
 # name; the engine under test is left healthy).
