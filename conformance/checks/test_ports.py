@@ -10,6 +10,7 @@ import pytest
 from docker.models.containers import Container
 
 from conformance.lab import Scope, firewall
+from conformance.lab.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
@@ -85,11 +86,11 @@ def _container_addresses(box) -> dict[int, str]:
 def _carried_by(proxy, container: tuple[str, int]) -> list[dict]:
     """The established connections *proxy*'s own sockets hold to *container* (address, port)."""
     mine = socket_inodes(proxy.pid)
-    return [c for c in established(proxy.pid) if c["inode"] in mine and c["remote"] == container]
+    return [c for c in established(namespace_of(proxy.pid)) if c["inode"] in mine and c["remote"] == container]
 
 
 def _server_side(box, port: int) -> list[dict]:
-    return [c for c in established(Scope.pid(box)) if c["local"][1] == port]
+    return [c for c in established(namespace_of(Scope.pid(box))) if c["local"][1] == port]
 
 
 IFA_F_TENTATIVE = 0x40
@@ -301,7 +302,8 @@ def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
             seen = wait_for(lambda: _server_side(box, HTTPD_PORT), "the container's end of the connection", timeout=3)
         except WaitTimeout:
             seen = []
-        through = {p.pid: [c for c in established(p.pid) if c["inode"] in socket_inodes(p.pid)] for p in proxies}
+        through = {p.pid: [c for c in established(namespace_of(p.pid)) if c["inode"] in socket_inodes(p.pid)]
+                   for p in proxies}
     evidence.json("connection-from-upstream", {"client": client, "container_sees": seen,
                                                "proxies": [vars(p) for p in proxies], "proxy_sockets": through})
     assert seen, f"no connection reached the container from {client}"
