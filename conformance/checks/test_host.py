@@ -31,7 +31,9 @@ def host_box(shared):
 
 
 def _views(scope, box, engine_netns) -> dict:
-    """The engine's links and addresses, the container's own view of them, then the engine's again."""
+    """The engine's links and addresses (netlink), the container's own view of them, then the engine's again.
+    The container's view is read with its own tools, its /sys and busybox ip (netlink from inside it): read
+    from the suite through its namespace, it would only repeat the namespace comparison."""
     before = sorted(engine_netns.links()), engine_netns.addresses()
     links = sorted(scope.exec(box, "ls", "/sys/class/net").output.split())
     ip_addr = scope.exec(box, "ip", "-o", "addr").output
