@@ -18,7 +18,7 @@ from conformance.lab.capture import Capture
 from conformance.lab.run import PREFIX
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, plain_address, serving
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, serving
 
 SIGNIFICANCE = 0.001  # a sign test's p below this is not chance
 VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into its container
@@ -141,17 +141,21 @@ def test_egress_with_host_address(claim, host_box, scope, lab, evidence):
 
 
 @claims("host/expose-uses-host-port")
-def test_expose_uses_host_port(claim, scope, lab, evidence):
+def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
+    """Reachable without -P: a server on the EXPOSEd port of the shared box, run without it; no mapping
+    with -P: a second host-mode container run with it."""
     if not scope.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
-    box = scope.container("host", httpd(EXPOSED_PORT), network="host", publish_all_ports=True)
-    scope.wait_listening(box, EXPOSED_PORT)
+    with serving(scope, host_box, EXPOSED_PORT) as started:
+        assert started.exit_code == 0, f"control: httpd on port {EXPOSED_PORT} did not start: {started.output}"
+        peer = peer_via(lab, EXPOSED_PORT)
+    box = scope.container("publish-all", network="host", publish_all_ports=True)
     box.reload()
-    peer = plain_address(lab.http_get(EXPOSED_PORT, "/cgi-bin/peer"))
     mappings = box.attrs["NetworkSettings"]["Ports"]
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), EXPOSED_PORT)]
     proxies = [vars(p) for p in lab.engine.proxies() if p.host_port == EXPOSED_PORT]
-    evidence.json("host-mode-expose", {"peer": peer, "ports": mappings, "dnat": dnat, "proxies": proxies})
+    evidence.json("host-mode-expose", {"peer_without_-P": peer, "ports_with_-P": mappings, "dnat": dnat,
+                                       "proxies": proxies})
     assert peer == lab.upstream.upstream_addr, f"{lab.upstream.engine_addr}:{EXPOSED_PORT} answered for {peer}"
     assert not any(mappings.values()) and not dnat and not proxies, "-P added a port mapping in host mode"
 
