@@ -13,7 +13,7 @@ writes report.json, summary.md, junit.xml and allure-results/ into --report-dir.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import allure
@@ -133,7 +133,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -152,7 +152,7 @@ def claim_of(item: pytest.Item) -> Claim | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted, audit = set(config.option.claim), config.option.tier == "audit"
     for item in items:
-        if tier_of(item) == "audit" and "run" in item.fixturenames:
+        if tier_of(item) == "audit" and "run" in getattr(item, "fixturenames", ()):
             raise pytest.UsageError(f"{item.nodeid} is marked tier='audit' but creates things (it needs 'run')")
     if wanted or audit:
         deselected = [item for item in items if (wanted and getattr(claim_of(item), "id", None) not in wanted)
@@ -219,7 +219,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     expected = item.stash.get(EXPECTED, None)
     if expected is None or report.when != "call":
         return report
-    source = item.config.stash[EXPECTATIONS].path
+    known = item.config.stash[EXPECTATIONS]
+    assert known is not None  # EXPECTED is stashed only from a loaded expectations file
+    source = known.path
     if report.failed and not str(report.longrepr).startswith("[XPASS(strict)]"):
         report.outcome, report.wasxfail = "skipped", f"known deviation ({source}): {expected.reason}"
     elif report.passed and not hasattr(report, "wasxfail"):
@@ -250,10 +252,10 @@ class Recorder:
         self.workers: dict[str, dict] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        claim_id = dict(report.user_properties).get("claim")
-        if claim_id is not None:
-            result = self.results.setdefault(report.nodeid, ClaimResult(claim=claim_id, nodeid=report.nodeid,
-                                                                 tier=dict(report.user_properties)["tier"]))
+        properties = dict(report.user_properties)
+        if "claim" in properties:
+            result = self.results.setdefault(report.nodeid, ClaimResult(
+                claim=str(properties["claim"]), nodeid=report.nodeid, tier=str(properties["tier"])))
             fold(result, report)
 
     @pytest.hookimpl(optionalhook=True)
@@ -289,7 +291,7 @@ class Recorder:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
-            self.config.workeroutput["conformance_run_info"] = {
+            self.config.workeroutput["conformance_run_info"] = {  # type: ignore[attr-defined]  # xdist's
                 **self.run_info, "created": dict(CREATED), "problems": [str(p) for p in self.config.stash[PROBLEMS]]}
             return
         if not self.results:

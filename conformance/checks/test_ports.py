@@ -1,5 +1,6 @@
 """Publishing ports: the three -p forms, -P and EXPOSE, exclusivity, DNAT rules, docker-proxy processes."""
 
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -14,8 +15,17 @@ from conformance.lab.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import (EXPOSED_PORT, HTTPD_PORT, established, httpd, peer_via, plain_address, reachable, serving,
-                      socket_inodes)
+from .helpers import (
+    EXPOSED_PORT,
+    HTTPD_PORT,
+    established,
+    httpd,
+    peer_via,
+    plain_address,
+    reachable,
+    serving,
+    socket_inodes,
+)
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -105,10 +115,8 @@ def _settled(netns, bridge: str, timeout: float = 5) -> None:
             index = ipr.link_lookup(ifname=bridge)
             return any(a["flags"] & IFA_F_TENTATIVE or (a.get("IFA_FLAGS") or 0) & IFA_F_TENTATIVE
                        for a in (ipr.get_addr(family=socket.AF_INET6, index=index[0]) if index else []))
-    try:
+    with contextlib.suppress(WaitTimeout):  # then the request below shows what happens
         wait_for(lambda: not tentative(), f"{bridge}'s IPv6 addresses to pass DAD", timeout=timeout, interval=0.1)
-    except WaitTimeout:
-        pass  # then the request below shows what happens
 
 
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # a wildcard binding's loopback address; a loopback one is its own
