@@ -219,7 +219,10 @@ def test_form_hostport_containerport(claim, published, lab, evidence):
 
 @claims("ports/publish-all-exposed")
 def test_publish_all_exposed(claim, scope, lab, evidence):
+    """The answer must come from this container (a page only it serves): the engine picks the port, and a
+    binding of another container on another host address can hold the same number."""
     box = scope.container("web", httpd(EXPOSED_PORT), publish_all_ports=True)
+    assert scope.sh(box, f"echo {box.name} > /www/who").exit_code == 0, "control: could not write /www/who"
     scope.wait_listening(box, EXPOSED_PORT)
     bindings = _bound_host_ports(box, EXPOSED_PORT)
     ephemeral = lab.engine.netns.local_port_range()
@@ -228,6 +231,8 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
     assert all(port in ephemeral for _, port in bindings), f"host ports {bindings} are outside {ephemeral}"
     host_port = bindings[0][1]
     peer = peer_via(lab, host_port)
+    who = lab.http_get(host_port, "/who").strip()
+    assert who == box.name, f"{lab.upstream.engine_addr}:{host_port} is served by {who!r}, not by {box.name}"
     assert peer == lab.upstream.upstream_addr, f"the published port answered for {peer}"
 
 
