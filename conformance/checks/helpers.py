@@ -16,7 +16,8 @@ from pyroute2.netlink.diag import SS_ESTABLISHED
 from conformance.lab.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.host import parse_resolv_conf
 from conformance.lab.netns import Netns
-from conformance.lab.scope import ExecResult
+from conformance.lab.scope import ExecResult, listening_tcp_ports
+from conformance.lab.wait import wait_for
 
 HTTPD_PORT = 8080
 # How long a probe waits for an answer that must not come: on one machine an answer takes well under a
@@ -161,9 +162,15 @@ def peer_via(lab, port: int) -> str:
 @contextlib.contextmanager
 def serving(scope, box, port: int) -> Iterator[ExecResult]:
     """busybox httpd on *port* in a running *box*, started by an exec: httpd binds, then forks into the
-    background, so the exec's result says whether it got the port (exit 0) or why not.  Stopped after."""
-    started = scope.exec(box, "httpd", "-p", str(port), "-h", "/www")
+    background, so the exec's result says whether it got the port (exit 0) or why not.  Stopped after, by
+    its exact command line (busybox has no pkill; where the box sees the host's processes, only it matches)."""
+    argv = ["httpd", "-p", str(port), "-h", "/www"]
+    started = scope.exec(box, *argv)
     try:
         yield started
     finally:
-        scope.exec(box, "pkill", "-f", f"^httpd -p {port} ")
+        if started.exit_code == 0:
+            scope.sh(box, "for p in $(pidof httpd); do "
+                          f"""[ "$(tr '\\0' ' ' < /proc/$p/cmdline)" = "{' '.join(argv)} " ] && kill "$p"; done""")
+            wait_for(lambda: port not in listening_tcp_ports(scope.pid(box)), f"httpd on port {port} to stop",
+                     timeout=5)
