@@ -102,11 +102,15 @@ def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
     on_host = Path(marker).exists()
     if on_host:  # the container wrote into the host's /tmp: remove what it made there
         Path(marker).unlink()
+    # mountinfo's fifth field is the mount point: what is mounted at the container's /tmp, if anything
+    at_tmp = [line for line in Path(f"/proc/{scope.pid(box)}/mountinfo").read_text().splitlines()
+              if line.split()[4] == "/tmp"]
     evidence.json("filesystem", {"marker": marker, "made_in_container": made.exit_code == 0, "on_host": on_host,
-                                 "mount_namespaces": mount_ns})
+                                 "mount_namespaces": mount_ns, "mounted_at_container_tmp": at_tmp})
     assert made.exit_code == 0, f"control: touch {marker} failed in the container: {made.output}"
     assert mount_ns["container"] != mount_ns["suite"], "the container shares the host's mount namespace"
-    assert not on_host, f"{marker}, made in the container, appeared on the host"
+    assert not on_host, (f"{marker}, made in the container, appeared on the host; mounted at the container's "
+                         f"/tmp: {at_tmp or 'nothing, its root filesystem holds it'}")
 
 
 @claims("host/process-list-isolated")
