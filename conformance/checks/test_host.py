@@ -63,6 +63,12 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
         assert not extra, f"the container sees {what} the engine never had: {extra}"
 
 
+def _whose_netns(scope, box, lab) -> str:
+    """Which network namespace *box* is in, for a failure message."""
+    own, engine = scope.netns(box).inode, lab.engine.netns.inode
+    return f"its network namespace {own} is {'the' if own == engine else 'not the'} engine's ({engine})"
+
+
 @claims("host/port-conflict")
 def test_port_conflict(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
@@ -70,12 +76,10 @@ def test_port_conflict(claim, host_box, scope, lab, evidence):
         holder.bind(("0.0.0.0", port))
         holder.listen()
         with serving(scope, host_box, port) as started:
-            own = scope.netns(host_box).inode
+            whose = _whose_netns(scope, host_box, lab)
     evidence.text("httpd", f"host port {port} held by the suite; httpd exit status {started.exit_code}\n"
-                           f"{started.output}\n# network namespaces: container {own}, engine {lab.engine.netns.inode}")
-    assert started.exit_code != 0, (
-        f"httpd in a host-mode container bound port {port}, which the host holds: its network namespace "
-        f"{own} is {'the' if own == lab.engine.netns.inode else 'not the'} engine's ({lab.engine.netns.inode})")
+                           f"{started.output}\n# {whose}")
+    assert started.exit_code != 0, f"httpd in a host-mode container bound port {port}, which the host holds: {whose}"
     assert "in use" in started.output, f"httpd failed for another reason: {started.output.strip()}"
 
 
@@ -84,7 +88,10 @@ def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
     with serving(scope, host_box, port) as started:
         assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
-        peer = peer_via(lab, port)
+        try:
+            peer = peer_via(lab, port)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {_whose_netns(scope, host_box, lab)}") from None
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
     evidence.text("nat-table", lab.engine.nat_dump())
     evidence.text("peer-seen-by-container", peer)
