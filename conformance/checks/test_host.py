@@ -69,6 +69,14 @@ def _whose_netns(scope, box, lab) -> str:
     return f"its network namespace {own} is {'the' if own == engine else 'not the'} engine's ({engine})"
 
 
+def _peer_via_host_box(scope, box, lab, port: int) -> str:
+    """The peer a GET from upstream to the engine's *port* met in *box*; a failure says whose namespace it is in."""
+    try:
+        return peer_via(lab, port)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {_whose_netns(scope, box, lab)}") from None
+
+
 @claims("host/port-conflict")
 def test_port_conflict(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
@@ -88,10 +96,7 @@ def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
     with serving(scope, host_box, port) as started:
         assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
-        try:
-            peer = peer_via(lab, port)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; {_whose_netns(scope, host_box, lab)}") from None
+        peer = _peer_via_host_box(scope, host_box, lab, port)
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
     evidence.text("nat-table", lab.engine.nat_dump())
     evidence.text("peer-seen-by-container", peer)
@@ -161,7 +166,7 @@ def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     with serving(scope, host_box, EXPOSED_PORT) as started:
         assert started.exit_code == 0, f"control: httpd on port {EXPOSED_PORT} did not start: {started.output}"
-        peer = peer_via(lab, EXPOSED_PORT)
+        peer = _peer_via_host_box(scope, host_box, lab, EXPOSED_PORT)
     box = scope.container("publish-all", network="host", publish_all_ports=True)
     box.reload()
     mappings = box.attrs["NetworkSettings"]["Ports"]
@@ -196,7 +201,8 @@ def test_configures_host_network(claim, host_link, host_box, scope, lab, evidenc
     evidence.json("mtu-of-" + host_link, {"before": before, "without NET_ADMIN": [denied.output, after_denied],
                                           "with NET_ADMIN": [allowed.output, after_allowed]})
     assert denied.exit_code != 0 and after_denied == before, "a host-mode container without NET_ADMIN changed the host"
-    assert allowed.exit_code == 0 and after_allowed == 1400, f"with NET_ADMIN the change failed: {allowed.output}"
+    assert allowed.exit_code == 0 and after_allowed == 1400, (
+        f"with NET_ADMIN the change failed: {allowed.output.strip()}; {_whose_netns(scope, admin, lab)}")
 
 
 def _connect_seconds(netns, address: str, port: int) -> float:
