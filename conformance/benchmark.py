@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,10 +22,12 @@ from .lab.probe import ensure_probe_image
 from .lab.run import Run
 from .lab.scope import SLEEP
 from .lab.sweep import Liveness
+from .runner import SuiteRun, run_suite
 
 SAMPLES = 7
 # The goals of the speed issue (16), for the 2-core development machine when nothing else loads it.
 GOALS = {"parallel_wall_s": 15.0, "wall_per_floor": 1.5, "speedup": 1.5}
+PARALLEL = ("-n", "2")
 
 
 def container_floor(engine: Engine, image: str, run: Run) -> float:
@@ -58,31 +58,18 @@ def namespace_floor(run: Run) -> float:
     return statistics.median(times)
 
 
-def run_suite(report_dir: Path, *args: str) -> dict[str, Any]:
-    """One full run of the suite as a user starts it; its wall time and report."""
-    start = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(report_dir), "-q", *args],
-                               capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    report_path = report_dir / "report.json"
-    if not report_path.is_file():
-        raise RuntimeError(f"the run with {args or 'no options'} wrote no report:\n{completed.stderr[-2000:]}")
-    report = json.loads(report_path.read_text())
-    return {"args": list(args), "exit": completed.returncode, "wall_s": round(wall, 2), "report": report}
-
-
-def summarize(run: dict[str, Any], floor: float) -> dict[str, Any]:
-    report = run["report"]
+def summarize(run: SuiteRun, args: list[str], floor: float) -> dict[str, Any]:
+    report = run.required()
     created = report["run_info"].get("created", {})
     containers = created.get("containers", 0)
     slowest = sorted((c for c in report["claims"] if c.get("duration")), key=lambda c: -c["duration"])[:10]
     return {
-        "args": run["args"],
-        "exit": run["exit"],
-        "wall_s": run["wall_s"],
+        "args": args,
+        "exit": run.exit,
+        "wall_s": run.wall_s,
         "containers": containers,
         "namespaces": created.get("namespaces", 0),
-        "wall_per_floor": round(run["wall_s"] / (containers * floor), 2) if containers else None,
+        "wall_per_floor": round(run.wall_s / (containers * floor), 2) if containers else None,
         "totals": report["totals"],
         "slowest": [{"claim": c["id"], "duration_s": round(c["duration"], 2)} for c in slowest],
     }
@@ -100,16 +87,18 @@ def benchmark(out_dir: Path) -> dict[str, Any]:
         floor = {"container_s": round(container_floor(engine, image, run), 3),
                  "namespace_veth_s": round(namespace_floor(run), 4)}
     serial = run_suite(out_dir / "serial")
-    parallel = run_suite(out_dir / "parallel", "-n", "2")
-    outcomes = {name: {c["id"]: c["status"] for c in r["report"]["claims"]} for name, r in
+    parallel = run_suite(out_dir / "parallel", *PARALLEL)
+    runs = {"serial": summarize(serial, [], floor["container_s"]),
+            "parallel": summarize(parallel, list(PARALLEL), floor["container_s"])}
+    outcomes = {name: {c["id"]: c["status"] for c in r.required()["claims"]} for name, r in
                 (("serial", serial), ("parallel", parallel))}
     changed = {claim: [status, outcomes["parallel"].get(claim)] for claim, status in outcomes["serial"].items()
                if outcomes["parallel"].get(claim) != status}
-    runs = {"serial": summarize(serial, floor["container_s"]), "parallel": summarize(parallel, floor["container_s"])}
-    speedup = round(serial["wall_s"] / parallel["wall_s"], 2)
+    speedup = round(serial.wall_s / parallel.wall_s, 2)
+    info = serial.required()["run_info"]
     result = {
-        "engine": serial["report"]["run_info"].get("engine_version"),
-        "kernel": serial["report"]["run_info"].get("kernel"),
+        "engine": info.get("engine_version"),
+        "kernel": info.get("kernel"),
         "floor": floor,
         "runs": runs,
         "speedup": speedup,

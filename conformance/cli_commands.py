@@ -7,6 +7,7 @@ its own arguments to it.  Each imports what it needs when it runs, so ``--help``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,14 +16,22 @@ import pytest
 
 # Not imported from .plugin: pytest must be the first to import the plugin so it can rewrite its asserts.
 CHECKS_DIR = Path(__file__).parent / "checks"
+# Node ids are `conformance/checks/test_x.py::…` whether the package is a checkout or installed.
+ROOT_DIR = CHECKS_DIR.parent.parent
 # `python -m conformance` imports this package before pytest can rewrite it; that is expected.
 _ALREADY_IMPORTED = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
 
 
 def pytest_session(argv: list[str], plugins: Sequence[object] = ()) -> int:
-    """pytest on the suite's checks with the suite's plugin loaded (it is loaded nowhere else)."""
-    return int(pytest.main([str(CHECKS_DIR), "-p", "conformance.plugin", "-p", "no:cacheprovider",
-                            "-W", _ALREADY_IMPORTED, *argv], plugins=list(plugins)))
+    """pytest on the suite's checks with the suite's plugin loaded (it is loaded nowhere else).
+
+    The session reads no ini file (``-c`` the null device): its whole configuration is the plugin and these
+    arguments, so neither the project's own test configuration nor that of a project the suite is installed
+    in (a pyproject.toml above its virtual environment) can change how the checks run."""
+    return int(pytest.main([str(CHECKS_DIR), "-c", os.devnull, "--rootdir", str(ROOT_DIR),
+                            "--confcutdir", str(CHECKS_DIR.parent),
+                            "-p", "conformance.plugin", "-p", "no:cacheprovider", "-W", _ALREADY_IMPORTED, *argv],
+                           plugins=list(plugins)))
 
 
 class _Prog:
@@ -55,14 +64,22 @@ def cleanup(argv: list[str], parser: argparse.ArgumentParser) -> int:
 
 def mutate(argv: list[str], parser: argparse.ArgumentParser) -> int:
     from .lab.variants import VARIANTS
-    from .mutation import RunFailed, mutate, succeeded
+    from .mutation import mutate, succeeded
+    from .runner import RunFailed
 
     parser.add_argument("--report-dir", type=Path, default=Path("reports/mutation"))
     parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), metavar="NAME",
                         help="only these faults and configurations (the healthy run always happens)")
+    parser.add_argument("--dockerd", type=Path, metavar="PATH",
+                        help="start every private engine from this dockerd build, as `run --dockerd` does "
+                             "(default: the dockerd on PATH)")
     args = parser.parse_args(argv)
+    if args.dockerd and not (args.dockerd.is_file() and os.access(args.dockerd, os.X_OK)):
+        print(f"conformance mutate: --dockerd {args.dockerd}: not an executable file", file=sys.stderr)
+        return 4
     try:
-        report = mutate(args.report_dir.resolve(), set(args.only or ()))
+        report = mutate(args.report_dir.resolve(), set(args.only or ()),
+                        str(args.dockerd.resolve()) if args.dockerd else None)
     except RunFailed as exc:
         print(f"conformance mutate: {exc}", file=sys.stderr)
         return 3
@@ -75,11 +92,16 @@ def mutate(argv: list[str], parser: argparse.ArgumentParser) -> int:
 
 def benchmark(argv: list[str], parser: argparse.ArgumentParser) -> int:
     from .benchmark import benchmark, render
+    from .runner import RunFailed
 
     parser.add_argument("--out", type=Path, default=Path("reports/benchmark"),
                         help="where benchmark.json and the two runs' reports go")
     args = parser.parse_args(argv)
-    result = benchmark(args.out.resolve())
+    try:
+        result = benchmark(args.out.resolve())
+    except RunFailed as exc:
+        print(f"conformance benchmark: {exc}", file=sys.stderr)
+        return 3
     print(render(result))
     print(f"figures: {args.out}/benchmark.json")
     return 0

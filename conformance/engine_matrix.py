@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .reports.matrix import differing, hosts, markdown, page
+from .runner import EngineOptions, RunFailed, run_suite
 
 DEFAULT = ("private", "trixie", "sid", "podman")
 NAMED = ("system", "private", "podman")  # and the suites of conformance/lab/builds.py
@@ -41,25 +42,29 @@ PODMAN_EXPECTATIONS = Path(__file__).resolve().parents[1] / "fixtures" / "expect
 class EngineRun:
     spec: str
     name: str
-    args: list[str]
-    env: dict[str, str] | None = None
+    engine: EngineOptions
+    args: list[str] = field(default_factory=list)  # the suite's arguments besides the engine's
     seconds: float = 0.0
     totals: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def suite_args(self) -> list[str]:
+        return [*self.engine.args(), *self.args]
 
-def resolve(spec: str) -> tuple[str, list[str], dict[str, str] | None]:
-    """(directory name, suite arguments, environment) for one ENGINE spec."""
+
+def resolve(spec: str) -> tuple[str, EngineOptions, list[str]]:
+    """(directory name, engine, other suite arguments) for one ENGINE spec."""
     from .lab import builds  # the lab takes a while to import; --help needs none of it
 
     if spec == "podman":
-        return spec, ["--engine", spec, "--expectations", str(PODMAN_EXPECTATIONS)], None
+        return spec, EngineOptions(spec), ["--expectations", str(PODMAN_EXPECTATIONS)]
     if spec in NAMED:
-        return spec, ["--engine", spec], None
+        return spec, EngineOptions(spec), []
     if spec in builds.SUITES:
-        return spec, ["--dockerd", str(builds.fetch(spec).dockerd)], None
+        return spec, EngineOptions(dockerd=str(builds.fetch(spec).dockerd)), []
     if spec.startswith("unix://"):
         name = re.sub(r"[^A-Za-z0-9]+", "-", spec[len("unix://"):]).strip("-")
-        return name, ["--engine", "system"], {**os.environ, "DOCKER_HOST": spec}
+        return name, EngineOptions("system", docker_host=spec), []
     path = Path(spec)
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise ValueError(f"{spec}: not an engine name ({', '.join((*NAMED, *builds.SUITES))}), "
@@ -67,32 +72,30 @@ def resolve(spec: str) -> tuple[str, list[str], dict[str, str] | None]:
     parts = path.resolve().parts
     # …/<suite>/tree/usr/sbin/dockerd names itself by <suite>; any other binary by its directory.
     name = parts[-5] if len(parts) >= 5 and parts[-4:-1] == ("tree", "usr", "sbin") else path.resolve().parent.name
-    return f"dockerd-{name}", ["--dockerd", str(path.resolve())], None
+    return f"dockerd-{name}", EngineOptions(dockerd=str(path.resolve())), []
 
 
 def plan(specs: list[str]) -> list[EngineRun]:
     runs: list[EngineRun] = []
     for spec in specs:
-        name, args, env = resolve(spec)
+        name, engine, args = resolve(spec)
         taken = {run.name for run in runs}
         unique, n = name, 2
         while unique in taken:
             unique, n = f"{name}-{n}", n + 1
-        runs.append(EngineRun(spec, unique, args, env))
+        runs.append(EngineRun(spec, unique, engine, args))
     return runs
 
 
 def matrix(specs: list[str], out: Path, pytest_args: list[str]) -> dict:
     """Run the suite on each engine, merge the reports; the figures written to ``out/matrix.json``."""
-    from .mutation import run_suite  # the lab behind it takes a while to import; --help needs none of it
-
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     runs = plan(specs)
     fetched = time.monotonic() - started
     for run in runs:
         began = time.monotonic()
-        report = run_suite(out / run.name, *run.args, *pytest_args, env=run.env)
+        report = run_suite(out / run.name, *run.args, *pytest_args, engine=run.engine).required()
         run.seconds = round(time.monotonic() - began, 1)
         run.totals = report["totals"]
         print(f"matrix: {run.name}: {run.seconds} s, {_totals(run.totals)}", flush=True)
@@ -101,7 +104,7 @@ def matrix(specs: list[str], out: Path, pytest_args: list[str]) -> dict:
     (out / "matrix.md").write_text(markdown(columns), encoding="utf-8")
     (out / "matrix.html").write_text(page(columns, out.resolve()), encoding="utf-8")
     result = {
-        "engines": [{"spec": r.spec, "name": r.name, "args": r.args, "seconds": r.seconds, "totals": r.totals,
+        "engines": [{"spec": r.spec, "name": r.name, "args": r.suite_args, "seconds": r.seconds, "totals": r.totals,
                      "label": column.label} for r, column in zip(runs, columns, strict=True)],
         "differing": differing(columns),
         "fetch_seconds": round(fetched, 1),
@@ -118,7 +121,6 @@ def _totals(totals: dict[str, int]) -> str:
 def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
     """The ``matrix`` command (conformance/cli.py's COMMANDS)."""
     from .lab import builds
-    from .mutation import RunFailed
 
     parser.add_argument("--engine", dest="engines", action="append", metavar="ENGINE",
                         help=f"repeatable: system, private, podman, {', '.join(builds.SUITES)}, a dockerd path or a "

@@ -19,8 +19,6 @@ score and names every fault a check missed.  Each run's own reports stay in
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -32,21 +30,7 @@ import yaml
 from .catalog import Catalog, catalog
 from .lab.variants import FAULTS, UNUSUAL, VARIANTS, Variant
 from .reports import report_json, summary
-
-
-class RunFailed(RuntimeError):
-    """A run of the suite wrote no report."""
-
-
-def run_suite(report_dir: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """``python -m conformance --report-dir REPORT_DIR ARGS`` (in *env*, default this process's); its report.json."""
-    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(report_dir), "-q", *args],
-                               capture_output=True, text=True, timeout=900, env=env)
-    path = report_dir / "report.json"
-    if not path.is_file():
-        raise RunFailed(f"no report from `conformance {' '.join(args)}`:\n{completed.stdout[-3000:]}\n"
-                        f"{completed.stderr[-3000:]}")
-    return json.loads(path.read_text())
+from .runner import EngineOptions, run_suite
 
 
 def unexplained(report: dict[str, Any]) -> dict[str, str]:
@@ -109,19 +93,21 @@ def _progress(text: str) -> None:
     print(f"mutate: {text}", file=sys.stderr, flush=True)
 
 
-def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
+def mutate(report_dir: Path, only: set[str] | None = None, dockerd: str | None = None) -> dict[str, Any]:
     """Run the healthy engine, the fault map and the unusual configurations; the healthy report with
-    ``mutation`` added.  *only* limits the faults and configurations to those names."""
+    ``mutation`` added.  *only* limits the faults and configurations to those names; *dockerd* is the build
+    every private engine starts from (``--dockerd``; default: the ``dockerd`` on PATH)."""
     cat = catalog()
     started = time.monotonic()
-    healthy = run_suite(report_dir / "healthy", "--engine", "private")
+    healthy = run_suite(report_dir / "healthy", engine=EngineOptions("private", dockerd)).required()
     _progress(f"healthy private engine: {len(unexplained(healthy))} unexplained outcomes")
 
     faults: dict[str, dict[str, Any]] = {}
     for name, claim_ids in fault_map(cat).items():
         if only and name not in only:
             continue
-        report = run_suite(report_dir / "faults" / name, "--variant", name, *(f"--claim={c}" for c in claim_ids))
+        report = run_suite(report_dir / "faults" / name, *(f"--claim={c}" for c in claim_ids),
+                           engine=EngineOptions(dockerd=dockerd, variant=name)).required()
         seen = {c["id"]: c for c in report["claims"]}
         outcomes = {cid: {"status": seen[cid]["status"] if cid in seen else "not run",
                           "message": seen[cid]["message"] if cid in seen else ""} for cid in claim_ids}
@@ -141,7 +127,8 @@ def mutate(report_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
             continue
         directory = report_dir / "configurations" / variant.name
         known = expectations_file(variant, report_dir / "expectations")
-        report = run_suite(directory, "--variant", variant.name, *(("--expectations", str(known)) if known else ()))
+        report = run_suite(directory, *(("--expectations", str(known)) if known else ()),
+                           engine=EngineOptions(dockerd=dockerd, variant=variant.name)).required()
         wrong = unexplained(report)
         expected = {c["id"]: f"{c['status']}: {c['expectation']}" for c in report["claims"] if c.get("expectation")}
         configurations[variant.name] = {"why": variant.why, "totals": report["totals"], "unexplained": wrong,

@@ -81,7 +81,7 @@ INFORMATIONAL = ("version", "markers", "showfixtures", "show_fixtures_per_test",
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "claims(*ids): the catalog claims a check verifies")
+    config.pluginmanager.import_plugin("conformance.markers")  # the claims marker
     if config.option.help:
         return  # pytest stopped parsing at --help: the other options may not even hold their defaults
     if config.option.variant:

@@ -8,14 +8,12 @@ whose outcome was not the same in all runs.  repeat.json holds both.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from .lab.sweep import leftovers, system_client
+from .runner import run_suite
 
 
 def repeat(times: int, report_dir: Path, pytest_args: list[str]) -> dict[str, Any]:
@@ -24,23 +22,18 @@ def repeat(times: int, report_dir: Path, pytest_args: list[str]) -> dict[str, An
     client = system_client()
     try:
         for index in range(1, times + 1):
-            run_dir = report_dir / f"run-{index:02d}"
-            start = time.perf_counter()
-            completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(run_dir), "-q",
-                                        *pytest_args], capture_output=True, text=True)
-            wall = round(time.perf_counter() - start, 1)
-            report_path = run_dir / "report.json"
-            if not report_path.is_file():
-                runs.append({"run": index, "exit": completed.returncode, "wall_s": wall, "report": None,
-                             "left": [], "error": completed.stderr[-2000:]})
+            run = run_suite(report_dir / f"run-{index:02d}", *pytest_args)
+            wall = round(run.wall_s, 1)
+            if run.report is None:
+                runs.append({"run": index, "exit": run.exit, "wall_s": wall, "report": None, "left": [],
+                             "error": run.tail(2000)})
                 continue
-            report = json.loads(report_path.read_text())
-            for claim in report["claims"]:
+            for claim in run.report["claims"]:
                 outcomes[claim["id"]].append(claim["status"])
-            left = [line for run_id in report["run_info"].get("run_ids", []) for line in leftovers(run_id, client)]
-            runs.append({"run": index, "exit": completed.returncode, "wall_s": wall, "report": str(report_path),
-                         "totals": report["totals"], "left": left})
-            print(f"run {index}/{times}: exit {completed.returncode}, {wall} s, {report['totals']}"
+            left = [line for run_id in run.report["run_info"].get("run_ids", []) for line in leftovers(run_id, client)]
+            runs.append({"run": index, "exit": run.exit, "wall_s": wall, "report": str(run.report_dir / "report.json"),
+                         "totals": run.report["totals"], "left": left})
+            print(f"run {index}/{times}: exit {run.exit}, {wall} s, {run.report['totals']}"
                   + (f", LEFT {left}" if left else ""), flush=True)
     finally:
         if client is not None:

@@ -16,6 +16,10 @@ from session_engine import session_engine
 
 from conformance.lab.engine import DEFAULT_HOST, docker_host
 
+# pytester: tests/test_plugin.py runs the plugin on demo checks in-process; conformance.markers: the checks'
+# @claims marker, which tests/test_catalog.py meets when it imports them.
+pytest_plugins = ("pytester", "conformance.markers")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--no-skips", action="store_true",

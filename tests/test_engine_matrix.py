@@ -16,14 +16,14 @@ def test_engine_specs_become_suite_arguments(tmp_path):
     (tree / "dockerd").write_text("#!/bin/sh\n")
     (tree / "dockerd").chmod(0o755)
     runs = plan(["system", "podman", str(tree / "dockerd"), str(tree / "dockerd"), "unix:///run/podman/podman.sock"])
-    assert [(r.name, r.args) for r in runs] == [
+    assert [(r.name, r.suite_args) for r in runs] == [
         ("system", ["--engine", "system"]),
         ("podman", ["--engine", "podman", "--expectations", str(PODMAN_EXPECTATIONS)]),
         ("dockerd-sid", ["--dockerd", str(tree / "dockerd")]),
         ("dockerd-sid-2", ["--dockerd", str(tree / "dockerd")]),
         ("run-podman-podman-sock", ["--engine", "system"]),
     ]
-    assert runs[-1].env["DOCKER_HOST"] == "unix:///run/podman/podman.sock"
+    assert runs[-1].engine.docker_host == "unix:///run/podman/podman.sock"
     with pytest.raises(ValueError, match="not an engine name"):
         plan(["docker29"])
 

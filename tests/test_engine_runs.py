@@ -1,6 +1,6 @@
 """Real runs of the suite against real engines, and the cleanup after.
 
-Each run is `python -m conformance` in a subprocess, as a user would start it.
+Each run is `python -m conformance` in a subprocess, as a user would start it (conformance/runner.py).
 On the system engine, beside decoys of every kind, two runs at once (one serial,
 one with -n 2) both pass every claim with the same outcomes and leave the decoys
 as they were; the namespace claims need no engine; where nothing answers, the
@@ -33,6 +33,7 @@ from conformance.lab.sweep import RUNS_DIR, leftovers
 from conformance.lab.variants import UNUSUAL
 from conformance.mutation import expectations_file, per_check, unexplained
 from conformance.reports import schema
+from conformance.runner import EngineOptions, run_suite, start
 
 pytestmark = [
     pytest.mark.engine,
@@ -41,6 +42,7 @@ pytestmark = [
 ]
 
 CARRIER_FLAGS = 0x40 | 0x10000 | 0x20000  # IFF_RUNNING, IFF_LOWER_UP, IFF_DORMANT
+SYSTEM = EngineOptions("system")
 
 
 def written(report_dir: Path) -> dict:
@@ -112,15 +114,13 @@ def test_two_runs_at_once_beside_decoys(tmp_path, system_engine, decoys):
     before = fingerprint(system_engine)
     seen = {kind for kind, value in before.items() if decoys in str(value) or decoys.upper() in str(value)}
     assert seen == set(before), f"the fingerprint misses the decoys in {set(before) - seen}"
-    runs = {name: subprocess.Popen([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / name),
-                                    "--engine", "system", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
-            for name, args in (("serial", []), ("parallel", ["-n", "2"]))}
-    outputs = {name: run.communicate(timeout=900)[0] for name, run in runs.items()}
+    running = {name: start(tmp_path / name, *args, engine=SYSTEM)
+               for name, args in (("serial", []), ("parallel", ["-n", "2"]))}
+    runs = {name: run.wait(timeout=900) for name, run in running.items()}
     reports = {name: written(tmp_path / name) for name in runs}
     for name, report in reports.items():
-        assert unexplained(report) == {}, f"{name}: {outputs[name][-3000:]}"
-        assert runs[name].returncode == 0, f"{name}: {outputs[name][-3000:]}"
+        assert unexplained(report) == {}, f"{name}: {runs[name].tail()}"
+        assert runs[name].exit == 0, f"{name}: {runs[name].tail()}"
         assert report["run_info"]["egress_guard"]["leaks"] == 0
         assert_nothing_left(report)
     assert reports["parallel"]["run_info"]["workers"] == 2
@@ -134,13 +134,11 @@ def test_audit_tier_creates_nothing(tmp_path, system_engine):
     """--tier audit reads the engine and creates nothing: no object, not even for a moment, and no lock."""
     before, start = fingerprint(system_engine), time.time_ns()
     locks = set(RUNS_DIR.glob("*.lock")) if RUNS_DIR.is_dir() else set()
-    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path), "--tier", "audit"],
-                               capture_output=True, text=True, timeout=300)
+    run = run_suite(tmp_path, "--tier", "audit", timeout=300)
     report = written(tmp_path)
     ran = report["claims"]
-    assert ran and {c["tier"] for c in ran} == {"audit"} and {c["status"] for c in ran} == {"passed"}, \
-        completed.stdout[-2000:]
-    assert completed.returncode == 0
+    assert ran and {c["tier"] for c in ran} == {"audit"} and {c["status"] for c in ran} == {"passed"}, run.tail()
+    assert run.exit == 0
     events = [e for e in system_engine.events(since=start // 10**9, until=int(time.time()) + 1, decode=True,
                                               filters={"event": ["create", "connect", "destroy"]})
               if e["timeNano"] >= start]  # the API counts whole seconds; the test before may end in this one
@@ -152,25 +150,22 @@ def test_audit_tier_creates_nothing(tmp_path, system_engine):
 def test_namespace_claims_need_no_engine(tmp_path):
     """The raw-namespace checks run, and pass, where no Docker engine answers (--engine system forbids
     starting one): a check that asked for the lab would fail with "lab unavailable"."""
-    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
-    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path), "--engine",
-                                "system", "-k", "netns"], capture_output=True, text=True, timeout=300, env=env)
+    nothing = EngineOptions("system", docker_host=f"unix://{tmp_path}/no-engine.sock")
+    run = run_suite(tmp_path, "-k", "netns", engine=nothing, timeout=300)
     report = written(tmp_path)
     assert {c["topic"] for c in report["claims"]} == {"netns"}
-    assert unexplained(report) == {}, completed.stdout[-2000:]
-    assert completed.returncode == 0
+    assert unexplained(report) == {}, run.tail()
+    assert run.exit == 0
 
 
 def test_auto_starts_a_private_engine_where_nothing_answers(tmp_path):
     """--engine auto (the default) with nothing at DOCKER_HOST: the run starts an engine of its own, checks
     it, and stops it (where something answers that cannot be used, test_bad_environments.py: a problem)."""
-    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/nothing.sock"}
-    completed = subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "r"),
-                                "--claim", "defaults/three-networks"], capture_output=True, text=True, timeout=300,
-                               env=env)
+    run = run_suite(tmp_path / "r", "--claim", "defaults/three-networks",
+                    engine=EngineOptions(docker_host=f"unix://{tmp_path}/nothing.sock"), timeout=300)
     report = written(tmp_path / "r")
-    assert report["run_info"]["engine_private"] is True, completed.stdout[-2000:]
-    assert report["totals"]["passed"] == 1 and completed.returncode == 0, completed.stdout[-2000:]
+    assert report["run_info"]["engine_private"] is True, run.tail()
+    assert report["totals"]["passed"] == 1 and run.exit == 0, run.tail()
     assert_nothing_left(report)
 
 

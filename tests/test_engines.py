@@ -28,6 +28,7 @@ from conformance.lab.procs import cgroups, processes
 from conformance.lab.run import PREFIX, Run
 from conformance.lab.sweep import RUNS_DIR, dead_runs, leftovers
 from conformance.lab.wait import wait_for
+from conformance.runner import EngineOptions, start
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it starts engines in namespaces")
 
@@ -116,9 +117,7 @@ def test_a_killed_podman_run_is_swept(tmp_path):
     """SIGKILL while Podman's containers run: `cleanup` removes the service, its conmon monitors, the
     containers' processes and its directories, as for a private dockerd."""
     before = {p.stem for p in RUNS_DIR.glob("*.lock")} if RUNS_DIR.is_dir() else set()
-    victim = subprocess.Popen([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "killed"),
-                               "--engine", "podman", "-k", "masquerade_source or four_modes"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = start(tmp_path / "killed", "-k", "masquerade_source or four_modes", engine=EngineOptions("podman"))
 
     def running() -> list[str] | None:
         for lock in set(RUNS_DIR.glob("*.lock")) - {RUNS_DIR / f"{b}.lock" for b in before}:
@@ -131,8 +130,8 @@ def test_a_killed_podman_run_is_swept(tmp_path):
     try:
         run_id, *containers = wait_for(running, "a Podman run with a container", timeout=120, interval=0.05)
     finally:
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
     wait_for(lambda: run_id in dead_runs(), f"run {run_id}'s lock to be released", timeout=15)
     # Any run starting on this host sweeps dead runs first, so another may have swept this one already.
     subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, timeout=120, check=True)

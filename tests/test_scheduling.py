@@ -1,14 +1,14 @@
-"""-n N's scheduler (conformance/scheduling.py) on the real catalog's checks: whole modules longest first,
-the namespace checks one by one at the end, the second engine's module second on the early worker."""
+"""The order of a run's checks and -n N's scheduler (conformance/scheduling.py) on the real catalog's checks:
+whole modules longest first, the namespace checks one by one at the end, and the early worker's start:
+engine-free checks while the slow engines start, then the two-host module, then the second engine's."""
 
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from conformance.scheduling import EARLY_WORKER, ChecksScheduling
+from conformance.runner import run_suite
+from conformance.scheduling import COST, EARLY_FILL, EARLY_WORKER, ChecksScheduling
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,10 +28,9 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory) -> list[str]:
-    listed = subprocess.run([sys.executable, "-m", "conformance", "--collect-only", "-q", "--report-dir",
-                             str(tmp_path_factory.mktemp("collect"))], capture_output=True, text=True, cwd=REPO,
-                            check=True)
-    return [line for line in listed.stdout.splitlines() if "::" in line]
+    listed = run_suite(tmp_path_factory.mktemp("collect"), "--collect-only", cwd=REPO, timeout=300)
+    assert listed.exit == 0, listed.tail()
+    return [line for line in listed.output.splitlines() if "::" in line]
 
 
 def scheduled(collection: list[str]):
@@ -50,19 +49,50 @@ def module(nodeid: str) -> str:
     return nodeid.split("::")[0].rsplit("/", 1)[-1]
 
 
-def test_first_assignments_are_the_longest_modules_and_the_second_engine(collection):
-    scheduler, (early, other) = scheduled(collection)
-    units = {}
+def units_of(scheduler: ChecksScheduling, collection: list[str]) -> dict[str, dict[str, bool]]:
+    units: dict[str, dict[str, bool]] = {}
     for nodeid in collection:
         units.setdefault(scheduler._split_scope(nodeid), {})[nodeid] = False
-    longest = sorted((u for u in units if not scheduler._second_engine(units[u])),
-                     key=lambda u: -scheduler._cost(units[u]))
-    assert [module(collection[i]) for i in early.sent][:1] == [module(longest[0])]
-    assert {module(collection[i]) for i in early.sent} == {module(longest[0]), "test_configured.py"}
-    assert {module(collection[i]) for i in other.sent} == {module(longest[1])}
+    return units
+
+
+def longest_but_early(scheduler: ChecksScheduling, units: dict[str, dict[str, bool]], *taken: str) -> str:
+    """The module of the longest unit that is neither the second engine's, the two hosts' nor in *taken*."""
+    rest = [u for u in units if not scheduler._second_engine(units[u]) and not scheduler._two_hosts(units[u])
+            and module(u) not in taken]
+    return module(max(rest, key=lambda u: scheduler._cost(units[u])))
+
+
+def test_the_early_worker_starts_the_slow_engines_behind_engine_free_checks(collection):
+    """EARLY_WORKER: engine-free checks worth EARLY_FILL (its lab, the second engine and the two hosts start
+    meanwhile), then the two-host module, then the second engine's; the other worker the longest of the rest;
+    the remaining engine-free checks one by one at the end."""
+    scheduler, (early, other) = scheduled(collection)
+    units = units_of(scheduler, collection)
+    sent = [module(collection[i]) for i in early.sent]
+    free = sent[:sent.index("test_hosts.py")]
+    assert set(free) == {"test_netns.py"} and len(free) * COST["namespace check"] >= EARLY_FILL
+    assert list(dict.fromkeys(sent)) == ["test_netns.py", "test_hosts.py", "test_configured.py"]
+    assert {module(collection[i]) for i in other.sent} == {longest_but_early(scheduler, units)}
     netns = [u for u in units if "test_netns.py::" in u]
     assert len(netns) == sum("test_netns.py::" in n for n in collection) > 1, "the namespace checks are not one by one"
-    assert set(list(scheduler.workqueue)[-len(netns):]) == set(netns), "the namespace checks do not come last"
+    left = len(netns) - len(free)
+    assert left > 0 and set(list(scheduler.workqueue)[-left:]) <= set(netns), "the namespace checks do not come last"
+
+
+def test_without_two_hosts_the_early_worker_gets_the_longest_module_and_the_second_engine(collection):
+    without = [nodeid for nodeid in collection if "test_hosts.py" not in nodeid]
+    scheduler, (early, other) = scheduled(without)
+    units = units_of(scheduler, without)
+    longest = sorted(units, key=lambda u: -scheduler._cost(units[u]))
+    assert list(dict.fromkeys(module(without[i]) for i in early.sent)) == [module(longest[0]), "test_configured.py"]
+    assert {module(without[i]) for i in other.sent} == {longest_but_early(scheduler, units, module(longest[0]))}
+
+
+def test_a_serial_run_needs_no_engine_first_and_the_two_hosts_last(collection):
+    order = list(dict.fromkeys(module(nodeid) for nodeid in collection))
+    assert order[0] == "test_netns.py" and order[-1] == "test_hosts.py"
+    assert order[-2] == "test_configured.py"
 
 
 def test_every_check_is_handed_out_once_and_modules_stay_whole(collection):

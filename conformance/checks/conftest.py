@@ -27,7 +27,7 @@ from conformance.lab.run import Run
 from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance.lab.variants import VARIANTS, Variant
 from conformance.plugin import PROBLEMS, RECORDER, require
-from conformance.scheduling import lab_early, second_engine_early
+from conformance.scheduling import lab_early, second_engine_early, two_hosts_early
 
 T = TypeVar("T")
 EARLY_LAB = pytest.StashKey[Background]()
@@ -78,10 +78,8 @@ def _configured_early(config: pytest.Config, items: list[pytest.Item]) -> bool:
 
 
 def _two_hosts_early(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    """Alone, the two-host checks go last (pytest_collection_modifyitems), so their lab can stand up while
-    the others run; an xdist worker runs them first, and builds it then."""
-    return (not hasattr(config, "workerinput") and any(map(_uses_hosts, items))
-            and config.option.engine != "podman")
+    """Under --engine podman its checks are not applicable (two dockerds beside Podman would be a substitute)."""
+    return config.option.engine != "podman" and two_hosts_early(config, items)
 
 
 def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable[[pytest.Config, Run], AbstractContextManager],
@@ -218,18 +216,6 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
         "egress_guard", {"uplinks": [], "leaks": 0, "packets": [], "pcaps": []})
     for key, value in found.items():
         merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
-
-
-def _uses_hosts(item: pytest.Item) -> bool:
-    return "hosts" in getattr(item, "fixturenames", ())
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The two-host lab takes seconds to stand up: alone, its checks go last and it starts in the background
-    with the run (``_two_hosts_early``); under xdist they go first, so that one worker builds it while the
-    others run the rest (every worker reorders alike, as xdist requires)."""
-    first = hasattr(config, "workerinput")
-    items.sort(key=lambda item: _uses_hosts(item) != first)
 
 
 @pytest.fixture(scope="module")
