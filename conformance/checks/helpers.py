@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+from pyroute2 import DiagSocket
+from pyroute2.netlink.diag import SS_ESTABLISHED
 
 from conformance.lab.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.host import parse_resolv_conf
-from conformance.lab.scope import tcp_sockets
+from conformance.lab.netns import Netns
+from conformance.lab.scope import ExecResult, listening_tcp_ports
+from conformance.lab.wait import wait_for
 
 HTTPD_PORT = 8080
 # How long a probe waits for an answer that must not come: on one machine an answer takes well under a
@@ -114,23 +120,20 @@ def bridge_filters(netns) -> list[str]:
 IFF_UP = 0x1  # a link's "up" flag, as netlink reports it
 
 
-TCP_ESTABLISHED = "01"
+def established(netns: Netns) -> list[dict]:
+    """The established TCP connections in *netns*, with the socket inode of each, read by netlink
+    (sock_diag): [{"local": (addr, port), "remote": (addr, port), "inode": N}], an IPv4-mapped IPv6
+    address as its IPv4 one (busybox httpd listens on [::])."""
+    def plain(address: str) -> str:
+        ip = ipaddress.ip_address(address)
+        return str(getattr(ip, "ipv4_mapped", None) or ip)
 
-
-def _endpoint(text: str) -> tuple[str, int]:
-    """'0200A8C0:1F90' (procfs, host byte order words) -> ('192.168.0.2', 8080); IPv6 likewise."""
-    address, port = text.split(":")
-    raw = bytes.fromhex(address)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    ip = ipaddress.ip_address(words)
-    return str(getattr(ip, "ipv4_mapped", None) or ip), int(port, 16)
-
-
-def established(pid: int) -> list[dict]:
-    """The established TCP connections in the network namespace of *pid*, with the socket inode of each:
-    [{"local": (addr, port), "remote": (addr, port), "inode": N}], read from procfs."""
-    return [{"local": _endpoint(fields[1]), "remote": _endpoint(fields[2]), "inode": int(fields[9])}
-            for fields in tcp_sockets(pid) if fields[3] == TCP_ESTABLISHED]
+    with netns.entered(), DiagSocket() as diag:
+        diag.bind()
+        found = [s for family in (socket.AF_INET, socket.AF_INET6)
+                 for s in diag.get_sock_stats(family=family, states=1 << SS_ESTABLISHED)]
+    return [{"local": (plain(s["idiag_src"]), s["idiag_sport"]), "remote": (plain(s["idiag_dst"]), s["idiag_dport"]),
+             "inode": s["idiag_inode"]} for s in found]
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -154,3 +157,20 @@ def peer_via(lab, port: int) -> str:
     except OSError as exc:  # refused, reset, timed out, unreachable; ConnectionError is one too
         raise AssertionError(f"GET {lab.upstream.engine_addr}:{port} from upstream ({lab.upstream.upstream_addr}) "
                              f"failed: {exc!r}") from None
+
+
+@contextlib.contextmanager
+def serving(scope, box, port: int) -> Iterator[ExecResult]:
+    """busybox httpd on *port* in a running *box*, started by an exec: httpd binds, then forks into the
+    background, so the exec's result says whether it got the port (exit 0) or why not.  Stopped after, by
+    its exact command line (busybox has no pkill; where the box sees the host's processes, only it matches)."""
+    argv = ["httpd", "-p", str(port), "-h", "/www"]
+    started = scope.exec(box, *argv)
+    try:
+        yield started
+    finally:
+        if started.exit_code == 0:
+            scope.sh(box, "for p in $(pidof httpd); do "
+                          f"""[ "$(tr '\\0' ' ' < /proc/$p/cmdline)" = "{' '.join(argv)} " ] && kill "$p"; done""")
+            wait_for(lambda: port not in listening_tcp_ports(scope.pid(box)), f"httpd on port {port} to stop",
+                     timeout=5)

@@ -1,5 +1,6 @@
 """Egress from the default bridge: the MASQUERADE rule, the source addresses on each side, none between containers."""
 
+import pytest
 from scapy.layers.inet import ICMP, IP
 
 from conformance.lab import firewall
@@ -7,6 +8,12 @@ from conformance.lab.capture import Capture
 from conformance.plugin import claims
 
 from .helpers import HTTPD_PORT, plain_address, server_and_client, wget
+
+
+@pytest.fixture(scope="module")
+def pair(shared):
+    """A web server and a client on the default bridge, shared by the checks that only send from the client."""
+    return server_and_client(shared)
 
 
 @claims("egress/masquerade-rule", tier="audit")
@@ -19,8 +26,8 @@ def test_masquerade_rule(claim, engine, evidence):
 
 
 @claims("egress/masquerade-source")
-def test_masquerade_source(claim, scope, lab, evidence):
-    box = scope.container("egress")
+def test_masquerade_source(claim, pair, scope, lab, evidence):
+    _, box = pair
     remote, upstream, bridge = lab.upstream.remote, lab.upstream, lab.engine.bridge.name
     with Capture(lab.engine.netns, bridge) as on_bridge, Capture(upstream.netns, upstream.upstream_if) as beyond:
         ping = scope.exec(box, "ping", "-c", "1", "-W", "2", remote)
@@ -42,8 +49,8 @@ def test_masquerade_source(claim, scope, lab, evidence):
 
 
 @claims("egress/no-nat-between-containers")
-def test_no_nat_between_containers(claim, scope, evidence):
-    server, client = server_and_client(scope)
+def test_no_nat_between_containers(claim, pair, scope, evidence):
+    server, client = pair
     fetched = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/cgi-bin/peer")
     peer = plain_address(fetched.output)
     evidence.text("peer-seen-by-server", f"client {scope.address(client)}; the server saw {peer!r}")

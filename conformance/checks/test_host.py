@@ -18,7 +18,7 @@ from conformance.lab.capture import Capture
 from conformance.lab.run import PREFIX
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, serving
 
 SIGNIFICANCE = 0.001  # a sign test's p below this is not chance
 VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into its container
@@ -31,7 +31,9 @@ def host_box(shared):
 
 
 def _views(scope, box, engine_netns) -> dict:
-    """The engine's links and addresses, the container's own view of them, then the engine's again."""
+    """The engine's links and addresses (netlink), the container's own view of them, then the engine's again.
+    The container's view is read with its own tools, its /sys and busybox ip (netlink from inside it): read
+    from the suite through its namespace, it would only repeat the namespace comparison."""
     before = sorted(engine_netns.links()), engine_netns.addresses()
     links = sorted(scope.exec(box, "ls", "/sys/class/net").output.split())
     ip_addr = scope.exec(box, "ip", "-o", "addr").output
@@ -61,29 +63,40 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
         assert not extra, f"the container sees {what} the engine never had: {extra}"
 
 
+def _whose_netns(scope, box, lab) -> str:
+    """Which network namespace *box* is in, for a failure message."""
+    own, engine = scope.netns(box).inode, lab.engine.netns.inode
+    return f"its network namespace {own} is {'the' if own == engine else 'not the'} engine's ({engine})"
+
+
+def _peer_via_host_box(scope, box, lab, port: int) -> str:
+    """The peer a GET from upstream to the engine's *port* met in *box*; a failure says whose namespace it is in."""
+    try:
+        return peer_via(lab, port)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {_whose_netns(scope, box, lab)}") from None
+
+
 @claims("host/port-conflict")
-def test_port_conflict(claim, scope, lab, evidence):
+def test_port_conflict(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
     with lab.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("0.0.0.0", port))
         holder.listen()
-        box = scope.container("host", httpd(port), network="host")
-        try:
-            status = box.wait(timeout=15)["StatusCode"]
-        except Exception:  # still running after 15 s: it bound the port
-            status = None
-        logs = box.logs().decode(errors="replace")
-    evidence.text("httpd-log", f"host port {port} held by the suite; httpd exit status {status}\n{logs}")
-    assert status not in (None, 0), f"httpd in a host-mode container kept running on held port {port}"
-    assert "in use" in logs, f"httpd failed for another reason: {logs.strip()}"
+        with serving(scope, host_box, port) as started:
+            whose = _whose_netns(scope, host_box, lab)
+    evidence.text("httpd", f"host port {port} held by the suite; httpd exit status {started.exit_code}\n"
+                           f"{started.output}\n# {whose}")
+    assert started.exit_code != 0, f"httpd in a host-mode container bound port {port}, which the host holds: {whose}"
+    assert "in use" in started.output, f"httpd failed for another reason: {started.output.strip()}"
 
 
 @claims("host/reachable-without-nat")
-def test_reachable_without_nat(claim, scope, lab, evidence):
+def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
-    box = scope.container("srv", httpd(port), network="host")
-    scope.wait_listening(box, port)
-    peer = plain_address(lab.http_get(port, "/cgi-bin/peer"))
+    with serving(scope, host_box, port) as started:
+        assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
+        peer = _peer_via_host_box(scope, host_box, lab, port)
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
     evidence.text("nat-table", lab.engine.nat_dump())
     evidence.text("peer-seen-by-container", peer)
@@ -99,11 +112,17 @@ def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
     mount_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/mnt").st_ino,
                 "suite": os.stat("/proc/self/ns/mnt").st_ino}
     on_host = Path(marker).exists()
+    if on_host:  # the container wrote into the host's /tmp: remove what it made there
+        Path(marker).unlink()
+    # mountinfo's fifth field is the mount point: what is mounted at the container's /tmp, if anything
+    at_tmp = [line for line in Path(f"/proc/{scope.pid(box)}/mountinfo").read_text().splitlines()
+              if line.split()[4] == "/tmp"]
     evidence.json("filesystem", {"marker": marker, "made_in_container": made.exit_code == 0, "on_host": on_host,
-                                 "mount_namespaces": mount_ns})
+                                 "mount_namespaces": mount_ns, "mounted_at_container_tmp": at_tmp})
     assert made.exit_code == 0, f"control: touch {marker} failed in the container: {made.output}"
     assert mount_ns["container"] != mount_ns["suite"], "the container shares the host's mount namespace"
-    assert not on_host, f"{marker}, made in the container, appeared on the host"
+    assert not on_host, (f"{marker}, made in the container, appeared on the host; mounted at the container's "
+                         f"/tmp: {at_tmp or 'nothing, its root filesystem holds it'}")
 
 
 @claims("host/process-list-isolated")
@@ -140,17 +159,21 @@ def test_egress_with_host_address(claim, host_box, scope, lab, evidence):
 
 
 @claims("host/expose-uses-host-port")
-def test_expose_uses_host_port(claim, scope, lab, evidence):
+def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
+    """Reachable without -P: a server on the EXPOSEd port of the shared box, run without it; no mapping
+    with -P: a second host-mode container run with it."""
     if not scope.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
-    box = scope.container("host", httpd(EXPOSED_PORT), network="host", publish_all_ports=True)
-    scope.wait_listening(box, EXPOSED_PORT)
+    with serving(scope, host_box, EXPOSED_PORT) as started:
+        assert started.exit_code == 0, f"control: httpd on port {EXPOSED_PORT} did not start: {started.output}"
+        peer = _peer_via_host_box(scope, host_box, lab, EXPOSED_PORT)
+    box = scope.container("publish-all", network="host", publish_all_ports=True)
     box.reload()
-    peer = plain_address(lab.http_get(EXPOSED_PORT, "/cgi-bin/peer"))
     mappings = box.attrs["NetworkSettings"]["Ports"]
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), EXPOSED_PORT)]
     proxies = [vars(p) for p in lab.engine.proxies() if p.host_port == EXPOSED_PORT]
-    evidence.json("host-mode-expose", {"peer": peer, "ports": mappings, "dnat": dnat, "proxies": proxies})
+    evidence.json("host-mode-expose", {"peer_without_-P": peer, "ports_with_-P": mappings, "dnat": dnat,
+                                       "proxies": proxies})
     assert peer == lab.upstream.upstream_addr, f"{lab.upstream.engine_addr}:{EXPOSED_PORT} answered for {peer}"
     assert not any(mappings.values()) and not dnat and not proxies, "-P added a port mapping in host mode"
 
@@ -178,7 +201,8 @@ def test_configures_host_network(claim, host_link, host_box, scope, lab, evidenc
     evidence.json("mtu-of-" + host_link, {"before": before, "without NET_ADMIN": [denied.output, after_denied],
                                           "with NET_ADMIN": [allowed.output, after_allowed]})
     assert denied.exit_code != 0 and after_denied == before, "a host-mode container without NET_ADMIN changed the host"
-    assert allowed.exit_code == 0 and after_allowed == 1400, f"with NET_ADMIN the change failed: {allowed.output}"
+    assert allowed.exit_code == 0 and after_allowed == 1400, (
+        f"with NET_ADMIN the change failed: {allowed.output.strip()}; {_whose_netns(scope, admin, lab)}")
 
 
 def _connect_seconds(netns, address: str, port: int) -> float:
@@ -194,29 +218,35 @@ def binomial_tail(successes: int, trials: int) -> float:
     return sum(math.comb(trials, k) for k in range(successes, trials + 1)) / 2 ** trials
 
 
-@claims("host/faster-than-bridge")
-def test_faster_than_bridge(claim, scope, lab, evidence):
-    """The articles give the reason (no bridge forwarding, no NAT) and the consequence (better performance).
-    The reason is asserted exactly; the consequence with a sign test over interleaved pairs of handshakes,
-    which a busy machine's drift hits alike: host mode must not be the slower one in significantly more pairs
-    than chance allows.  A strict "faster" is not asserted: the bridge and NAT cost microseconds, within the
-    noise of a shared 2-core VM, and a verdict that flips with the load is not a verdict."""
-    host_port, published_port = lab.free_port(), lab.free_port()
-    host_box, bridge_box = scope.containers(
-        host={"command": httpd(host_port), "network": "host"},
-        bridge={"command": httpd(), "ports": {f"{HTTPD_PORT}/tcp": published_port}})
-    scope.wait_listening(host_box, host_port)
-    scope.wait_listening(bridge_box, HTTPD_PORT)
+def _measure(claim, lab, host_port: int, published_port: int) -> tuple[dict[str, list[float]], list, str]:
+    """Interleaved handshakes to the host-mode and the published port, captured on the bridge, then the peer
+    the host-mode server saw: (seconds per mode, the bridge's packets, that peer)."""
     address, upstream, pairs = lab.upstream.engine_addr, lab.upstream.netns, claim.params["samples"]
-    samples = {"host": [], "bridge": []}
+    samples: dict[str, list[float]] = {"host": [], "bridge": []}
     ports = f"tcp port {host_port} or tcp port {HTTPD_PORT}"
     with Capture(lab.engine.netns, lab.engine.bridge.name, ports) as on_bridge:
         for n in range(pairs):  # interleaved, each mode first in half the pairs
             for mode in (("host", "bridge") if n % 2 else ("bridge", "host")):
                 port = host_port if mode == "host" else published_port
                 samples[mode].append(_connect_seconds(upstream, address, port))
-        peer = plain_address(lab.http_get(host_port, "/cgi-bin/peer"))
-    seen = on_bridge.packets()
+        peer = peer_via(lab, host_port)
+    return samples, on_bridge.packets(), peer
+
+
+@claims("host/faster-than-bridge")
+def test_faster_than_bridge(claim, host_box, scope, lab, evidence):
+    """The articles give the reason (no bridge forwarding, no NAT) and the consequence (better performance).
+    The reason is asserted exactly; the consequence with a sign test over interleaved pairs of handshakes,
+    which a busy machine's drift hits alike: host mode must not be the slower one in significantly more pairs
+    than chance allows.  A strict "faster" is not asserted: the bridge and NAT cost microseconds, within the
+    noise of a shared 2-core VM, and a verdict that flips with the load is not a verdict."""
+    host_port, published_port = lab.free_port(), lab.free_port()
+    bridge_box = scope.container("bridge", httpd(), ports={f"{HTTPD_PORT}/tcp": published_port})
+    with serving(scope, host_box, host_port) as started:
+        assert started.exit_code == 0, f"control: httpd on port {host_port} did not start: {started.output}"
+        scope.wait_listening(bridge_box, HTTPD_PORT)
+        samples, seen, peer = _measure(claim, lab, host_port, published_port)
+    pairs = claim.params["samples"]
     crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]
     bridged = [p for p in seen if TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport)]
     nat = lab.engine.nat_rules()

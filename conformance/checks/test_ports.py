@@ -4,29 +4,60 @@ import contextlib
 import errno
 import ipaddress
 import socket
+from dataclasses import dataclass
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from conformance.lab import Scope, firewall
+from conformance.lab.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
 from .helpers import EXPOSED_PORT, HTTPD_PORT, established, httpd, peer_via, plain_address, reachable, socket_inodes
 
 
+def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
+    """(host address, host port) of each binding of *container_port*, as the engine records them."""
+    box.reload()
+    bindings = box.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp") or []
+    return sorted((b["HostIp"], int(b["HostPort"])) for b in bindings)
+
+
+@dataclass(frozen=True)
+class Published:
+    """The module's web server on the default bridge, one binding per -p form the checks read:
+    -p HOST_PORT:8080, -p IP:IP_PORT:8080 and -p REMAPPED:CONTAINER_PORT (a second server).  Every host
+    port is one the lab reserved, below the ephemeral range the engine picks ports from for other checks."""
+
+    box: Container
+    host_port: int
+    ip: str
+    ip_port: int
+    container_port: int
+    remapped: int
+
+    def bindings(self, container_port: int = HTTPD_PORT) -> list[tuple[str, int]]:
+        return _bound_host_ports(self.box, container_port)
+
+
 @pytest.fixture(scope="module")
-def published(shared, lab):
-    """A web server published as -p HOSTPORT:8080 on the default bridge, shared by the checks that only use it."""
-    host_port = lab.free_port()
-    box = shared.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
+def published(shared, lab) -> Published:
+    """One container for every check that only reads its bindings: each -p form is one more binding of it."""
+    host_port, ip_port, container_port, remapped = (lab.free_port() for _ in range(4))
+    ip = lab.upstream.engine_addr
+    box = shared.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": [host_port, (ip, ip_port)],
+                                                  f"{container_port}/tcp": remapped})
+    second = shared.exec(box, "httpd", "-p", str(container_port), "-h", "/www")  # forks once listening
+    assert second.exit_code == 0, f"control: httpd on container port {container_port}: {second.output}"
     shared.wait_listening(box, HTTPD_PORT)
-    return box, host_port
+    return Published(box, host_port, ip, ip_port, container_port, remapped)
 
 
 @claims("ports/dnat-rule")
 def test_dnat_rule(claim, published, scope, lab, evidence):
-    box, host_port = published
+    box, host_port = published.box, published.host_port
     target = f"{scope.address(box)}:{HTTPD_PORT}"
     dnat = firewall.dnat_for(lab.engine.nat_rules(), host_port)
     evidence.text("nat-table", lab.engine.nat_dump())
@@ -37,7 +68,7 @@ def test_dnat_rule(claim, published, scope, lab, evidence):
 
 @claims("ports/published-reachable")
 def test_published_reachable(claim, published, lab, evidence):
-    _, host_port = published
+    host_port = published.host_port
     peer = peer_via(lab, host_port)
     evidence.text("peer-seen-by-container",
                   f"GET {lab.upstream.engine_addr}:{host_port} from {lab.upstream.upstream_addr}: peer {peer}")
@@ -56,11 +87,11 @@ def _container_addresses(box) -> dict[int, str]:
 def _carried_by(proxy, container: tuple[str, int]) -> list[dict]:
     """The established connections *proxy*'s own sockets hold to *container* (address, port)."""
     mine = socket_inodes(proxy.pid)
-    return [c for c in established(proxy.pid) if c["inode"] in mine and c["remote"] == container]
+    return [c for c in established(namespace_of(proxy.pid)) if c["inode"] in mine and c["remote"] == container]
 
 
 def _server_side(box, port: int) -> list[dict]:
-    return [c for c in established(Scope.pid(box)) if c["local"][1] == port]
+    return [c for c in established(namespace_of(Scope.pid(box))) if c["local"][1] == port]
 
 
 IFA_F_TENTATIVE = 0x40
@@ -120,8 +151,8 @@ def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
     an IPv6 binding when the container has no IPv6 address: the proxy bridges the families); and real
     traffic through each, at its loopback address: the proxy must hold a connection to the container while
     a client is connected, and that socket is the peer the container sees and answers for."""
-    box, host_port = published
-    bindings = _bound_host_ports(box, HTTPD_PORT)
+    box, host_port = published.box, published.host_port
+    bindings = [b for b in published.bindings() if b[1] == host_port]
     proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
     addresses = _container_addresses(box)
     wrong = [vars(p) for p in proxies if (p.container_ip, p.container_port)
@@ -148,20 +179,12 @@ def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
             f"through {seen['to']} the container answered for {seen['peer']!r}, not docker-proxy {pid} {proxy_end}")
 
 
-def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
-    box.reload()
-    bindings = box.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp") or []
-    return sorted((b["HostIp"], int(b["HostPort"])) for b in bindings)
-
-
 @claims("ports/form-ip-hostport-containerport")
-def test_form_ip_hostport_containerport(claim, scope, lab, evidence):
-    host_ip, host_port = lab.upstream.engine_addr, lab.free_port()
-    box = scope.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": (host_ip, host_port)})
-    scope.wait_listening(box, HTTPD_PORT)
+def test_form_ip_hostport_containerport(claim, published, lab, evidence):
+    host_ip, host_port = published.ip, published.ip_port
     at_ip = reachable(lab.upstream.netns, host_ip, host_port)
     elsewhere = reachable(lab.engine.netns, "127.0.0.1", host_port)
-    evidence.json("reachability", {"binding": _bound_host_ports(box, HTTPD_PORT),
+    evidence.json("reachability", {"bindings": published.bindings(),
                                    f"{host_ip}:{host_port} from upstream": at_ip,
                                    f"127.0.0.1:{host_port} on the engine": elsewhere})
     assert at_ip, f"-p {host_ip}:{host_port}:{HTTPD_PORT} is not reachable at {host_ip}:{host_port}"
@@ -170,6 +193,8 @@ def test_form_ip_hostport_containerport(claim, scope, lab, evidence):
 
 @claims("ports/form-ip-containerport")
 def test_form_ip_containerport(claim, scope, lab, evidence):
+    """A container of its own: the port the engine picks is ephemeral, and a binding held for the whole module
+    could take the number another check's binding on another address gets, and answer for it."""
     host_ip = lab.upstream.engine_addr
     box = scope.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": (host_ip, None)})
     scope.wait_listening(box, HTTPD_PORT)
@@ -184,7 +209,7 @@ def test_form_ip_containerport(claim, scope, lab, evidence):
 
 @claims("ports/form-hostport-containerport")
 def test_form_hostport_containerport(claim, published, lab, evidence):
-    _, host_port = published
+    host_port = published.host_port
     outward = reachable(lab.upstream.netns, lab.upstream.engine_addr, host_port)
     loopback = reachable(lab.engine.netns, "127.0.0.1", host_port)
     evidence.json("reachability", {"outward address from upstream": outward, "127.0.0.1 on the engine": loopback})
@@ -194,7 +219,10 @@ def test_form_hostport_containerport(claim, published, lab, evidence):
 
 @claims("ports/publish-all-exposed")
 def test_publish_all_exposed(claim, scope, lab, evidence):
+    """The answer must come from this container (a page only it serves): the engine picks the port, and a
+    binding of another container on another host address can hold the same number."""
     box = scope.container("web", httpd(EXPOSED_PORT), publish_all_ports=True)
+    assert scope.sh(box, f"echo {box.name} > /www/who").exit_code == 0, "control: could not write /www/who"
     scope.wait_listening(box, EXPOSED_PORT)
     bindings = _bound_host_ports(box, EXPOSED_PORT)
     ephemeral = lab.engine.netns.local_port_range()
@@ -203,11 +231,14 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
     assert all(port in ephemeral for _, port in bindings), f"host ports {bindings} are outside {ephemeral}"
     host_port = bindings[0][1]
     peer = peer_via(lab, host_port)
+    who = lab.http_get(host_port, "/who").strip()
+    assert who == box.name, f"{lab.upstream.engine_addr}:{host_port} is served by {who!r}, not by {box.name}"
     assert peer == lab.upstream.upstream_addr, f"the published port answered for {peer}"
 
 
 @claims("ports/expose-alone-publishes-nothing")
 def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
+    """A container of its own, run with neither -p nor -P, as the claim says (the shared one has -p)."""
     if not scope.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     box = scope.container("web", httpd(EXPOSED_PORT))
@@ -215,7 +246,8 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
     box.reload()
     address = scope.address(box)
     ports = box.attrs["NetworkSettings"]["Ports"]
-    to_box = [r.text for r in lab.engine.nat_rules() if r.action == "DNAT" and address in (r.to or "")]
+    to_box = [r.text for r in lab.engine.nat_rules() if r.action == "DNAT"
+              and (r.to or "").rpartition(":")[0] == address]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
     tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
              reachable(lab.upstream.netns, lab.upstream.engine_addr, EXPOSED_PORT),
@@ -230,7 +262,7 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
 
 @claims("ports/host-port-exclusive")
 def test_host_port_exclusive(claim, published, scope, lab, evidence):
-    _, host_port = published
+    host_port = published.host_port
     with pytest.raises(docker.errors.APIError) as refused:
         scope.container("second", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
     still = reachable(lab.upstream.netns, lab.upstream.engine_addr, host_port)
@@ -242,12 +274,8 @@ def test_host_port_exclusive(claim, published, scope, lab, evidence):
 
 
 @claims("ports/reached-at-container-port")
-def test_reached_at_container_port(claim, scope, lab, evidence):
-    container_port, host_port = lab.free_port(), lab.free_port()
-    while host_port == container_port:
-        host_port = lab.free_port()
-    box = scope.container("web", httpd(container_port), ports={f"{container_port}/tcp": host_port})
-    scope.wait_listening(box, container_port)
+def test_reached_at_container_port(claim, published, lab, evidence):
+    container_port, host_port = published.container_port, published.remapped
     address = lab.upstream.engine_addr
     at_host_port = reachable(lab.upstream.netns, address, host_port)
     at_container_port = reachable(lab.upstream.netns, address, container_port)
@@ -263,7 +291,7 @@ def test_reached_at_container_port(claim, scope, lab, evidence):
 def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
     """A connection from another host, held open while both ends are read: the container's end must face
     the client's own address and port, and no docker-proxy socket may carry it."""
-    box, host_port = published
+    box, host_port = published.box, published.host_port
     proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
     try:
         sock = lab.connect(host_port)
@@ -276,7 +304,8 @@ def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
             seen = wait_for(lambda: _server_side(box, HTTPD_PORT), "the container's end of the connection", timeout=3)
         except WaitTimeout:
             seen = []
-        through = {p.pid: [c for c in established(p.pid) if c["inode"] in socket_inodes(p.pid)] for p in proxies}
+        through = {p.pid: [c for c in established(namespace_of(p.pid)) if c["inode"] in socket_inodes(p.pid)]
+                   for p in proxies}
     evidence.json("connection-from-upstream", {"client": client, "container_sees": seen,
                                                "proxies": [vars(p) for p in proxies], "proxy_sockets": through})
     assert seen, f"no connection reached the container from {client}"

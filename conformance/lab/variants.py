@@ -555,6 +555,53 @@ DNS_AND_NETNS_FAULTS = (
 FAULTS += DNS_AND_NETNS_FAULTS
 VARIANTS.update({variant.name: variant for variant in DNS_AND_NETNS_FAULTS})
 
+# Faults aimed at the host topic's isolation claims: a runtime that edits each host-mode container's OCI config
+# before `runc create` (or acts for it in the engine's namespace, where runc runs), as a misbehaving runtime or
+# hook would; every other container is left alone.  Dropping the mount namespace is not one of them: runc refuses
+# masked paths without one, and without those the container would run in the host's own mounts and root.
+def _host_netns_unshared(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """A host-mode container given a network namespace of its own (a new, empty one) instead of the engine's."""
+    if mode == "host":
+        namespaces = spec["linux"]["namespaces"]
+        spec["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "network"] + [{"type": "network"}]
+
+
+def _host_veth_created(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """A veth pair (vh<id>/vp<id>, both ends in the engine's namespace) made for each host-mode container."""
+    import os
+    import subprocess
+    if mode == "host":
+        short = os.path.basename(bundle)[:10]  # the bundle directory is named for the container's id
+        subprocess.run(["ip", "link", "add", f"vh{short}", "type", "veth", "peer", "name", f"vp{short}"],
+                       check=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+def _host_pid_shared(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """A host-mode container's PID namespace dropped: it runs in the host's, as --pid=host would."""
+    if mode == "host":
+        spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "pid"]
+
+
+def _host_tmp_shared(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """The host's /tmp bind-mounted at a host-mode container's /tmp (runc runs in the host's mounts)."""
+    if mode == "host":
+        spec["mounts"].append({"destination": "/tmp", "type": "bind", "source": "/tmp", "options": ["rbind", "rw"]})
+
+
+HOST_MODE_FAULTS = (
+    Variant("host-netns-unshared", "a runtime that gives each host-mode container a network namespace of its own "
+            "(a new, empty one) in its OCI config", False, in_bundle=_host_netns_unshared),
+    Variant("host-veth-created", "a runtime that adds a veth pair to the engine's namespace for each host-mode "
+            "container before it is created, as a network hook that ignores host mode would", False,
+            in_bundle=_host_veth_created),
+    Variant("host-pid-shared", "a runtime that removes the PID namespace from each host-mode container's OCI config: "
+            "it runs in the host's, as --pid=host would", False, in_bundle=_host_pid_shared),
+    Variant("host-tmp-shared", "a runtime that bind-mounts the host's /tmp over each host-mode container's /tmp in "
+            "its OCI config", False, in_bundle=_host_tmp_shared),
+)
+FAULTS += HOST_MODE_FAULTS
+VARIANTS.update({variant.name: variant for variant in HOST_MODE_FAULTS})
+
 # two-host lab: faults of the two hosts and the segment between them (conformance/lab/hosts.py applies them by
 # name; the engine under test is left healthy).
 from .hosts import HOST_FAULTS  # noqa: E402 - hosts.py does not import this module
