@@ -148,7 +148,7 @@ class PrivateEngine(Managed):
             raise EngineUnavailable(f"{exc}\n{self.log_tail()}") from None
 
     def _environment(self) -> dict[str, str]:
-        environment = dict(os.environ)
+        environment = _environ_copy()
         tree = package_tree(self.dockerd) if self.dockerd else None
         if tree is not None:
             environment["PATH"] = f"{tree / 'usr/sbin'}:{tree / 'usr/bin'}:{environment.get('PATH', os.defpath)}"
@@ -244,3 +244,16 @@ class PodmanService(PrivateEngine):
             if pid != os.getpid() and any(str(self.state) in a or str(self.rundir) in a for a in argv):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def _environ_copy() -> dict[str, str]:
+    """os.environ as it is, without pytest's PYTEST_CURRENT_TEST.  Engines start in background threads while
+    pytest sets and deletes that variable in the main one, and copying os.environ reads its keys first and
+    their values after, so a key deleted in between raises KeyError: copy again until no change intervenes."""
+    while True:
+        try:
+            environment = dict(os.environ)
+        except KeyError:
+            continue
+        environment.pop("PYTEST_CURRENT_TEST", None)
+        return environment
