@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conformance import plugin
+from conformance import binding, plugin, recording
 from conformance.catalog import load_catalog
 from conformance.reports import schema
 
@@ -41,14 +41,14 @@ claims:
     no_fault: demo
 """
 
+CONFTEST = """\
+def pytest_conformance_engine_facts(request):
+    return {"userland_proxy": False}
+"""
+
 CHECKS = """\
 import pytest
-from types import SimpleNamespace
 from conformance.plugin import article_claim, claims
-
-@pytest.fixture(scope="session")
-def engine():
-    return SimpleNamespace(facts=lambda: {"userland_proxy": False})
 
 @pytest.fixture
 def broken():
@@ -86,7 +86,9 @@ def run_demo(pytester, monkeypatch, tmp_path):
     catalog_dir = tmp_path / "catalog"
     catalog_dir.mkdir()
     (catalog_dir / "demo.yaml").write_text(CATALOG)
-    monkeypatch.setattr(plugin, "catalog", lambda: load_catalog(catalog_dir))
+    for module in (plugin, binding, recording):
+        monkeypatch.setattr(module, "catalog", lambda: load_catalog(catalog_dir))
+    pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_demo=CHECKS)
     report_dir = tmp_path / "out"
 

@@ -24,7 +24,7 @@ from conformance.lab.run import Run
 from conformance.lab.variants import VARIANTS
 from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance import preflight
-from conformance.plugin import PROBLEMS, RECORDER, require
+from conformance.plugin import require, run_facts
 from conformance.lab.background import Background
 from conformance.scheduling import lab_early, second_engine_early
 
@@ -45,9 +45,9 @@ def run(request: pytest.FixtureRequest) -> Run:
     for run_id, removed in sweep_dead_runs().items():
         log.warning("swept the leftovers of dead run %s: %s", run_id, ", ".join(removed) or "nothing")
     run = Run()
-    request.config.stash[RECORDER].run_info["run_id"] = run.id
+    run_facts(request.config).ran(run.id)
     with Liveness(run):
-        request.config.stash[PROBLEMS] += preflight.kernel(run)
+        run_facts(request.config).found(preflight.kernel(run))
         require(request, "namespaces")
         early = _start_early(request.config, request.session.items, run)
         try:
@@ -61,7 +61,7 @@ def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run) -> l
     """Start, in the background, what this process will need and can build while its first checks run
     (conformance/scheduling.py says when): the lab, whose engine may be a private one to start, and the
     second engine.  The fixtures below then take them from the stash."""
-    if any(p.affects in ("everything", "engine") for p in config.stash[PROBLEMS]):
+    if run_facts(config).taking("engine"):
         return []  # the fixtures fail with the problem's line; nothing to start
     started = []
     for key, wanted, make in ((EARLY_LAB, lab_early, lambda: _new_lab(config.option, run)),
@@ -112,9 +112,8 @@ def _started(request: pytest.FixtureRequest, what: str, lab):
 def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
     lab = _started(request, "lab unavailable",
                    _taken(request.config, EARLY_LAB, lambda: _new_lab(request.config.option, run)))
-    recorder = request.config.stash[RECORDER]
     try:
-        recorder.run_info.update(lab.run_info())
+        run_facts(request.config).described(lab.run_info())
         yield lab
     finally:
         lab.__exit__(None, None, None)
@@ -135,7 +134,7 @@ def engine(request: pytest.FixtureRequest) -> Engine:
         return
     require(request, "engine")
     engine = Engine.connect(docker_host())
-    request.config.stash[RECORDER].run_info.update(engine.describe())
+    run_facts(request.config).described(engine.describe())
     try:
         yield engine
     finally:
@@ -193,10 +192,7 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
     found = guard.describe()
     if found["leaks"]:
         found["pcaps"] = [str(guard.write(request.config.option.report_dir / pcap))]
-    merged = request.config.stash[RECORDER].run_info.setdefault(
-        "egress_guard", {"uplinks": [], "leaks": 0, "packets": [], "pcaps": []})
-    for key, value in found.items():
-        merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
+    run_facts(request.config).guarded(found)
 
 
 HOSTS_STARTING = pytest.StashKey["Future"]()
@@ -245,7 +241,7 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
     lab = _started(request, "cannot start the two-host lab",
                    _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant),
                                                                 request.config.option.dockerd))
-    request.config.stash[RECORDER].run_info["two_hosts"] = lab.run_info()
+    run_facts(request.config).described_two_hosts(lab.run_info())
     try:
         yield lab
     finally:
@@ -261,3 +257,8 @@ class _Started:
 
     def __enter__(self):
         return self.future.result()
+
+
+def pytest_conformance_engine_facts(request: pytest.FixtureRequest) -> dict:
+    """The engine's facts, when a claim's ``applies`` names one (conformance/binding.py asks, by this hook)."""
+    return request.getfixturevalue("engine").facts()
