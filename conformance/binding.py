@@ -83,7 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Police the tiers, select by --claim and --tier, and order engine-free checks first."""
     wanted, audit = set(config.option.claim), config.option.tier == "audit"
     for item in items:
-        if tier_of(item) == "audit" and "run" in item.fixturenames:
+        if tier_of(item) == "audit" and "run" in getattr(item, "fixturenames", ()):
             raise pytest.UsageError(f"{item.nodeid} is marked tier='audit' but creates things (it needs 'run')")
     if wanted or audit:
         deselected = [item for item in items if (wanted and getattr(claim_of(item), "id", None) not in wanted)

@@ -48,9 +48,9 @@ class Recorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
         if "claim" in properties:
-            result = self.results.setdefault(report.nodeid, ClaimResult(claim=properties["claim"],
+            result = self.results.setdefault(report.nodeid, ClaimResult(claim=str(properties["claim"]),
                                                                         nodeid=report.nodeid,
-                                                                        tier=properties["tier"]))
+                                                                        tier=str(properties["tier"])))
             fold(result, report)
 
     @pytest.hookimpl(optionalhook=True)
@@ -64,8 +64,9 @@ class Recorder:
                                                pytest_args=list(self.config.args), tier=self.config.option.tier)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
-            self.config.workeroutput[WIRE] = run_facts(self.config).to_wire()
+        sent = getattr(self.config, "workeroutput", None)  # xdist's, on a worker
+        if sent is not None:
+            sent[WIRE] = run_facts(self.config).to_wire()
             return
         if not self.results:
             return
