@@ -2,7 +2,7 @@
 
 It is loaded only where the checks run (``-p conformance.plugin``, which ``docker-net-conformance`` gives),
 never auto-loaded into the environment's other pytest sessions; its options are conformance/options.py's.
-Its two halves are plugins it loads with it: conformance/binding.py (claims, tiers, parametrization,
+Its two halves are plugins it registers: conformance/binding.py (claims, tiers, parametrization,
 applicability, expected failures, Allure labels) and conformance/recording.py (outcomes, the workers'
 facts, the reports).  The run's facts (report.json's run_info) live in conformance/run_facts.py.
 
@@ -17,16 +17,13 @@ from typing import Any
 
 import pytest
 
-from . import expectations, preflight
+from . import binding, expectations, preflight, recording
 from .binding import article_claim, claims
 from .catalog import catalog
 from .options import GROUP, OPTIONS
-from .recording import Recorder
 from .run_facts import RUN_FACTS, RunFacts, run_facts
 
 __all__ = ["article_claim", "claims", "require", "run_facts"]  # what checks and fixtures import from here
-
-pytest_plugins = ("conformance.binding", "conformance.recording")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +40,10 @@ INFORMATIONAL = ("version", "markers", "showfixtures", "show_fixtures_per_test",
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claims(*ids): the catalog claims a check verifies")
+    # Registered here, not named in pytest_plugins: this module imports them (for what it exports), and pytest
+    # warns that a plugin imported before it names it cannot have its asserts rewritten (they have none).
+    for half in (binding, recording):
+        config.pluginmanager.register(half, half.__name__)
     if config.option.help:
         return  # pytest stopped parsing at --help: the other options may not even hold their defaults
     if config.option.variant:
@@ -80,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
     facts.found(preflight.environment(config.option.engine, config.option.dockerd))
-    config.pluginmanager.register(Recorder(config), "conformance-recorder")
+    config.pluginmanager.register(recording.Recorder(config), "conformance-recorder")
 
 
 @pytest.hookimpl(optionalhook=True)
