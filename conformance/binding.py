@@ -2,8 +2,8 @@
 applicability skips, expected failures (documented inaccuracies, known deviations) and Allure labels.
 
 Outcomes are pytest's own: a documented inaccuracy is a strict xfail that only ArticleContradicted satisfies,
-a known deviation (``--expectations``) a strict xfail that any failure satisfies; either one that holds no
-longer fails the run as XPASS(strict).
+a known deviation (``--expectations``) a strict xfail that any failure satisfies; when the expected failure
+does not happen, pytest fails the check as XPASS(strict), with the marker's reason (which names the file).
 """
 
 from __future__ import annotations
