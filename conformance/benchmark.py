@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .lab.engine import Engine, NoEngine, docker_host
-from .lab.private import PrivateEngine
 from .lab.netns import NamedNetns, Netns
+from .lab.private import PrivateEngine
 from .lab.probe import ensure_probe_image
 from .lab.run import Run
 from .lab.scope import SLEEP

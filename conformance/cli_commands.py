@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ CHECKS_DIR = Path(__file__).parent / "checks"
 _ALREADY_IMPORTED = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
 
 
-def pytest_session(argv: list[str], plugins: list[object] = ()) -> int:
+def pytest_session(argv: list[str], plugins: Sequence[object] = ()) -> int:
     """pytest on the suite's checks with the suite's plugin loaded (it is loaded nowhere else)."""
     return int(pytest.main([str(CHECKS_DIR), "-p", "conformance.plugin", "-p", "no:cacheprovider",
                             "-W", _ALREADY_IMPORTED, *argv], plugins=list(plugins)))

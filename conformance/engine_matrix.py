@@ -102,7 +102,7 @@ def matrix(specs: list[str], out: Path, pytest_args: list[str]) -> dict:
     (out / "matrix.html").write_text(page(columns, out.resolve()), encoding="utf-8")
     result = {
         "engines": [{"spec": r.spec, "name": r.name, "args": r.args, "seconds": r.seconds, "totals": r.totals,
-                     "label": column.label} for r, column in zip(runs, columns)],
+                     "label": column.label} for r, column in zip(runs, columns, strict=True)],
         "differing": differing(columns),
         "fetch_seconds": round(fetched, 1),
         "seconds": round(time.monotonic() - started, 1),

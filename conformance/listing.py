@@ -39,7 +39,7 @@ def _row(item: pytest.Item, host_facts: set[str]) -> dict | None:
     if claim is None:
         return None
     # A claim whose `applies` names an engine fact asks the engine before its check runs (binding._facts).
-    engine = bool(ENGINE_FIXTURES & set(item.fixturenames)) or bool(set(claim.applies) - host_facts)
+    engine = bool(ENGINE_FIXTURES & set(getattr(item, "fixturenames", ()))) or bool(set(claim.applies) - host_facts)
     return {**claim.to_dict(), "tier": tier_of(item), "needs_engine": engine, "nodeid": item.nodeid}
 
 
@@ -49,7 +49,8 @@ def _table(rows: list[dict]) -> str:
                ("ARTICLE", lambda r: ", ".join(dict.fromkeys(s["doc"] for s in r["sources"])))]
     cells = [[name for name, _ in columns]] + [[cell(row) for _, cell in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in cells)
+    return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+                     for line in cells)
 
 
 def main(argv: list[str], parser: argparse.ArgumentParser) -> int:

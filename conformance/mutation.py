@@ -81,7 +81,8 @@ def expectations_file(variant: Variant, directory: Path) -> Path | None:
     path = directory / f"expected-{variant.name}.yaml"
     path.write_text(yaml.safe_dump({
         "when": dict(variant.expected_when),
-        "expected": {cid: {"status": "failed", "reason": f"{variant.name}: {why}"} for cid, why in variant.expected.items()},
+        "expected": {cid: {"status": "failed", "reason": f"{variant.name}: {why}"}
+                     for cid, why in variant.expected.items()},
     }, sort_keys=False, allow_unicode=True))
     return path
 

@@ -30,7 +30,8 @@ class Option:
         """``--engine auto|system|private``, ``--claim ID``: the flag as --help shows it."""
         if "metavar" in self.argparse:
             return f"{self.flag} {self.argparse['metavar']}"
-        return f"{self.flag} {'|'.join(self.choices)}" if self.choices else self.flag
+        choices = self.choices() if callable(self.choices) else self.choices
+        return f"{self.flag} {'|'.join(choices)}" if choices else self.flag
 
     def addoption(self, group) -> None:
         """Register with pytest (*group*: a ``parser.getgroup``)."""

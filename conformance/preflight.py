@@ -105,7 +105,7 @@ def kernel(run: Run) -> list[Problem]:
                         ipr.link("add", ifname="pre0", kind="veth", peer="pre1")
                     else:
                         ipr.link("add", ifname="pre2", kind="bridge")
-            except Exception as exc:  # noqa: BLE001 - any refusal means the piece is missing
+            except Exception as exc:
                 problems.append(Problem(f"the kernel cannot make {kind} devices ({exc})", f"use {fix}",
                                         "namespaces"))
         if shutil.which("iptables") is not None:

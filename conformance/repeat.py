@@ -20,7 +20,7 @@ from .lab.sweep import leftovers, system_client
 
 def repeat(times: int, report_dir: Path, pytest_args: list[str]) -> dict[str, Any]:
     outcomes: dict[str, list[str]] = defaultdict(list)
-    runs = []
+    runs: list[dict[str, Any]] = []
     client = system_client()
     try:
         for index in range(1, times + 1):

@@ -81,6 +81,7 @@ class ChecksScheduling(LoadScopeScheduling):
 
     def __init__(self, config, log=None):
         super().__init__(config, log)
+        self.workqueue: OrderedDict[str, dict[str, bool]]  # xdist's: scope -> {nodeid: completed}
         self._ordered = self._pinned = False
 
     def _arguments(self, nodeid: str) -> frozenset[str] | None:

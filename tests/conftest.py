@@ -8,12 +8,13 @@ import json
 import socketserver
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import docker
 import pytest
+from session_engine import session_engine
 
 from conformance.lab.engine import DEFAULT_HOST, docker_host
-from session_engine import session_engine
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,10 +42,10 @@ class _UnknownEngine(http.server.BaseHTTPRequestHandler):
     """Answers the Docker API's ping and version as an engine the suite does not know, from a process that
     is no dockerd: what Podman's API service is to the suite today."""
 
-    VERSION = {"Components": [{"Name": "Unknown Engine", "Version": "1.0"}], "Version": "1.0",
-               "ApiVersion": "1.41", "MinAPIVersion": "1.24", "Os": "linux"}
+    VERSION: ClassVar[dict] = {"Components": [{"Name": "Unknown Engine", "Version": "1.0"}], "Version": "1.0",
+                               "ApiVersion": "1.41", "MinAPIVersion": "1.24", "Os": "linux"}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
         body = b"OK" if path.endswith("/_ping") else json.dumps(self.VERSION).encode() \
             if path.endswith("/version") else None

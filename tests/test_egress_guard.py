@@ -50,24 +50,24 @@ def test_suite_address_on_an_uplink_is_a_leak(machine):
         send(machine, "198.18.9.1", "10.99.0.2")  # the host's too, though from a range the suite draws from
         send(machine, "198.18.0.1", "10.99.0.2")
     assert guard.uplinks == ["up0"]
-    assert [p.summary() for p in guard.leaks()] == ["IP / UDP 198.18.0.1:{} > 10.99.0.2:discard / Raw".format(
-        guard.leaks()[0].sport)], "the suite's packet on the uplink was not caught, or the host's was"
+    assert [p.summary() for p in guard.leaks()] == [
+        f"IP / UDP 198.18.0.1:{guard.leaks()[0].sport} > 10.99.0.2:discard / Raw"
+    ], "the suite's packet on the uplink was not caught, or the host's was"
 
 
 @pytest.fixture
 def box(machine):
     """A "container" on the machine: a namespace behind the veth vb0 (10.98.0.1/24), itself 10.98.0.2/24,
     routed through the machine, which forwards."""
-    with NamedNetns(Run().name("box")) as netns:
-        with machine.veth("vb0", "eth0", peer_netns=netns):
-            machine.up("vb0", "10.98.0.1/24")
-            netns.up("eth0", "10.98.0.2/24")
-            machine.sysctl("net/ipv4/ip_forward", "1")
-            with netns.iproute() as ipr:
-                ipr.route("add", dst="default", gateway="10.98.0.1")
-                ipr.neigh("add", dst="10.98.0.9", lladdr="02:00:00:00:00:09", ifindex=ipr.link_lookup(ifname="eth0")[0],
-                          state=128)
-            yield netns
+    with NamedNetns(Run().name("box")) as netns, machine.veth("vb0", "eth0", peer_netns=netns):
+        machine.up("vb0", "10.98.0.1/24")
+        netns.up("eth0", "10.98.0.2/24")
+        machine.sysctl("net/ipv4/ip_forward", "1")
+        with netns.iproute() as ipr:
+            ipr.route("add", dst="default", gateway="10.98.0.1")
+            ipr.neigh("add", dst="10.98.0.9", lladdr="02:00:00:00:00:09", ifindex=ipr.link_lookup(ifname="eth0")[0],
+                      state=128)
+        yield netns
 
 
 def test_container_packet_off_its_networks_is_a_leak(machine, box):

@@ -24,13 +24,13 @@ from pathlib import Path
 import docker
 import pytest
 
+from conformance import expectations
 from conformance.catalog import catalog
 from conformance.lab.engine import docker_host
 from conformance.lab.netns import NamedNetns, namespace_of
 from conformance.lab.probe import ensure_probe_image
 from conformance.lab.sweep import RUNS_DIR, leftovers
 from conformance.lab.variants import UNUSUAL
-from conformance import expectations
 from conformance.mutation import expectations_file, per_check, unexplained
 from conformance.reports import schema
 
@@ -100,8 +100,8 @@ def fingerprint(client: docker.DockerClient) -> dict:
         "images": sorted((i.id, tuple(sorted(i.tags))) for i in client.images.list()),
         "namespaces": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
         # Flags as configured: carrier (RUNNING, LOWER_UP, DORMANT) follows whatever is attached at the moment.
-        "links": {name: (l["kind"], l["address"], l["mtu"], l["master"], l["flags"] & ~CARRIER_FLAGS)
-                  for name, l in links.items()},
+        "links": {name: (link["kind"], link["address"], link["mtu"], link["master"], link["flags"] & ~CARRIER_FLAGS)
+                  for name, link in links.items()},
         "rules": {table: [line for line in dump.splitlines() if not line.startswith("#")]
                   for table, dump in rules.items()},
     }

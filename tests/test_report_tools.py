@@ -91,11 +91,13 @@ class Rows(HTMLParser):
 
 
 def test_merge_builds_one_row_per_claim_and_a_column_per_host(tmp_path):
-    reports = [make_report(tmp_path / name / "report.json", statuses, hostname=name, **info) for name, statuses, info in (
+    hosts = (
         ("system", {}, {}),
         ("legacy", {"ports/dnat-rule": "failed"}, {"iptables_variant": "legacy", "engine_variant": "iptables-legacy"}),
         ("no-proxy", {"ports/docker-proxy-per-binding": "skipped"}, {"engine_variant": "userland-proxy-off"}),
-    )]
+    )
+    reports = [make_report(tmp_path / name / "report.json", statuses, hostname=name, **info)
+               for name, statuses, info in hosts]
     completed = conformance("merge", *reports, "--out", tmp_path / "matrix")
     assert completed.returncode == 0, completed.stderr
     page = (tmp_path / "matrix" / "matrix.html").read_text()

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from session_engine import session_engine
 
 from conformance.lab.engine import Engine, EngineUnavailable, NoEngine
 from conformance.lab.private import PrivateEngine, unmount_below
 from conformance.lab.run import Run
 from conformance.lab.sweep import Liveness
-from session_engine import session_engine
 
 pytestmark = [
     pytest.mark.engine,
@@ -57,21 +57,20 @@ def test_an_engine_that_answers_is_used_and_left_as_it_was(instance):
 
 def test_what_answers_but_cannot_be_used_is_an_error_and_nothing_starts(unusable_engine, tmp_path):
     marker = tmp_path / "started"
-    with pytest.raises(EngineUnavailable, match="Unknown Engine 1.0 .* cannot use it") as raised:
-        with session_engine(unusable_engine, ["touch", str(marker)], tmp_path / "log"):
-            pass
+    with pytest.raises(EngineUnavailable, match=r"Unknown Engine 1\.0 .* cannot use it") as raised, \
+            session_engine(unusable_engine, ["touch", str(marker)], tmp_path / "log"):
+        pass
     assert not isinstance(raised.value, NoEngine) and not marker.exists()
 
 
 def test_nothing_answers_and_nothing_may_start(tmp_path):
-    with pytest.raises(NoEngine):
-        with session_engine(f"unix://{tmp_path}/none.sock", None, tmp_path / "log"):
-            pass
+    with pytest.raises(NoEngine), session_engine(f"unix://{tmp_path}/none.sock", None, tmp_path / "log"):
+        pass
 
 
 def test_a_dockerd_that_cannot_start_is_named_with_its_log(instance):
     argv = [*instance.command(), "--no-such-option"]
-    with pytest.raises(EngineUnavailable, match=r"(?s)exited \(\d+\).*unknown flag: --no-such-option"):
-        with session_engine(instance.url, argv, instance.log):
-            pass
+    with pytest.raises(EngineUnavailable, match=r"(?s)exited \(\d+\).*unknown flag: --no-such-option"), \
+            session_engine(instance.url, argv, instance.log):
+        pass
     assert not subprocess.run(["pgrep", "-f", str(instance.rundir)], capture_output=True).stdout

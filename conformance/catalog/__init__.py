@@ -253,12 +253,12 @@ class _Sentences:
     line_ends: frozenset[int]
 
     @classmethod
-    def of(cls, raw: str) -> "_Sentences":
+    def of(cls, raw: str) -> _Sentences:
         chars: list[str] = []
         line_starts, line_ends = {0}, set()
         starts, ends = set(), set()
         offsets = []  # raw index -> normalised index
-        for index, char in enumerate(raw):
+        for char in raw:
             offsets.append(len(chars))
             if char.isspace():
                 if not chars:

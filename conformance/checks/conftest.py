@@ -7,25 +7,26 @@ so they run on a machine with no Docker at all.
 from __future__ import annotations
 
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 
 import pytest
 
+from conformance import preflight
 from conformance.lab import EngineUnavailable, Lab, Scope
+from conformance.lab.background import Background
 from conformance.lab.configured import ConfiguredLab
-from conformance.lab.hosts import FAULTS_BY_NAME as HOST_FAULTS, TwoHosts
 from conformance.lab.engine import Engine, docker_host
+from conformance.lab.hosts import FAULTS_BY_NAME as HOST_FAULTS
+from conformance.lab.hosts import TwoHosts
 from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
-from conformance.lab.variants import VARIANTS
 from conformance.lab.sweep import Liveness, sweep_dead_runs
-from conformance import preflight
+from conformance.lab.variants import VARIANTS
 from conformance.plugin import require, run_facts
-from conformance.lab.background import Background
 from conformance.scheduling import lab_early, second_engine_early
 
 EARLY_LAB = pytest.StashKey[Background]()
@@ -35,7 +36,7 @@ log = logging.getLogger("conformance")
 
 
 @pytest.fixture(scope="session")
-def run(request: pytest.FixtureRequest) -> Run:
+def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     """This run's identity: every name, label and namespace the suite creates carries its id.
 
     Before anything is created, the leftovers of runs that died (SIGKILL, power loss) are swept;
@@ -65,7 +66,8 @@ def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run) -> l
         return []  # the fixtures fail with the problem's line; nothing to start
     started = []
     for key, wanted, make in ((EARLY_LAB, lab_early, lambda: _new_lab(config.option, run)),
-                              (SECOND_ENGINE, second_engine_early, lambda: ConfiguredLab(run, dockerd=config.option.dockerd))):
+                              (SECOND_ENGINE, second_engine_early,
+                               lambda: ConfiguredLab(run, dockerd=config.option.dockerd))):
         if wanted(config, items):
             config.stash[key] = Background(make())
             started.append(config.stash[key])
@@ -82,7 +84,7 @@ def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable):
 
 
 @pytest.fixture
-def namespaces(request: pytest.FixtureRequest, run: Run) -> Callable[..., NamedNetns]:
+def namespaces(request: pytest.FixtureRequest, run: Run) -> Iterator[Callable[..., NamedNetns]]:
     """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends (and, under a
     ``--variant`` that changes namespaces, changed as that fault says)."""
     serial = itertools.count()
@@ -109,7 +111,7 @@ def _started(request: pytest.FixtureRequest, what: str, lab):
 
 
 @pytest.fixture(scope="session")
-def lab(request: pytest.FixtureRequest, run: Run) -> Lab:
+def lab(request: pytest.FixtureRequest, run: Run) -> Iterator[Lab]:
     lab = _started(request, "lab unavailable",
                    _taken(request.config, EARLY_LAB, lambda: _new_lab(request.config.option, run)))
     try:
@@ -126,7 +128,7 @@ def _new_lab(option, run: Run) -> Lab:
 
 
 @pytest.fixture(scope="session")
-def engine(request: pytest.FixtureRequest) -> Engine:
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """The engine under test: the lab's in the full tier; in the audit tier, the engine at DOCKER_HOST and
     nothing else (no lab, no lock, no sweep: an audit creates nothing)."""
     if request.config.option.tier != "audit":
@@ -142,14 +144,14 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def scope(lab: Lab) -> Scope:
+def scope(lab: Lab) -> Iterator[Scope]:
     """Containers and networks of this check, removed when it ends, however it ends."""
     with lab.scope() as scope:
         yield scope
 
 
 @pytest.fixture(scope="module")
-def shared(lab: Lab) -> Scope:
+def shared(lab: Lab) -> Iterator[Scope]:
     """Containers of a module's shared topology (one set serves many checks that only read it), removed
     once the module's checks are done.  Checks use their own ``scope`` for anything they change."""
     with lab.scope() as shared:
@@ -157,7 +159,7 @@ def shared(lab: Lab) -> Scope:
 
 
 @pytest.fixture(scope="module")
-def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
+def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredLab]:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options:
     started early, in the background, where conformance/scheduling.py says so, and stopped as soon as
     the module's checks are done (not at the end of the session, where it would keep a worker busy)."""
@@ -174,7 +176,7 @@ def configured(request: pytest.FixtureRequest, run: Run) -> ConfiguredLab:
 
 
 @pytest.fixture
-def configured_scope(configured: ConfiguredLab) -> Scope:
+def configured_scope(configured: ConfiguredLab) -> Iterator[Scope]:
     with configured.scope() as scope:
         yield scope
 
@@ -195,7 +197,7 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
     run_facts(request.config).guarded(found)
 
 
-HOSTS_STARTING = pytest.StashKey["Future"]()
+HOSTS_STARTING = pytest.StashKey[Future]()
 
 
 def _uses_hosts(item: pytest.Item) -> bool:
@@ -211,7 +213,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _two_hosts_early(request: pytest.FixtureRequest) -> None:
+def _two_hosts_early(request: pytest.FixtureRequest) -> Iterator[None]:
     """Start the two-host lab in the background as the run begins, when this process will run its checks
     and is not an xdist worker (there its checks come first anyway)."""
     if (hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items))
@@ -230,7 +232,7 @@ def _two_hosts_early(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def hosts(request: pytest.FixtureRequest, run: Run) -> TwoHosts:
+def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
     one module's (test_hosts.py), and the engines stop with it rather than idle through the rest of a run."""

@@ -11,8 +11,19 @@ from conformance.lab import firewall
 from conformance.lab.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import (EXPOSED_PORT, HTTPD_PORT, host_end, httpd, ipv4_of, peer_via, pings, plain_address,
-                      reachable, subnet_network, wget)
+from .helpers import (
+    EXPOSED_PORT,
+    HTTPD_PORT,
+    host_end,
+    httpd,
+    ipv4_of,
+    peer_via,
+    pings,
+    plain_address,
+    reachable,
+    subnet_network,
+    wget,
+)
 
 
 def _attachment(scope, lab, box) -> dict:
@@ -20,7 +31,7 @@ def _attachment(scope, lab, box) -> dict:
     box.reload()
     netns = scope.netns(box)
     _, link = host_end(lab.engine.netns, netns)
-    masters = {l["index"]: name for name, l in lab.engine.netns.links().items()}
+    masters = {link["index"]: name for name, link in lab.engine.netns.links().items()}
     gateways = [r["gateway"] for r in netns.routes() if r["dst"] == "default/0"]
     return {
         "network_mode": box.attrs["HostConfig"]["NetworkMode"],

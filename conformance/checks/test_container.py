@@ -10,7 +10,6 @@ from conformance.plugin import claims
 
 from .helpers import PROBE_PAGE, wget
 
-
 MARKER = "3599"
 MEMBER_BYTE = 0xCF  # ping -p: b1's pings fill their payload with it
 MEMBER_PATTERN = bytes([MEMBER_BYTE]) * 16  # b1 runs `sleep 3599`: a process only b1 has
@@ -35,7 +34,7 @@ def test_shares_network_stack(claim, joined, scope, evidence):
     evidence.json("netlink-links", {"b1": links1, "b2": links2})
     evidence.text("ip-addr", f"# b1\n{view1}\n# b2\n{view2}")
     assert scope.netns(b1).inode == scope.netns(b2).inode, "b2 has a network namespace of its own"
-    macs1, macs2 = ({n: l["address"] for n, l in links.items()} for links in (links1, links2))
+    macs1, macs2 = ({n: link["address"] for n, link in links.items()} for links in (links1, links2))
     assert macs2 == macs1, f"b2's interfaces and MAC addresses {macs2} are not b1's {macs1}"
     assert "eth0" in view2 and view1 == view2, f"b1 and b2 see different addresses:\n# b1\n{view1}\n# b2\n{view2}"
 

@@ -49,13 +49,13 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
     box = host_box
     for _ in range(10):
         views = _views(scope, box, lab.engine.netns)
-        bounds = list(zip(views["engine_before"], views["engine_after"]))
+        bounds = list(zip(views["engine_before"], views["engine_after"], strict=True))
         if all(set(first) & set(last) <= set(own) <= set(first) | set(last)
-               for own, (first, last) in zip(views["container"], bounds)):
+               for own, (first, last) in zip(views["container"], bounds, strict=True)):
             break
     evidence.json("namespaces", {"container": scope.netns(box).inode, "engine": lab.engine.netns.inode, **views})
     assert scope.netns(box).inode == lab.engine.netns.inode, "the container has a network namespace of its own"
-    for what, own, (first, last) in zip(("links", "addresses"), views["container"], bounds):
+    for what, own, (first, last) in zip(("links", "addresses"), views["container"], bounds, strict=True):
         missing, extra = sorted(set(first) & set(last) - set(own)), sorted(set(own) - set(first) - set(last))
         assert not missing, f"the container does not see the engine's {what} {missing}"
         assert not extra, f"the container sees {what} the engine never had: {extra}"
@@ -96,7 +96,8 @@ def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
     marker = f"/tmp/{lab.run.name('host-fs')}"
     box = host_box
     made = scope.exec(box, "touch", marker)
-    mount_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/mnt").st_ino, "suite": os.stat("/proc/self/ns/mnt").st_ino}
+    mount_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/mnt").st_ino,
+                "suite": os.stat("/proc/self/ns/mnt").st_ino}
     on_host = Path(marker).exists()
     evidence.json("filesystem", {"marker": marker, "made_in_container": made.exit_code == 0, "on_host": on_host,
                                  "mount_namespaces": mount_ns})
@@ -109,7 +110,8 @@ def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
 def test_process_list_isolated(claim, host_box, scope, lab, evidence):
     box = host_box
     listing = scope.exec(box, "ps", "-o", "pid,comm").output
-    pid_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/pid").st_ino, "suite": os.stat("/proc/self/ns/pid").st_ino}
+    pid_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/pid").st_ino,
+              "suite": os.stat("/proc/self/ns/pid").st_ino}
     evidence.text("ps-in-container", f"{listing}\n# pid namespaces {pid_ns}; dockerd is pid {lab.engine.pid}")
     assert pid_ns["container"] != pid_ns["suite"], "the container shares the host's PID namespace"
     assert "dockerd" not in listing, "the host's dockerd is in the container's process list"
@@ -220,7 +222,7 @@ def test_faster_than_bridge(claim, scope, lab, evidence):
     nat = lab.engine.nat_rules()
     dnat = {"host": [r.text for r in firewall.dnat_for(nat, host_port)],
             "bridge": [r.text for r in firewall.dnat_for(nat, published_port)]}
-    host_slower = sum(h > b for h, b in zip(samples["host"], samples["bridge"]))
+    host_slower = sum(h > b for h, b in zip(samples["host"], samples["bridge"], strict=True))
     chance = binomial_tail(host_slower, pairs)
     median = {mode: statistics.median(values) for mode, values in samples.items()}
     evidence.json("connect-round-trips", {

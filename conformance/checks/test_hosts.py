@@ -156,9 +156,9 @@ def test_macvlan_across_hosts(claim, hosts, on, evidence):
     a, b = on
     nets = [_macvlan_network(a, hosts.block, 0), _macvlan_network(b, hosts.block, 1)]
     boxes = _at_once(*(lambda scope=scope, net=net: scope.container("mv", network=net.name)
-                       for scope, net in zip(on, nets)))
-    (ip_a, ip_b) = (s.address(box, net.name) for s, box, net in zip(on, boxes, nets))
-    (mac_a, mac_b) = (s.mac(box, net.name) for s, box, net in zip(on, boxes, nets))
+                       for scope, net in zip(on, nets, strict=True)))
+    (ip_a, ip_b) = (s.address(box, net.name) for s, box, net in zip(on, boxes, nets, strict=True))
+    (mac_a, mac_b) = (s.mac(box, net.name) for s, box, net in zip(on, boxes, nets, strict=True))
     devices = {}
     for host, scope, box in ((hosts.a, a, boxes[0]), (hosts.b, b, boxes[1])):
         link = scope.netns(box).links()["eth0"]

@@ -378,7 +378,7 @@ def test_needs_privilege(claim, run, evidence):
     evidence.text("as-nobody", "\n".join(f"# {' '.join(r.args)}: exit {r.returncode}\n{r.stderr}"
                                           for r in attempts.values()))
     assert not created, f"an unprivileged user created the named namespace {name}"
-    for tool, attempt in attempts.items():
+    for attempt in attempts.values():
         assert attempt.returncode != 0, f"{' '.join(attempt.args)} succeeded as an unprivileged user"
         assert os.strerror(errno.EPERM) in attempt.stderr, (
             f"{' '.join(attempt.args)} failed, but not with EPERM: {attempt.stderr.strip()}")

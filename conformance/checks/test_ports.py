@@ -1,5 +1,6 @@
 """Publishing ports: the three -p forms, -P and EXPOSE, exclusivity, DNAT rules, docker-proxy processes."""
 
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -11,8 +12,7 @@ from conformance.lab import Scope, firewall
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import (EXPOSED_PORT, HTTPD_PORT, established, httpd, peer_via, plain_address, reachable,
-                      socket_inodes)
+from .helpers import EXPOSED_PORT, HTTPD_PORT, established, httpd, peer_via, plain_address, reachable, socket_inodes
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +74,8 @@ def _settled(netns, bridge: str, timeout: float = 5) -> None:
             index = ipr.link_lookup(ifname=bridge)
             return any(a["flags"] & IFA_F_TENTATIVE or (a.get("IFA_FLAGS") or 0) & IFA_F_TENTATIVE
                        for a in (ipr.get_addr(family=socket.AF_INET6, index=index[0]) if index else []))
-    try:
+    with contextlib.suppress(WaitTimeout):  # then the request below shows what happens
         wait_for(lambda: not tentative(), f"{bridge}'s IPv6 addresses to pass DAD", timeout=timeout, interval=0.1)
-    except WaitTimeout:
-        pass  # then the request below shows what happens
 
 
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # a wildcard binding's loopback address; a loopback one is its own

@@ -150,7 +150,9 @@ def test_drivers(claim, engine, evidence):
 
 @pytest.fixture
 def lan(lab, namespaces):
-    """Another host on a segment of its own: a veth whose engine end is a macvlan parent; (lan netns, parent, subnet)."""
+    """Another host on a segment of its own: a veth whose engine end is a macvlan parent.
+
+    Returns (lan netns, parent, subnet)."""
     parent, far_end = lab.run.ifname("m0"), lab.run.ifname("m1")
     netns = namespaces("lan")
     subnet = lab.free_subnet()

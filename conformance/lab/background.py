@@ -23,7 +23,7 @@ class Background:
     def _enter(self) -> None:
         try:
             self._entered = self.manager.__enter__()
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
+        except BaseException as exc:
             self._error = exc
 
     def __enter__(self) -> Any:

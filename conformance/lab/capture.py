@@ -45,6 +45,7 @@ class Capture:
                  keep: Callable[[bytes, str], bool] | None = None):
         self._keep = keep
         self.ifname = ifname
+        self._parse: Callable[[bytes], Packet]
         if ipv4_filter is None:
             self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             self._parse = Ether
@@ -79,7 +80,7 @@ class Capture:
         finally:
             self._sock.setblocking(True)
 
-    def __enter__(self) -> "Capture":
+    def __enter__(self) -> Capture:
         self._thread.start()
         return self
 
@@ -113,7 +114,7 @@ class Capture:
             self._frames.append((time.time(), frame))
 
     def packets(self, match: Callable[[Packet], bool] | None = None) -> list[Packet]:
-        result = []
+        result: list[Packet] = []
         for stamp, frame in list(self._frames):
             packet = self._parse(frame)
             packet.time = stamp

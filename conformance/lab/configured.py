@@ -26,7 +26,7 @@ from .run import Run
 from .scope import Scope
 
 # The namespace is private to this engine, so one fixed subnet of the benchmarking range is free by construction.
-BRIDGE_NET = ipaddress.ip_network("198.18.0.0/24")
+BRIDGE_NET = ipaddress.IPv4Network("198.18.0.0/24")
 
 
 class ConfiguredLab:
@@ -46,7 +46,7 @@ class ConfiguredLab:
             ipr.link("add", ifname=self.bridge_name, kind="bridge")
         netns.up(self.bridge_name, f"{self.gateway}/{BRIDGE_NET.prefixlen}")
 
-    def __enter__(self) -> "ConfiguredLab":
+    def __enter__(self) -> ConfiguredLab:
         try:
             self.engine: Engine = self._stack.enter_context(
                 PrivateEngine(self.run, "cfg", self.options, prepare=self._prepare, dockerd=self.dockerd))

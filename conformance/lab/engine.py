@@ -131,7 +131,7 @@ class Engine:
         self.version = self.client.version()
 
     @classmethod
-    def connect(cls, url: str, private: bool = False, timeout: int = 60) -> "Engine":
+    def connect(cls, url: str, private: bool = False, timeout: int = 60) -> Engine:
         parsed = urlparse(url)
         if parsed.scheme != "unix":
             raise EngineUnavailable(
@@ -195,7 +195,7 @@ class Engine:
         return "bridge"
 
     @cached_property
-    def bridge(self) -> "BridgeFacts":
+    def bridge(self) -> BridgeFacts:
         net = self.bridge_network
         opts = net.get("Options") or {}
         ipam = (net.get("IPAM") or {}).get("Config") or [{}]
@@ -311,7 +311,7 @@ class Engine:
                 continue
             if parent != self.pid:
                 continue
-            args = dict(zip(argv[1::2], argv[2::2]))
+            args = dict(zip(argv[1::2], argv[2::2], strict=False))  # a trailing flag has no value
             found.append(
                 Proxy(
                     pid=pid,
@@ -337,5 +337,7 @@ class BridgeFacts:
 
     @property
     def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.ip_network(self.subnet)
+        if self.subnet is None:
+            raise ValueError(f"{self.name} has no IPv4 subnet")
+        return ipaddress.IPv4Network(self.subnet)
 

@@ -50,11 +50,14 @@ def save(netns: Netns, variant: str, table: str) -> str:
     return result.stdout
 
 
-def change(netns: Netns, variant: str, table: str, action: str, rule: str) -> None:
-    """Apply *action* (-A, -I, -D) to *rule* ("INPUT -s 192.0.2.9 -j DROP") in *netns*.
+def change(netns: Netns, variant: str | None, table: str, action: str, rule: str) -> None:
+    """Apply *action* (-A, -I, -D) to *rule* ("INPUT -s 192.0.2.9 -j DROP") in *netns*, with the iptables
+    *variant* the engine there uses (None: it has none).
 
     Only ever in a namespace the suite made: a check's own, or a private engine's.
     """
+    if variant is None:
+        raise RuntimeError(f"no iptables on the engine's PATH in {netns}: cannot {action} {rule}")
     result = netns.run(VARIANTS[variant], "-t", table, action, *shlex.split(rule))
     if result.returncode != 0:
         raise RuntimeError(f"{VARIANTS[variant]} -t {table} {action} {rule} failed: {result.stderr.strip()}")

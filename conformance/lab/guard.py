@@ -65,14 +65,15 @@ class Guard:
         self._captures: list[Capture] = []
         self._from_containers: Capture | None = None
 
-    def __enter__(self) -> "Guard":
+    def __enter__(self) -> Guard:
         try:
             # The checks' subnets are handed out later, all from CHECK_RANGE: the kernel passes that range,
             # and leaks() keeps what is from or to one of the run's own networks.
             for name in self.uplinks:
                 self._captures.append(Capture(self.netns, name, _nets([CHECK_RANGE, *self.nets])).__enter__())
             local = [f"{a.split('/')[0]}/32" for a in self.netns.addresses() if ":" not in a]
-            exempt = [CHECK_RANGE, *self.nets, *local, *LINK_LOCAL, *([self.bridge_subnet] if self.bridge_subnet else [])]
+            exempt = [CHECK_RANGE, *self.nets, *local, *LINK_LOCAL,
+                      *([self.bridge_subnet] if self.bridge_subnet else [])]
             # The kernel drops what goes to exempt places; of the rest only what a container of the suite's
             # sent is kept, so the host's own traffic costs a Python call a packet and no memory.
             self._from_containers = Capture(self.netns, None, f"not ({_nets(exempt, 'dst')})",
@@ -96,13 +97,13 @@ class Guard:
         ends = {link["index"]: name for name, link in self.netns.links().items() if link["kind"] == "veth"}
         with container_netns.iproute() as ipr:
             addresses = [(a["index"], a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(family=2)]
-        for name, link in container_netns.links().items():
+        for link in container_netns.links().values():
             if link["kind"] == "veth" and link["link"] in ends:
                 self.ends.add(ends[link["link"]])
                 for index, address, prefixlen in addresses:
                     if index == link["index"]:
                         self.containers.add(address)
-                        self.networks.add(ipaddress.ip_interface(f"{address}/{prefixlen}").network)
+                        self.networks.add(ipaddress.IPv4Interface(f"{address}/{prefixlen}").network)
 
     def _off_network(self, packet) -> bool:
         source, destination = packet[IP].src, ipaddress.ip_address(packet[IP].dst)

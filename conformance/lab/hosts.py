@@ -64,7 +64,7 @@ class Block(NamedTuple):
     swarm_pool: ipaddress.IPv4Network
 
     @classmethod
-    def of(cls, net: ipaddress.IPv4Network) -> "Block":
+    def of(cls, net: ipaddress.IPv4Network) -> Block:
         return cls(net, *net.subnets(new_prefix=26))
 
     def macvlan_range(self, host: int) -> ipaddress.IPv4Network:
@@ -90,7 +90,7 @@ class Segment:
         self.netns = NamedNetns(run.name("seg"))
         self.bridge = run.ifname("s0")
 
-    def __enter__(self) -> "Segment":
+    def __enter__(self) -> Segment:
         self.netns.__enter__()
         try:
             with self.netns.iproute() as ipr:
@@ -134,7 +134,7 @@ class Host:
     def _wire(self, netns: Netns) -> None:
         self.segment.plug(self.port, netns, f"{self.address}/{self.prefixlen}")
 
-    def __enter__(self) -> "Host":
+    def __enter__(self) -> Host:
         try:
             self.engine: Engine = self._stack.enter_context(PrivateEngine(self.run, f"host{self.name}",
                                                                           prepare=self._wire, dockerd=self.dockerd))
@@ -170,7 +170,7 @@ class HostFault:
 
     name: str
     why: str
-    apply: Callable[["TwoHosts"], None] = lambda hosts: None
+    apply: Callable[[TwoHosts], None] = lambda hosts: None
     swarm: dict = field(default_factory=dict)
 
 
@@ -184,7 +184,7 @@ class TwoHosts:
         self.reservations = Reservations()
         self._stack = ExitStack()
 
-    def __enter__(self) -> "TwoHosts":
+    def __enter__(self) -> TwoHosts:
         try:
             self._stack.callback(self.reservations.release_all)
             self.block = free_block(self.reservations)
@@ -211,7 +211,8 @@ class TwoHosts:
         failed to start."""
         with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             futures = [pool.submit(host.__enter__) for host in hosts]
-        self._stack.callback(_stop, [host for host, future in zip(hosts, futures) if future.exception() is None])
+        self._stack.callback(_stop, [host for host, future in zip(hosts, futures, strict=True)
+                                     if future.exception() is None])
         for future in futures:
             future.result()
         return hosts
@@ -232,9 +233,8 @@ class TwoHosts:
         """The attachable overlay network, created on the manager; its name."""
         name = self.run.name("overlay")
         pool = docker.types.IPAMPool(subnet=str(self.block.overlay))
-        network = self.a.engine.client.networks.create(name, driver="overlay", attachable=True,
-                                                       labels=self.run.labels,
-                                                       ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+        self.a.engine.client.networks.create(name, driver="overlay", attachable=True, labels=self.run.labels,
+                                             ipam=docker.types.IPAMConfig(pool_configs=[pool]))
         return name
 
     def swarm_info(self) -> dict:
@@ -263,7 +263,7 @@ class SegmentGuard:
         self.name = f"{segment.bridge} (segment)"
         self._capture = segment.capture(None, f"not ({exempt})")
 
-    def __enter__(self) -> "SegmentGuard":
+    def __enter__(self) -> SegmentGuard:
         self._capture.__enter__()
         return self
 

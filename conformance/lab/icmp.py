@@ -44,7 +44,7 @@ def ping(netns: Netns, address: str, timeout: float = 2.0) -> bool:
             sock.settimeout(left)
             try:
                 packet, (source, _) = sock.recvfrom(65535)
-            except socket.timeout:
+            except TimeoutError:
                 return False
             icmp = packet[(packet[0] & 0x0F) * 4:]
             kind, _, _, their_ident, _ = struct.unpack("!BBHHH", icmp[:8])

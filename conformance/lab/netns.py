@@ -97,7 +97,7 @@ class Netns:
         low, high = self.sysctl("net/ipv4/ip_local_port_range").split()
         return range(int(low), int(high) + 1)
 
-    def add_veth(self, name: str, peer: str, peer_netns: "Netns | None" = None) -> None:
+    def add_veth(self, name: str, peer: str, peer_netns: Netns | None = None) -> None:
         """A veth pair *name*/*peer* created here, the peer moved to *peer_netns* if given."""
         with self.iproute() as ipr:
             ipr.link("add", ifname=name, kind="veth", peer=peer)
@@ -105,7 +105,7 @@ class Netns:
                 ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=peer_netns.path)
 
     @contextmanager
-    def veth(self, name: str, peer: str, peer_netns: "Netns | None" = None) -> Iterator[None]:
+    def veth(self, name: str, peer: str, peer_netns: Netns | None = None) -> Iterator[None]:
         """``add_veth`` for the length of a with block; the pair is deleted however the block ends."""
         self.add_veth(name, peer, peer_netns)
         try:
@@ -189,7 +189,7 @@ class NamedNetns(Netns):
         self.name = name
         self.fresh = fresh
 
-    def __enter__(self) -> "NamedNetns":
+    def __enter__(self) -> NamedNetns:
         _netns.create(self.name)
         count("namespaces")
         try:

@@ -9,6 +9,7 @@ cgroups dockerd needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -129,14 +130,14 @@ class PrivateEngine:
         self.state.mkdir(parents=True, exist_ok=True)
         self.rundir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
+            process = self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=self._environment(),
             )
 
         def answering() -> Engine | None:
-            if self.process.poll() is not None:
-                raise EngineUnavailable(f"private dockerd exited ({self.process.returncode}):\n{self.log_tail()}")
+            if process.poll() is not None:
+                raise EngineUnavailable(f"private dockerd exited ({process.returncode}):\n{self.log_tail()}")
             if not self.socket.exists():
                 return None
             try:
@@ -248,7 +249,5 @@ class PodmanService(PrivateEngine):
         super()._stop()
         for pid, argv in processes():
             if pid != os.getpid() and any(str(self.state) in a or str(self.rundir) in a for a in argv):
-                try:
+                with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass

@@ -45,8 +45,8 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: int =
         info.type, info.linkname, info.mode = tarfile.SYMTYPE, link, 0o777
         tar.addfile(info)
     else:
-        info.size, info.mode = len(data), mode
-        tar.addfile(info, io.BytesIO(data))
+        info.size, info.mode = len(data or b""), mode
+        tar.addfile(info, io.BytesIO(data or b""))
 
 
 def build_context() -> bytes:

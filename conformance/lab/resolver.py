@@ -29,7 +29,7 @@ class Resolver:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="resolver", daemon=True)
 
-    def __enter__(self) -> "Resolver":
+    def __enter__(self) -> Resolver:
         self._thread.start()
         return self
 
@@ -42,7 +42,7 @@ class Resolver:
         while not self._stop.is_set():
             try:
                 data, client = self._sock.recvfrom(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import docker
 from docker.models.containers import Container
@@ -17,6 +18,21 @@ from .netns import Netns, namespace_of
 from .reserve import Reservations
 from .tally import count
 from .wait import wait_for
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .resolver import Resolver
+    from .run import Run
+
+
+class Place(Protocol):
+    """What a scope needs of the lab it works in (the lab, the configured engine, a second host): an engine,
+    the probe image on it, the resolver its containers ask, and the run that labels what it creates."""
+
+    engine: Engine
+    image: str  # the probe image's id
+    resolver: Resolver
+    run: Run
 
 SLEEP = ["sleep", "3600"]
 _serial = itertools.count(1)
@@ -46,7 +62,7 @@ class Scope:
     also after a failure: the containers at once, concurrently, then the networks, then its reservations.
     Where the lab has ``removals`` (an executor), that happens there, and the next check need not wait."""
 
-    def __init__(self, lab: "Lab"):  # noqa: F821 - Lab imports Scope
+    def __init__(self, lab: Place):
         self.lab = lab
         self.client = lab.engine.client
         self.serial = next(_serial)
@@ -56,7 +72,7 @@ class Scope:
         self._stack = ExitStack()
         self._stack.callback(self.reservations.release_all)
 
-    def __enter__(self) -> "Scope":
+    def __enter__(self) -> Scope:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -106,10 +122,8 @@ class Scope:
         container.reload()
         guard = getattr(self.lab, "guard", None)  # the configured engine's namespace has no uplink to guard
         if guard is not None and container.attrs["State"]["Running"]:
-            try:
+            with suppress(OSError):  # it has already exited: it sends nothing more
                 guard.watch(namespace_of(container.attrs["State"]["Pid"]))  # attrs were just read
-            except OSError:  # it has already exited: it sends nothing more
-                pass
         return container
 
     def containers(self, **specs: dict) -> list[Container]:
@@ -126,6 +140,7 @@ class Scope:
     def exec(self, container: Container, *argv: str, timeout: int = 10) -> ExecResult:
         """Run *argv* in *container*, bounded by busybox `timeout`."""
         code, output = container.exec_run(["timeout", str(timeout), *argv], demux=False)
+        assert isinstance(output, bytes | None) and code is not None  # neither streamed nor detached
         return ExecResult(code, (output or b"").decode(errors="replace"))
 
     def sh(self, container: Container, script: str, timeout: int = 10) -> ExecResult:
@@ -182,7 +197,5 @@ def _remove_container(container: Container) -> None:
 
 
 def _remove_network(network: Network) -> None:
-    try:
+    with suppress(docker.errors.NotFound):
         network.remove()
-    except docker.errors.NotFound:
-        pass

@@ -9,8 +9,8 @@ from contextlib import ExitStack
 from typing import Any
 
 from .engine import Engine, NoEngine, docker_host
-from .private import PodmanService, PrivateEngine
 from .guard import Guard
+from .private import PodmanService, PrivateEngine
 from .probe import ensure_probe_image
 from .reserve import Reservations, shuffled
 from .resolver import PROBE_NAME, Resolver
@@ -52,7 +52,7 @@ class Lab:
         self.reservations = Reservations()
         self._stack = ExitStack()
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         try:
             self._stack.callback(self.reservations.release_all)
             self.engine = self._engine()
@@ -95,7 +95,7 @@ class Lab:
 
     def _sweep(self) -> None:
         """Remove anything labelled with this run that a check's own cleanup missed."""
-        selector = {"label": f"{LABEL}={self.run.id}"}
+        selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={self.run.id}"}
         for container in self.engine.client.containers.list(all=True, filters=selector):
             container.remove(force=True)
         for network in self.engine.client.networks.list(filters=selector):

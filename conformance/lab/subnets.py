@@ -17,19 +17,19 @@ import docker
 from .netns import Netns
 from .reserve import Reservations, shuffled
 
-CHECK_RANGE = ipaddress.ip_network("198.18.0.0/15")
+CHECK_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 
 
 def occupied(netns: Netns) -> list[ipaddress.IPv4Network]:
     """Every IPv4 route destination and interface subnet in *netns*."""
     with netns.iproute() as ipr:
         nets = [
-            ipaddress.ip_network(f"{r.get('RTA_DST')}/{r['dst_len']}", strict=False)
+            ipaddress.IPv4Network(f"{r.get('RTA_DST')}/{r['dst_len']}", strict=False)
             for r in ipr.get_routes(family=2, table=254)
             if r.get("RTA_DST")
         ]
         nets += [
-            ipaddress.ip_network(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
+            ipaddress.IPv4Network(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
             for a in ipr.get_addr(family=2)
         ]
     return nets
@@ -42,7 +42,7 @@ def engine_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network]:
         for config in (network.get("IPAM") or {}).get("Config") or []:
             subnet = config.get("Subnet", "")
             if subnet and ":" not in subnet:
-                nets.append(ipaddress.ip_network(subnet, strict=False))
+                nets.append(ipaddress.IPv4Network(subnet, strict=False))
     return nets
 
 

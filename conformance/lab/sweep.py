@@ -91,7 +91,7 @@ def sweep(run_id: str, client: docker.DockerClient | None = None) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"directory {path}")
     if client is not None:
-        selector = {"label": f"{LABEL}={run_id}"}
+        selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={run_id}"}
         for container in client.containers.list(all=True, filters=selector):
             container.remove(force=True)
             removed.append(f"container {container.name}")
@@ -112,7 +112,7 @@ def leftovers(run_id: str, client: docker.DockerClient | None = None) -> list[st
                                                                    for a in argv)]
     found += [f"lock {p}" for p in RUNS_DIR.glob(f"{run_id}.lock")]
     if client is not None:
-        selector = {"label": f"{LABEL}={run_id}"}
+        selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={run_id}"}
         found += [f"container {c.name}" for c in client.containers.list(all=True, filters=selector)]
         found += [f"network {n.name}" for n in client.networks.list(filters=selector)]
     return found

@@ -21,8 +21,8 @@ from .reserve import Reservations
 from .run import Run
 from .subnets import occupied
 
-LINK_RANGE = ipaddress.ip_network("198.51.100.0/24")
-REMOTE_RANGE = ipaddress.ip_network("203.0.113.0/24")
+LINK_RANGE = ipaddress.IPv4Network("198.51.100.0/24")
+REMOTE_RANGE = ipaddress.IPv4Network("203.0.113.0/24")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def free_slot(netns: Netns, reservations: Reservations) -> Slot:
     """A slot whose ranges overlap nothing in *netns*, held by this run."""
     taken = occupied(netns)
     slots = [Slot(link, remote) for link, remote in zip(LINK_RANGE.subnets(new_prefix=29),
-                                                         REMOTE_RANGE.subnets(new_prefix=28))]
+                                                         REMOTE_RANGE.subnets(new_prefix=28), strict=False)]
     found = reservations.first_free(
         f"slot-{netns.inode}", slots,
         lambda slot: not any(slot.link.overlaps(t) or slot.remote_net.overlaps(t) for t in taken))
@@ -69,7 +69,8 @@ class Upstream:
         self.netns = NamedNetns(run.name("up"))
         self.engine_if = run.ifname("u0")
         self.upstream_if = run.ifname("u1")
-        self.slot: Slot | None = None
+
+    slot: Slot  # held from __enter__ on
 
     @property
     def engine_addr(self) -> str:
@@ -83,7 +84,7 @@ class Upstream:
     def remote(self) -> str:
         return self.slot.remote
 
-    def __enter__(self) -> "Upstream":
+    def __enter__(self) -> Upstream:
         self.slot = free_slot(self.engine_netns, self.reservations)
         self.netns.__enter__()
         try:

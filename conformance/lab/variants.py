@@ -80,7 +80,8 @@ def _drop_forwarded(engine: Engine) -> None:
 
 
 def _masquerade_bridged(engine: Engine) -> None:
-    firewall.change(engine.netns, engine.iptables_variant, "nat", "-I", f"POSTROUTING -o {engine.bridge.name} -j MASQUERADE")
+    firewall.change(engine.netns, engine.iptables_variant, "nat", "-I",
+                    f"POSTROUTING -o {engine.bridge.name} -j MASQUERADE")
 
 
 def _drop_bridge_input(engine: Engine) -> None:
@@ -208,7 +209,7 @@ class Variant:
         return engine
 
 
-FAULTS = (
+FAULTS: tuple[Variant, ...] = (
     Variant("ip-masq-off", "--ip-masq=false: no MASQUERADE rule for the bridge", False, ("--ip-masq=false",)),
     Variant("iptables-off", "--iptables=false: the daemon writes no firewall rules", False, ("--iptables=false",)),
     Variant("binds-loopback", "--ip=127.0.0.1: ports published without an address bind loopback only", False,

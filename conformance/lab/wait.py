@@ -13,7 +13,7 @@ class WaitTimeout(TimeoutError):
     pass
 
 
-def wait_for(predicate: Callable[[], T], what: str, timeout: float = 20.0, interval: float = 0.05) -> T:
+def wait_for(predicate: Callable[[], T | None], what: str, timeout: float = 20.0, interval: float = 0.05) -> T:
     """Return the first truthy value of *predicate*; raise WaitTimeout naming *what* otherwise."""
     deadline = time.monotonic() + timeout
     while True:

@@ -82,9 +82,9 @@ def render(result: Diff, base_name: str = "base", head_name: str = "head") -> st
             lines += [f"### {title} ({len(rows)})", "", "| claim | before | after | detail |", "|---|---|---|---|"]
             lines += [f"| `{cid}` | {MARK.get(b, b)} | {MARK.get(a, a)} | {_cell(msg)} |" for cid, b, a, msg in rows]
             lines.append("")
-    for title, rows in (("Appeared", result.appeared), ("Disappeared", result.disappeared)):
-        if rows:
-            lines += [f"### {title} ({len(rows)})", ""] + [f"- `{cid}`: {MARK.get(s, s)}" for cid, s in rows] + [""]
+    for title, entries in (("Appeared", result.appeared), ("Disappeared", result.disappeared)):
+        if entries:
+            lines += [f"### {title} ({len(entries)})", "", *(f"- `{cid}`: {MARK.get(s, s)}" for cid, s in entries), ""]
     if not (result.regressed or result.improved or result.changed or result.appeared or result.disappeared):
         lines += ["Every claim has the same outcome in both runs.", ""]
     return "\n".join(lines)

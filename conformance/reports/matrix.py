@@ -104,7 +104,7 @@ def markdown(columns: list[Host]) -> str:
     lines += ["", "Hosts:", ""] + [f"{i + 1}. {host.label}" for i, host in enumerate(columns)]
     why = why_they_differ(columns)
     if why:
-        lines += ["", "Why they differ:", ""] + why
+        lines += ["", "Why they differ:", "", *why]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,1 @@
+"""docker-net-conformance: executable claims about Docker and Linux container networking."""
