@@ -146,7 +146,7 @@ def _facts(request: pytest.FixtureRequest, wanted: dict[str, Any]) -> dict[str, 
     if set(wanted) - set(facts):
         engine = request.node.ihook.pytest_conformance_engine_facts(request=request)
         if engine is None:
-            raise pytest.UsageError("the claim names engine facts, and no conftest implements "
-                                    "pytest_conformance_engine_facts")
+            pytest.fail(f"the claim's conditions name engine facts ({', '.join(sorted(set(wanted) - set(facts)))}), "
+                        "and no conftest gives them (hook pytest_conformance_engine_facts)", pytrace=False)
         facts |= engine
     return facts

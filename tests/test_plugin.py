@@ -167,6 +167,16 @@ def test_exit_code_is_zero_when_only_expected_outcomes(run_demo):
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
 
 
+def test_engine_facts_come_from_the_conftests_hook(run_demo, pytester):
+    """The plugin knows no fixture by name: without the hook's answer, a claim about the engine errors, naming it."""
+    (pytester.path / "conftest.py").unlink()
+    _, report_dir = run_demo("-k", "not_applicable")
+    (claim,) = json.loads((report_dir / "report.json").read_text())["claims"]
+    assert claim["status"] == "error"
+    assert claim["message"] == ("the claim's conditions name engine facts (userland_proxy), and no conftest gives "
+                                "them (hook pytest_conformance_engine_facts)")
+
+
 def test_expectations_turn_a_known_deviation_into_an_expected_failure(run_demo, tmp_path):
     known = tmp_path / "known.yaml"
     known.write_text("when: {userland_proxy: false}\n"
