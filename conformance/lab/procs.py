@@ -19,13 +19,22 @@ def comm(pid: int) -> str:
         raise ProcessLookupError(pid) from None
 
 
+def cmdline(pid: int) -> list[str]:
+    """The process's command line, its program first."""
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.NoSuchProcess:
+        raise ProcessLookupError(pid) from None
+
+
 def cgroups(pid: int) -> str:
     """``/proc/PID/cgroup``, whose paths name a container's id (psutil does not read it)."""
     return Path(f"/proc/{pid}/cgroup").read_text()
 
 
-def processes(name: str | None = None) -> Iterator[tuple[int, list[str]]]:
-    """(pid, argv) of every live process, or of those whose command name is *name*."""
-    for process in psutil.process_iter(["name", "cmdline"]):
-        if name is None or process.info["name"] == name:
+def processes(name: str | None = None, parent: int | None = None) -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every live process, or of those whose command name is *name* and whose parent is
+    *parent*."""
+    for process in psutil.process_iter(["name", "cmdline", "ppid"]):
+        if name in (None, process.info["name"]) and parent in (None, process.info["ppid"]):
             yield process.pid, process.info["cmdline"] or []
