@@ -247,3 +247,14 @@ def test_workers_facts_merge_into_one_run_info():
     assert info["egress_guard"] == {"uplinks": ["eth0"], "leaks": 2, "packets": ["p", "p"], "pcaps": ["bbbbbb.pcap"]}
     assert schema.problems({"schema": "docker-net-conformance/report/v1", "run_info": info, "totals": {},
                             "claims": [], "coverage": {}}) == []
+
+
+def test_plain_pytest_loads_the_plugin_and_its_halves_without_a_warning(pytester):
+    """``pytest -p conformance.plugin``, in a fresh process: binding and recording come with it, and pytest has
+    nothing to say about modules it could not rewrite."""
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "conformance.plugin", f"--report-dir={pytester.path / 'out'}",
+                                           "--fixtures")
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    assert "evidence" in result.stdout.str(), "recording's fixture is missing"
+    assert "warnings summary" not in result.stdout.str() and "cannot be rewritten" not in result.stderr.str()
