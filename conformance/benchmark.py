@@ -95,7 +95,7 @@ def benchmark(out_dir: Path) -> dict[str, Any]:
             engine = Engine.connect(docker_host())
             stack.callback(engine.client.close)
         except NoEngine:
-            engine = stack.enter_context(PrivateEngine(run, "floor"))
+            engine = stack.enter_context(PrivateEngine(run, "floor")).engine
         image = ensure_probe_image(engine.client)
         floor = {"container_s": round(container_floor(engine, image, run), 3),
                  "namespace_veth_s": round(namespace_floor(run), 4)}

@@ -8,10 +8,14 @@ nothing off this machine.
 import ipaddress
 import os
 import socket
+from contextlib import ExitStack
 
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
+from scapy.error import Scapy_Exception
 
+from conformance.lab import guard as guard_module
+from conformance.lab.capture import Capture
 from conformance.lab.guard import Guard
 from conformance.lab.netns import NamedNetns
 from conformance.lab.run import Run
@@ -88,3 +92,40 @@ def test_container_packet_within_its_network_is_no_leak(machine, box):
         guard.watch(box)
         send(box, "10.98.0.2", "10.98.0.9")
     assert guard.leaks() == []
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:  # the directory's own descriptor, closed by now
+            continue
+    return count
+
+
+def test_a_capture_whose_filter_cannot_attach_leaves_no_socket(machine):
+    before = _open_sockets()
+    with pytest.raises(Scapy_Exception), Capture(machine, "up0", "no such filter ((("):
+        pass
+    assert _open_sockets() == before, "the capture's socket outlived its failed start"
+
+
+def test_the_guard_closes_every_capture_though_one_fails_to(machine, monkeypatch):
+    closed: list[str | None] = []
+
+    def fail() -> None:
+        raise OSError("this capture cannot close")
+
+    class Recorded(Capture):
+        def _setup(self, stack: ExitStack) -> None:
+            super()._setup(stack)
+            stack.callback(closed.append, self.ifname)
+            if self.ifname == "up0":
+                stack.callback(fail)
+
+    monkeypatch.setattr(guard_module, "Capture", Recorded)
+    guard = Guard(machine, None, [ipaddress.ip_network("198.18.0.0/24")])
+    with pytest.raises(OSError, match="cannot close"), guard:
+        pass
+    assert sorted(closed, key=str) == [None, "up0"], f"closed only {closed}"

@@ -3,15 +3,15 @@ its own socket, data-root, exec-root and pidfile in a throwaway network namespac
 dockerd a fresh machine gets at the default socket (the machine's own engine is never stopped to try it)."""
 
 import os
-import shutil
 import subprocess
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from session_engine import session_engine
 
 from conformance.lab.engine import Engine, EngineUnavailable, NoEngine
-from conformance.lab.private import PrivateEngine, unmount_below
+from conformance.lab.private import PrivateEngine
 from conformance.lab.run import Run
 from conformance.lab.sweep import Liveness
 
@@ -26,15 +26,12 @@ def instance():
     """Where nothing answers yet: the socket and the dockerd command line of a private test instance."""
     run = Run()
     engine = PrivateEngine(run, "sys")
-    with Liveness(run), engine.netns:  # a run killed here is swept by the next one, dockerd included
-        try:
-            engine.state.mkdir(parents=True)
-            engine.rundir.mkdir(parents=True)
-            yield engine
-        finally:
-            for directory in (engine.rundir, engine.state):
-                unmount_below(directory)
-                shutil.rmtree(directory, ignore_errors=True)
+    with Liveness(run), ExitStack() as stack:  # a run killed here is swept by the next one, dockerd included
+        stack.enter_context(engine.netns)
+        stack.callback(engine.remove_state)
+        engine.state.mkdir(parents=True)
+        engine.rundir.mkdir(parents=True)
+        yield engine
 
 
 def test_nothing_answers_so_dockerd_runs_for_the_block_and_stops_after(instance):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
+from typing import TypeVar
 
 import pytest
 
@@ -25,12 +25,14 @@ from conformance.lab.netns import NamedNetns
 from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
 from conformance.lab.sweep import Liveness, sweep_dead_runs
-from conformance.lab.variants import VARIANTS
+from conformance.lab.variants import VARIANTS, Variant
 from conformance.plugin import require, run_facts
 from conformance.scheduling import lab_early, second_engine_early
 
+T = TypeVar("T")
 EARLY_LAB = pytest.StashKey[Background]()
 SECOND_ENGINE = pytest.StashKey[Background]()
+TWO_HOSTS = pytest.StashKey[Background]()
 
 log = logging.getLogger("conformance")
 
@@ -47,37 +49,46 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
         log.warning("swept the leftovers of dead run %s: %s", run_id, ", ".join(removed) or "nothing")
     run = Run()
     run_facts(request.config).ran(run.id)
-    with Liveness(run):
+    with ExitStack() as stack:
+        stack.enter_context(Liveness(run))
         run_facts(request.config).found(preflight.kernel(run))
         require(request, "namespaces")
-        early = _start_early(request.config, request.session.items, run)
-        try:
-            yield run
-        finally:
-            for background in reversed(early):  # stopped already, unless no check took it or it failed
-                background.close()
+        _start_early(request.config, request.session.items, run, stack)
+        yield run
 
 
-def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run) -> list[Background]:
+def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run, stack: ExitStack) -> None:
     """Start, in the background, what this process will need and can build while its first checks run
-    (conformance/scheduling.py says when): the lab, whose engine may be a private one to start, and the
-    second engine.  The fixtures below then take them from the stash."""
+    (conformance/scheduling.py says when): the lab, whose engine may be a private one to start, the
+    configured engine and the two-host lab.  The fixtures below then take them from the stash; *stack*
+    stops, at the end of the run, those no check took (or whose checks were all skipped)."""
     if run_facts(config).taking("engine"):
-        return []  # the fixtures fail with the problem's line; nothing to start
-    started = []
-    for key, wanted, make in ((EARLY_LAB, lab_early, lambda: _new_lab(config.option, run)),
-                              (SECOND_ENGINE, second_engine_early,
-                               lambda: ConfiguredLab(run, dockerd=config.option.dockerd))):
+        return  # the fixtures fail with the problem's line; nothing to start
+    for key, wanted, make in ((EARLY_LAB, lab_early, _new_lab),
+                              (SECOND_ENGINE, _configured_early, _configured_lab),
+                              (TWO_HOSTS, _two_hosts_early, _two_hosts)):
         if wanted(config, items):
-            config.stash[key] = Background(make())
-            started.append(config.stash[key])
-    return started
+            config.stash[key] = Background(make(config, run))
+            stack.callback(config.stash[key].close)  # once a fixture closed it, this does nothing
 
 
-def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable):
-    """What was started early under *key* (now the caller's: the stash forgets it), else ``make()``."""
+def _configured_early(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    """Under --engine podman its checks are not applicable (a dockerd beside Podman would be a substitute)."""
+    return config.option.engine != "podman" and second_engine_early(config, items)
+
+
+def _two_hosts_early(config: pytest.Config, items: list[pytest.Item]) -> bool:
+    """Alone, the two-host checks go last (pytest_collection_modifyitems), so their lab can stand up while
+    the others run; an xdist worker runs them first, and builds it then."""
+    return (not hasattr(config, "workerinput") and any(map(_uses_hosts, items))
+            and config.option.engine != "podman")
+
+
+def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable[[pytest.Config, Run], AbstractContextManager],
+           run: Run) -> AbstractContextManager:
+    """What was started early under *key* (now the caller's: the stash forgets it), else ``make(config, run)``."""
     if key not in config.stash:
-        return make()
+        return make(config, run)
     early = config.stash[key]
     del config.stash[key]
     return early
@@ -88,7 +99,7 @@ def namespaces(request: pytest.FixtureRequest, run: Run) -> Iterator[Callable[..
     """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends (and, under a
     ``--variant`` that changes namespaces, changed as that fault says)."""
     serial = itertools.count()
-    variant = VARIANTS[request.config.option.variant] if request.config.option.variant else None
+    variant = _variant(request.config)
     with ExitStack() as stack:
         def make(suffix: str, fresh: bool = False) -> NamedNetns:
             netns = stack.enter_context(NamedNetns(run.name(f"{suffix}-{next(serial)}"), fresh=fresh))
@@ -99,12 +110,12 @@ def namespaces(request: pytest.FixtureRequest, run: Run) -> Iterator[Callable[..
         yield make
 
 
-def _started(request: pytest.FixtureRequest, what: str, lab):
-    """Enter *lab*; when no engine can serve it, fail the fixture with one line (*what*: the reason), so the
-    checks that need it error with that line and no traceback."""
+def _entered(request: pytest.FixtureRequest, stack: ExitStack, what: str, lab: AbstractContextManager[T]) -> T:
+    """Enter *lab* on *stack*; when no engine can serve it, fail the fixture with one line (*what*: the
+    reason), so the checks that need it error with that line and no traceback."""
     require(request, "engine")
     try:
-        return lab.__enter__()
+        return stack.enter_context(lab)
     except (EngineUnavailable, ProbeUnavailable) as exc:
         failure = f"{what}: {exc}"
     pytest.fail(failure, pytrace=False)
@@ -112,19 +123,30 @@ def _started(request: pytest.FixtureRequest, what: str, lab):
 
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest, run: Run) -> Iterator[Lab]:
-    lab = _started(request, "lab unavailable",
-                   _taken(request.config, EARLY_LAB, lambda: _new_lab(request.config.option, run)))
-    try:
+    with ExitStack() as stack:
+        lab = _entered(request, stack, "lab unavailable", _taken(request.config, EARLY_LAB, _new_lab, run))
         run_facts(request.config).described(lab.run_info())
         yield lab
-    finally:
-        lab.__exit__(None, None, None)
-        _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
+    _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
 
 
-def _new_lab(option, run: Run) -> Lab:
+def _variant(config: pytest.Config) -> Variant | None:
+    """The run's ``--variant``: each lab applies it to its own engine when it is aimed at that lab."""
+    return VARIANTS[config.option.variant] if config.option.variant else None
+
+
+def _new_lab(config: pytest.Config, run: Run) -> Lab:
+    option = config.option
     return Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
-               variant=VARIANTS[option.variant] if option.variant else None, dockerd=option.dockerd)
+               variant=_variant(config), dockerd=option.dockerd)
+
+
+def _configured_lab(config: pytest.Config, run: Run) -> ConfiguredLab:
+    return ConfiguredLab(run, dockerd=config.option.dockerd, variant=_variant(config))
+
+
+def _two_hosts(config: pytest.Config, run: Run) -> TwoHosts:
+    return TwoHosts(run, HOST_FAULTS.get(config.option.variant), config.option.dockerd)
 
 
 @pytest.fixture(scope="session")
@@ -160,19 +182,17 @@ def shared(lab: Lab) -> Iterator[Scope]:
 
 @pytest.fixture(scope="module")
 def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredLab]:
-    """A private engine run with --bridge, --icc=false and --dns, for the claims about those options:
-    started early, in the background, where conformance/scheduling.py says so, and stopped as soon as
-    the module's checks are done (not at the end of the session, where it would keep a worker busy)."""
+    """A private engine run with --bridge, --icc=false and --dns, for the claims about those options (under
+    ``--variant`` naming a fault aimed at it, with the fault): started early, in the background, where
+    conformance/scheduling.py says so, and stopped as soon as the module's checks are done (not at the end
+    of the session, where it would keep a worker busy)."""
     product = request.getfixturevalue("engine").product
     if product != "docker":  # a dockerd beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: these claims are about dockerd's own options "
                     "(--bridge, --icc, --dns), which it does not have")
-    starting = _taken(request.config, SECOND_ENGINE, lambda: ConfiguredLab(run, dockerd=request.config.option.dockerd))
-    cfg = _started(request, "cannot start an engine with the options these claims are about", starting)
-    try:
-        yield cfg
-    finally:
-        starting.__exit__(None, None, None)
+    with ExitStack() as stack:
+        yield _entered(request, stack, "cannot start an engine with the options these claims are about",
+                       _taken(request.config, SECOND_ENGINE, _configured_lab, run))
 
 
 @pytest.fixture
@@ -197,9 +217,6 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
     run_facts(request.config).guarded(found)
 
 
-HOSTS_STARTING = pytest.StashKey[Future]()
-
-
 def _uses_hosts(item: pytest.Item) -> bool:
     return "hosts" in getattr(item, "fixturenames", ())
 
@@ -212,25 +229,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: _uses_hosts(item) != first)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _two_hosts_early(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Start the two-host lab in the background as the run begins, when this process will run its checks
-    and is not an xdist worker (there its checks come first anyway)."""
-    if (hasattr(request.config, "workerinput") or not any(map(_uses_hosts, request.session.items))
-            or request.config.option.engine == "podman"):
-        yield
-        return
-    run = request.getfixturevalue("run")
-    lab = TwoHosts(run, HOST_FAULTS.get(request.config.option.variant), request.config.option.dockerd)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="two-hosts") as pool:
-        starting = request.config.stash[HOSTS_STARTING] = pool.submit(lab.__enter__)
-        try:
-            yield
-        finally:
-            if starting.exception() is None:  # stood up, though no check took it (all were skipped)
-                lab.__exit__(None, None, None)
-
-
 @pytest.fixture(scope="module")
 def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
@@ -239,26 +237,12 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     product = request.getfixturevalue("engine").product
     if product != "docker":  # two dockerds beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: the two-host lab is two dockerds in a swarm")
-    starting = request.config.stash.get(HOSTS_STARTING, None)
-    lab = _started(request, "cannot start the two-host lab",
-                   _Started(starting) if starting else TwoHosts(run, HOST_FAULTS.get(request.config.option.variant),
-                                                                request.config.option.dockerd))
-    run_facts(request.config).described_two_hosts(lab.run_info())
-    try:
+    with ExitStack() as stack:
+        lab = _entered(request, stack, "cannot start the two-host lab", _taken(request.config, TWO_HOSTS, _two_hosts,
+                                                                                 run))
+        run_facts(request.config).described_two_hosts(lab.run_info())
         yield lab
-    finally:
-        lab.__exit__(None, None, None)
-        _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap")
-
-
-class _Started:
-    """A lab already being entered in the background: entering this waits for it."""
-
-    def __init__(self, future):
-        self.future = future
-
-    def __enter__(self):
-        return self.future.result()
+    _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap")
 
 
 def pytest_conformance_engine_facts(request: pytest.FixtureRequest) -> dict:

@@ -9,24 +9,25 @@ import ipaddress
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, SILENCE_S, host_end, httpd, resolv, wget
+from .helpers import EXPOSED_PORT, SILENCE_S, host_end, httpd, ipv4_of, resolv, wget
 
 
 @claims("defaults/daemon-bridge-option")
 def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
     box = configured_scope.container("box")
-    address = configured_scope.address(box)
-    engine_netns = configured.engine.netns
-    end, link = host_end(engine_netns, configured_scope.netns(box))
+    box_netns, engine_netns = configured_scope.netns(box), configured.engine.netns
+    end, link = host_end(engine_netns, box_netns)
     links = engine_netns.links()
-    evidence.json("configured-engine", {"options": configured.options, "container": address, "host_end": end,
+    bridge = configured.bridge_name
+    bridge_nets = [ipaddress.ip_interface(a).network for a in ipv4_of(engine_netns, bridge)]
+    addresses = ipv4_of(box_netns)  # what the container has, not what the engine says it gave
+    evidence.json("configured-engine", {"options": configured.options, "container": addresses,
+                                        "bridge_addresses": [str(n) for n in bridge_nets], "host_end": end,
                                         "links": links})
-    assert links[configured.bridge_name]["index"] == link["master"], (
-        f"the container's veth {end} is not on {configured.bridge_name}"
-    )
+    assert links[bridge]["index"] == link["master"], f"the container's veth {end} is not on {bridge}"
     assert "docker0" not in links, "the daemon created docker0 although --bridge names another bridge"
-    assert ipaddress.ip_address(address) in ipaddress.ip_network(configured.subnet), (
-        f"{address} is not from {configured.bridge_name}'s subnet {configured.subnet}"
+    assert addresses and all(any(ipaddress.ip_interface(a).ip in net for net in bridge_nets) for a in addresses), (
+        f"the container's eth0 has {addresses}, not from {bridge}'s own subnet {[str(n) for n in bridge_nets]}"
     )
 
 

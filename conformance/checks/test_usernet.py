@@ -15,6 +15,8 @@ from conformance.plugin import article_claim, claims
 
 from .helpers import HTTPD_PORT, PROBE_PAGE, SILENCE_S, bridge_of, httpd, ipv4_of, pings, subnet_network, wget
 
+REPEATS = 3  # pings after an answered one (test_different_networks_isolated)
+
 
 class UserNets(NamedTuple):
     """Two user-defined networks with --subnet, shared by the checks that only use them: net1 (gateway .1)
@@ -117,27 +119,40 @@ def test_same_network_reach(claim, nets, scope, evidence):
 
 @claims("usernet/different-networks-isolated")
 def test_different_networks_isolated(claim, nets, scope, evidence):
+    """Docker 20.10 deletes and re-inserts FORWARD's jump to DOCKER-ISOLATION-STAGE-1 whenever any network
+    is created or removed on the engine (libnetwork's EnsureJumpRule), and a packet sent in between is
+    forwarded: an answered probe is repeated, and only a container that reaches the other network again,
+    while nothing can be re-inserting, has the isolation broken; a single leak is kept as evidence."""
     other = scope.address(nets.other, nets.net2.name)
-    results = {"one->own-gateway": pings(scope, nets.peer, nets.gateway1), "one->two": pings(scope, nets.peer, other)}
-    evidence.json("pings", results)
-    assert results["one->own-gateway"], "control: the container does not reach its own gateway"
-    assert not results["one->two"], f"a container on {nets.net1.name} reached {other} on {nets.net2.name}"
+    own_gateway = pings(scope, nets.peer, nets.gateway1)
+    probes = [pings(scope, nets.peer, other)]
+    if probes[0]:
+        probes += [pings(scope, nets.peer, other) for _ in range(REPEATS)]
+    evidence.json("pings", {"one->own-gateway": own_gateway, "one->two": probes,
+                            "transient_leak": probes[0] and not any(probes[1:])})
+    assert own_gateway, "control: the container does not reach its own gateway"
+    assert not any(probes[1:]), (f"a container on {nets.net1.name} reached {other} on {nets.net2.name}: "
+                                 f"{sum(probes)} of {len(probes)} pings answered")
 
 
 @claims("usernet/connect-adds-interface")
 def test_connect_adds_interface(claim, nets, scope, evidence):
     client = scope.container("cli", network=nets.net2.name)  # its own: `network connect` changes it
     url = f"http://{nets.static_ip}:{HTTPD_PORT}/"
-    before = wget(scope, client, url, timeout=SILENCE_S)
-    nets.net1.connect(client)
-    ip_a = scope.exec(client, "ip", "-o", "-4", "addr").output
+    before, netns = wget(scope, client, url, timeout=SILENCE_S), scope.netns(client)
+    links_before = set(netns.links())
+    try:
+        nets.net1.connect(client)
+    except docker.errors.APIError as refused:
+        pytest.fail(f"`docker network connect {nets.net1.name}` failed: {refused}")
+    addresses = {name: ipv4_of(netns, name) for name in netns.links() if name != "lo"}
     after = wget(scope, client, url)
-    added = [a for a in (w for line in ip_a.splitlines() for w in line.split()) if "/" in a
-             and ipaddress.ip_interface(a).network == nets.subnet1]
-    evidence.text("connect", f"before connect: wget exit {before.exit_code}\n# ip a after connect\n{ip_a}\n"
-                             f"after connect: wget exit {after.exit_code}")
+    added = {name: found for name, found in addresses.items()
+             if name not in links_before and any(ipaddress.ip_interface(a).network == nets.subnet1 for a in found)}
+    evidence.json("connect", {"before_connect_wget_exit": before.exit_code, "addresses_after_connect": addresses,
+                              "after_connect_wget_exit": after.exit_code})
     assert before.exit_code != 0, "control: the client reached the server before sharing a network"
-    assert added, f"`ip a` shows no address of {nets.subnet1} after `network connect`:\n{ip_a}"
+    assert added, f"no new interface holds an address of {nets.subnet1} after `network connect`: {addresses}"
     assert after.exit_code == 0 and PROBE_PAGE in after.output, "the connected container still cannot reach the server"
 
 

@@ -9,14 +9,15 @@ from typing import Any
 
 
 class Background:
-    """``Background(ConfiguredLab(run))`` starts entering it now; ``with`` (or ``__enter__``) waits for it
-    and returns what entering returned, or raises what entering raised.  ``close()`` exits it, entered
-    or not, and is the one cleanup to call (``__exit__`` does it)."""
+    """``Background(ConfiguredLab(run))`` starts entering it now; ``with`` (or an ExitStack's
+    ``enter_context``) waits for it and returns what entering returned, or raises what entering raised.
+    ``close()`` exits it, entered or not, once however often it is called (``__exit__`` calls it)."""
 
     def __init__(self, manager: AbstractContextManager):
         self.manager = manager
         self._entered: Any = None
         self._error: BaseException | None = None
+        self._closed = False
         self._thread = threading.Thread(target=self._enter, name=f"enter {type(manager).__name__}", daemon=True)
         self._thread.start()
 
@@ -37,5 +38,6 @@ class Background:
 
     def close(self) -> None:
         self._thread.join()
-        if self._error is None:  # a manager that failed to enter has cleaned up after itself
+        if self._error is None and not self._closed:  # a manager that failed to enter cleaned up after itself
+            self._closed = True
             self.manager.__exit__(None, None, None)

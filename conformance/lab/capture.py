@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from scapy.arch.common import compile_filter
@@ -23,6 +24,7 @@ from scapy.libs.structures import bpf_insn, sock_fprog
 from scapy.packet import Packet
 from scapy.utils import wrpcap
 
+from .managed import Managed
 from .netns import Netns
 
 ETH_P_ALL = 0x0003
@@ -30,7 +32,7 @@ DLT_RAW = 12  # pcap's link type for packets that start at the IP header
 BPF_RET = 0x06  # "return k": the one instruction of a filter that accepts nothing (k = 0 bytes)
 
 
-class Capture:
+class Capture(Managed):
     """``with Capture(ns, "eth0") as cap: ...; cap.packets()``
 
     With ``ipv4_filter`` (a pcap filter expression such as "net 192.0.2.0/24"), the
@@ -38,34 +40,38 @@ class Capture:
     the network header on; with ``ifname`` None, on every interface of *netns*.
     ``keep``, given the raw bytes of each packet and the interface it was seen
     on, decides what is stored: for filters the kernel cannot express, at the
-    cost of a Python call a packet.
+    cost of a Python call a packet.  The socket is opened on entering, and closed
+    however entering or the block ends.
     """
 
     def __init__(self, netns: Netns, ifname: str | None, ipv4_filter: str | None = None,
                  keep: Callable[[bytes, str], bool] | None = None):
-        self._keep = keep
+        self.netns = netns
         self.ifname = ifname
-        self._parse: Callable[[bytes], Packet]
-        if ipv4_filter is None:
-            self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-            self._parse = Ether
-            if ifname is not None:
-                self._sock.bind((ifname, 0))
-        else:
-            # ETH_P_ALL: a socket for one protocol sees only what arrives, never what is sent.
-            self._sock = netns.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
-            self._parse = IP
-            if ifname is not None:
-                self._sock.bind((ifname, 0))
+        self.ipv4_filter = ipv4_filter
+        self._keep = keep
+        self._parse: Callable[[bytes], Packet] = Ether if ipv4_filter is None else IP
+        self._frames: list[tuple[float, bytes]] = []
+        self._stop = threading.Event()
+
+    def _setup(self, stack: ExitStack) -> None:
+        # With a filter, from the network header on (SOCK_DGRAM); ETH_P_ALL either way: a socket for one
+        # protocol sees only what arrives, never what is sent.
+        kind = socket.SOCK_RAW if self.ipv4_filter is None else socket.SOCK_DGRAM
+        self._sock = stack.enter_context(self.netns.socket(socket.AF_PACKET, kind, socket.htons(ETH_P_ALL)))
+        if self.ifname is not None:
+            self._sock.bind((self.ifname, 0))
+        if self.ipv4_filter is not None:
             # What the socket queued before its filter was attached passed no filter: as libpcap does, reject
             # everything, drop what is queued, then attach the filter (IPv4 only, by the version nibble).
             self._attach((bpf_insn * 1)(bpf_insn(BPF_RET, 0, 0, 0)), 1)
             self._drain()
-            program = compile_filter(f"(ip[0] & 0xf0) = 0x40 and ({ipv4_filter})", linktype=DLT_RAW)
+            program = compile_filter(f"(ip[0] & 0xf0) = 0x40 and ({self.ipv4_filter})", linktype=DLT_RAW)
             self._attach(program.bf_insns, program.bf_len)
-        self._frames: list[tuple[float, bytes]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, name=f"capture-{ifname or 'all'}", daemon=True)
+        thread = threading.Thread(target=self._read, name=f"capture-{self.ifname or 'all'}", daemon=True)
+        thread.start()
+        stack.callback(thread.join, timeout=5)
+        stack.callback(self._stop.set)
 
     def _attach(self, instructions, length: int) -> None:
         self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, sock_fprog(length, instructions))
@@ -79,15 +85,6 @@ class Capture:
             pass
         finally:
             self._sock.setblocking(True)
-
-    def __enter__(self) -> Capture:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sock.close()
 
     def _read(self) -> None:
         try:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 from scapy.layers.inet import IP
 from scapy.utils import wrpcap
 
 from .capture import Capture
+from .managed import Managed
 from .netns import Netns
 from .run import PREFIX
 from .subnets import CHECK_RANGE
@@ -49,7 +51,7 @@ def _nets(nets, direction: str = "") -> str:
     return " or ".join(f"{direction} net {net}".strip() for net in nets)
 
 
-class Guard:
+class Guard(Managed):
     """``with Guard(engine.netns, bridge_subnet) as guard: guard.watch(container_netns); ...; guard.leaks()``"""
 
     def __init__(self, netns: Netns, bridge_subnet: str | None, nets: list[ipaddress.IPv4Network]):
@@ -65,28 +67,19 @@ class Guard:
         self._captures: list[Capture] = []
         self._from_containers: Capture | None = None
 
-    def __enter__(self) -> Guard:
-        try:
-            # The checks' subnets are handed out later, all from CHECK_RANGE: the kernel passes that range,
-            # and leaks() keeps what is from or to one of the run's own networks.
-            for name in self.uplinks:
-                self._captures.append(Capture(self.netns, name, _nets([CHECK_RANGE, *self.nets])).__enter__())
-            local = [f"{a.split('/')[0]}/32" for a in self.netns.addresses() if ":" not in a]
-            exempt = [CHECK_RANGE, *self.nets, *local, *LINK_LOCAL,
-                      *([self.bridge_subnet] if self.bridge_subnet else [])]
-            # The kernel drops what goes to exempt places; of the rest only what a container of the suite's
-            # sent is kept, so the host's own traffic costs a Python call a packet and no memory.
-            self._from_containers = Capture(self.netns, None, f"not ({_nets(exempt, 'dst')})",
-                                            keep=lambda frame, ifname: ifname in self.ends)
-            self._captures.append(self._from_containers.__enter__())
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for capture in self._captures:
-            capture.__exit__(None, None, None)
+    def _setup(self, stack: ExitStack) -> None:
+        # The checks' subnets are handed out later, all from CHECK_RANGE: the kernel passes that range,
+        # and leaks() keeps what is from or to one of the run's own networks.  Closing the stack closes every
+        # capture, also when one fails to close, then raises.
+        for name in self.uplinks:
+            self._captures.append(stack.enter_context(Capture(self.netns, name, _nets([CHECK_RANGE, *self.nets]))))
+        local = [f"{a.split('/')[0]}/32" for a in self.netns.addresses() if ":" not in a]
+        exempt = [CHECK_RANGE, *self.nets, *local, *LINK_LOCAL, *([self.bridge_subnet] if self.bridge_subnet else [])]
+        # The kernel drops what goes to exempt places; of the rest only what a container of the suite's
+        # sent is kept, so the host's own traffic costs a Python call a packet and no memory.
+        self._from_containers = stack.enter_context(Capture(self.netns, None, f"not ({_nets(exempt, 'dst')})",
+                                                            keep=lambda frame, ifname: ifname in self.ends))
+        self._captures.append(self._from_containers)
 
     def watch(self, container_netns: Netns) -> None:
         """Count what a container of the suite sends as the suite's, found by the host end of each of its

@@ -40,13 +40,12 @@ from scapy.utils import wrpcap
 from . import firewall
 from .capture import Capture
 from .engine import Engine
+from .managed import Managed
 from .netns import NamedNetns, Netns
-from .private import PrivateEngine
-from .probe import ensure_probe_image
 from .reserve import Reservations, shuffled
 from .resolver import PROBE_NAME, Resolver
 from .run import Run
-from .scope import Scope
+from .shape import EngineLab
 from .subnets import CHECK_RANGE, engine_subnets, occupied
 
 SEGMENT_IF = "eth0"  # each host's end of the segment: its one NIC, the macvlan parent
@@ -82,7 +81,7 @@ def free_block(reservations: Reservations) -> Block:
     return Block.of(found)
 
 
-class Segment:
+class Segment(Managed):
     """A bridge in a namespace of its own: the LAN between the hosts, and where the captures listen."""
 
     def __init__(self, run: Run):
@@ -90,19 +89,11 @@ class Segment:
         self.netns = NamedNetns(run.name("seg"))
         self.bridge = run.ifname("s0")
 
-    def __enter__(self) -> Segment:
-        self.netns.__enter__()
-        try:
-            with self.netns.iproute() as ipr:
-                ipr.link("add", ifname=self.bridge, kind="bridge")
-            self.netns.up(self.bridge)
-        except BaseException:
-            self.netns.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.netns.__exit__(None, None, None)
+    def _setup(self, stack: ExitStack) -> None:
+        stack.enter_context(self.netns)
+        with self.netns.iproute() as ipr:
+            ipr.link("add", ifname=self.bridge, kind="bridge")
+        self.netns.up(self.bridge)
 
     def plug(self, port: str, host_netns: Netns, address: str) -> None:
         """A veth from a bridge port *port* to *host_netns*, where its end is SEGMENT_IF with *address*.
@@ -116,38 +107,28 @@ class Segment:
         return Capture(self.netns, port, ipv4_filter)
 
 
-class Host:
-    """One host: a private engine whose eth0 is on the segment.  The shape of the suite's other labs
-    (``engine``, ``image``, ``resolver``, ``run``, ``scope()``), so a Scope serves it unchanged."""
+class Host(EngineLab):
+    """One host: a private engine whose eth0 is on the segment, a lab of the one shape (shape.py), so a
+    Scope serves it unchanged."""
 
     def __init__(self, run: Run, name: str, segment: Segment, address: str, prefixlen: int,
                  dockerd: str | None = None):
-        self.run = run
-        self.dockerd = dockerd  # the build under test (--dockerd), else the dockerd on PATH
+        super().__init__(run, dockerd)
         self.name = name
         self.segment = segment
         self.address = address
         self.prefixlen = prefixlen
         self.port = run.ifname(f"s{name}")
-        self._stack = ExitStack()
 
     def _wire(self, netns: Netns) -> None:
         self.segment.plug(self.port, netns, f"{self.address}/{self.prefixlen}")
 
-    def __enter__(self) -> Host:
-        try:
-            self.engine: Engine = self._stack.enter_context(PrivateEngine(self.run, f"host{self.name}",
-                                                                          prepare=self._wire, dockerd=self.dockerd))
-            self.image = ensure_probe_image(self.engine.client)
-            self.resolver = self._stack.enter_context(Resolver(self.engine.netns, self.address,
-                                                               {PROBE_NAME: self.address}))
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
+    def _start_engine(self, stack: ExitStack) -> Engine:
+        return self._private(stack, f"host{self.name}", prepare=self._wire)
 
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
+    def _resolver(self, stack: ExitStack) -> Resolver:
+        """Each host's own resolver, on its segment address."""
+        return Resolver(self.engine.netns, self.address, {PROBE_NAME: self.address})
 
     @property
     def netns(self) -> Netns:
@@ -156,9 +137,6 @@ class Host:
     @property
     def mac(self) -> str:
         return self.netns.links()[SEGMENT_IF]["address"]
-
-    def scope(self) -> Scope:
-        return Scope(self)
 
     def iptables(self, table: str, action: str, rule: str) -> None:
         firewall.change(self.netns, self.engine.iptables_variant, table, action, rule)
@@ -174,7 +152,7 @@ class HostFault:
     swarm: dict = field(default_factory=dict)
 
 
-class TwoHosts:
+class TwoHosts(Managed):
     """``with TwoHosts(run) as hosts: hosts.a, hosts.b, hosts.segment, hosts.block, hosts.overlay``"""
 
     def __init__(self, run: Run, fault: HostFault | None = None, dockerd: str | None = None):
@@ -182,40 +160,21 @@ class TwoHosts:
         self.fault = fault
         self.dockerd = dockerd
         self.reservations = Reservations()
-        self._stack = ExitStack()
 
-    def __enter__(self) -> TwoHosts:
-        try:
-            self._stack.callback(self.reservations.release_all)
-            self.block = free_block(self.reservations)
-            self.segment = self._stack.enter_context(Segment(self.run))
-            addresses = self.block.segment
-            self.a, self.b = self._start(*(Host(self.run, name, self.segment, str(addresses[i]), addresses.prefixlen,
-                                                self.dockerd) for i, name in ((1, "a"), (2, "b"))))
-            self._swarm(**(self.fault.swarm if self.fault else {}))
-            self.overlay = self._overlay()
-            self.guard = self._stack.enter_context(SegmentGuard(self.segment, [
-                self.block.net, *(net for host in (self.a, self.b) for net in engine_subnets(host.engine.client))]))
-            if self.fault is not None:
-                self.fault.apply(self)
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
-
-    def _start(self, *hosts: Host) -> tuple[Host, ...]:
-        """Start the hosts at once; those that started are stopped at once at the end, also when another
-        failed to start."""
-        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-            futures = [pool.submit(host.__enter__) for host in hosts]
-        self._stack.callback(_stop, [host for host, future in zip(hosts, futures, strict=True)
-                                     if future.exception() is None])
-        for future in futures:
-            future.result()
-        return hosts
+    def _setup(self, stack: ExitStack) -> None:
+        stack.callback(self.reservations.release_all)
+        self.block = free_block(self.reservations)
+        self.segment = stack.enter_context(Segment(self.run))
+        addresses = self.block.segment
+        self.a, self.b = (Host(self.run, name, self.segment, str(addresses[i]), addresses.prefixlen, self.dockerd)
+                          for i, name in ((1, "a"), (2, "b")))
+        stack.enter_context(_Together(self.a, self.b))
+        self._swarm(**(self.fault.swarm if self.fault else {}))
+        self.overlay = self._overlay()
+        self.guard = stack.enter_context(SegmentGuard(self.segment, [
+            self.block.net, *(net for host in (self.a, self.b) for net in engine_subnets(host.engine.client))]))
+        if self.fault is not None:
+            self.fault.apply(self)
 
     def _swarm(self, **options) -> None:
         """Host A initialises a swarm on its segment address, host B joins it as a worker.  The swarm's
@@ -246,13 +205,29 @@ class TwoHosts:
                 "fault": self.fault.name if self.fault else None}
 
 
-def _stop(hosts: list[Host]) -> None:
-    with ThreadPoolExecutor(max_workers=max(len(hosts), 1)) as pool:
-        for future in [pool.submit(host.__exit__, None, None, None) for host in hosts]:
+class _Together(Managed):
+    """Hosts entered at once, and exited at once: those that started are stopped also when another failed."""
+
+    def __init__(self, *hosts: Host):
+        self.hosts = hosts
+
+    def _setup(self, stack: ExitStack) -> None:
+        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
+            futures = [pool.submit(host.__enter__) for host in self.hosts]
+        stack.callback(_in_parallel, [host.__exit__ for host, future in zip(self.hosts, futures, strict=True)
+                                      if future.exception() is None])
+        for future in futures:
             future.result()
 
 
-class SegmentGuard:
+def _in_parallel(calls: list[Callable[..., object]]) -> None:
+    """Call each of *calls* (with no arguments) at once; the first error raised once all have returned."""
+    with ThreadPoolExecutor(max_workers=max(len(calls), 1)) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
+
+
+class SegmentGuard(Managed):
     """The egress guard's watch on the segment: any IPv4 packet on it to an address outside the lab's
     networks (the run's /24 and the networks of the two engines; multicast aside) is headed off the machine,
     which on a real LAN it would have left.  Same report as guard.Guard's (``describe()``, ``write()``),
@@ -263,12 +238,8 @@ class SegmentGuard:
         self.name = f"{segment.bridge} (segment)"
         self._capture = segment.capture(None, f"not ({exempt})")
 
-    def __enter__(self) -> SegmentGuard:
-        self._capture.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._capture.__exit__(None, None, None)
+    def _setup(self, stack: ExitStack) -> None:
+        stack.enter_context(self._capture)
 
     def leaks(self) -> list:
         return self._capture.packets()

@@ -11,12 +11,13 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
+from .managed import Managed
 from .tally import count
 
 NETNS_RUN_DIR = Path("/run/netns")
@@ -181,7 +182,7 @@ class Netns:
             ]
 
 
-class NamedNetns(Netns):
+class NamedNetns(Netns, Managed):
     """A namespace the suite creates under /run/netns, removed on exit; lo is brought up unless ``fresh``."""
 
     def __init__(self, name: str, fresh: bool = False):
@@ -189,18 +190,14 @@ class NamedNetns(Netns):
         self.name = name
         self.fresh = fresh
 
-    def __enter__(self) -> NamedNetns:
+    def _setup(self, stack: ExitStack) -> None:
         _netns.create(self.name)
         count("namespaces")
-        try:
-            if not self.fresh:
-                self.up("lo")
-        except BaseException:
-            _netns.remove(self.name)
-            raise
-        return self
+        stack.callback(self._remove)
+        if not self.fresh:
+            self.up("lo")
 
-    def __exit__(self, *exc) -> None:
+    def _remove(self) -> None:
         if os.path.exists(self.path):
             _netns.remove(self.name)
 

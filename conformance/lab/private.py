@@ -16,16 +16,15 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from .engine import Engine, EngineUnavailable
+from .managed import Managed
 from .netns import NamedNetns, Netns
 from .procs import processes
-from .run import Run
+from .run import RUN_DIR, STATE_DIR, Run
 from .wait import WaitTimeout, wait_for
-
-STATE_DIR = Path("/var/lib/docker-net-conformance")
-RUN_DIR = Path("/run/docker-net-conformance")
 
 
 def unmount_below(path: Path) -> None:
@@ -46,8 +45,8 @@ def package_tree(dockerd: Path) -> Path | None:
     return None
 
 
-class PrivateEngine:
-    """``with PrivateEngine(run, "eng", ["--ip-masq=false"]) as engine: ...``
+class PrivateEngine(Managed):
+    """``with PrivateEngine(run, "eng", ["--ip-masq=false"]) as private: private.engine ...``
 
     ``prepare(netns)`` runs in between creating the namespace and starting the
     daemon, for options that name something the daemon expects to find there
@@ -101,16 +100,14 @@ class PrivateEngine:
             raise EngineUnavailable("no dockerd on PATH to start a private engine (apt-get install docker.io)")
         return dockerd
 
-    def __enter__(self) -> Engine:
-        self.netns.__enter__()
-        try:
-            self._as_booted()
-            if self.prepare is not None:
-                self.prepare(self.netns)
-            return self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
+    def _setup(self, stack: ExitStack) -> None:
+        stack.enter_context(self.netns)
+        stack.callback(self.remove_state)
+        self._as_booted()
+        if self.prepare is not None:
+            self.prepare(self.netns)
+        stack.callback(self._stop)
+        self.engine = self._start()
 
     def _as_booted(self) -> None:
         """Start the daemon from the state of a freshly booted host.
@@ -170,15 +167,11 @@ class PrivateEngine:
         except OSError:
             return ""
 
-    def __exit__(self, *exc) -> None:
-        try:
-            self._stop()
-        finally:
-            unmount_below(self.rundir)
-            unmount_below(self.state)
-            shutil.rmtree(self.rundir, ignore_errors=True)
-            shutil.rmtree(self.state, ignore_errors=True)
-            self.netns.__exit__(None, None, None)
+    def remove_state(self) -> None:
+        """Its directories, once it has stopped, with whatever it left mounted there."""
+        for directory in (self.rundir, self.state):
+            unmount_below(directory)
+            shutil.rmtree(directory, ignore_errors=True)
 
     def _stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -192,7 +185,7 @@ class PrivateEngine:
 
 
 class PodmanService(PrivateEngine):
-    """``with PodmanService(run) as engine:`` — ``podman system service`` in a namespace of its own.
+    """``with PodmanService(run) as service: service.engine`` — ``podman system service`` in a namespace of its own.
 
     Everything Podman keeps goes under the run's own directories: storage
     (``--root``), run state (``--runroot``, where netavark and aardvark-dns keep

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from .private import STATE_DIR
+from .run import STATE_DIR
 from .wait import wait_for
 
 RESERVED_DIR = STATE_DIR / "reserved"

@@ -9,34 +9,35 @@ from __future__ import annotations
 
 import socket
 import threading
+from contextlib import ExitStack
 
 from scapy.layers.dns import DNS, DNSRR
 
+from .managed import Managed
 from .netns import Netns
 
 # The one name every resolver of the suite answers (RFC 6761 reserves .test), with the address it serves on.
 PROBE_NAME = "probe.conformance.test"
 
 
-class Resolver:
+class Resolver(Managed):
+    """``with Resolver(netns, "192.0.2.1", {name: address}) as resolver: resolver.queries``"""
+
     def __init__(self, netns: Netns, address: str, records: dict[str, str] | None = None):
+        self.netns = netns
         self.address = address
         self.records = {k.rstrip(".").lower(): v for k, v in (records or {}).items()}
         self.queries: list[tuple[str, str, str]] = []  # (client, name, answer)
-        self._sock = netns.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind((address, 53))
-        self._sock.settimeout(0.2)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="resolver", daemon=True)
 
-    def __enter__(self) -> Resolver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sock.close()
+    def _setup(self, stack: ExitStack) -> None:
+        self._sock = stack.enter_context(self.netns.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        self._sock.bind((self.address, 53))
+        self._sock.settimeout(0.2)
+        thread = threading.Thread(target=self._serve, name="resolver", daemon=True)
+        thread.start()
+        stack.callback(thread.join, timeout=5)
+        stack.callback(self._stop.set)
 
     def _serve(self) -> None:
         while not self._stop.is_set():

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 LABEL = "io.github.docker-net-conformance.run"
 PREFIX = "cf"
+# Where runs keep what lasts as long as they do: private engines' data-roots, liveness locks, reservations
+# (STATE_DIR), and the private engines' sockets and exec-roots (RUN_DIR).  Each entry carries a run's prefix.
+STATE_DIR = Path("/var/lib/docker-net-conformance")
+RUN_DIR = Path("/run/docker-net-conformance")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import docker
 from docker.models.containers import Container
@@ -19,20 +19,8 @@ from .reserve import Reservations
 from .tally import count
 from .wait import wait_for
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .resolver import Resolver
-    from .run import Run
-
-
-class Place(Protocol):
-    """What a scope needs of the lab it works in (the lab, the configured engine, a second host): an engine,
-    the probe image on it, the resolver its containers ask, and the run that labels what it creates."""
-
-    engine: Engine
-    image: str  # the probe image's id
-    resolver: Resolver
-    run: Run
+if TYPE_CHECKING:  # the labs make scopes
+    from .shape import EngineLab
 
 SLEEP = ["sleep", "3600"]
 _serial = itertools.count(1)
@@ -62,7 +50,7 @@ class Scope:
     also after a failure: the containers at once, concurrently, then the networks, then its reservations.
     Where the lab has ``removals`` (an executor), that happens there, and the next check need not wait."""
 
-    def __init__(self, lab: Place):
+    def __init__(self, lab: EngineLab):
         self.lab = lab
         self.client = lab.engine.client
         self.serial = next(_serial)
@@ -79,11 +67,10 @@ class Scope:
         self.close()
 
     def close(self) -> None:
-        removals = getattr(self.lab, "removals", None)
-        if removals is None:
+        if self.lab.removals is None:
             self._remove()
         else:
-            removals.submit(self._remove)
+            self.lab.removals.submit(self._remove)
 
     def _remove(self) -> None:
         try:
@@ -120,7 +107,7 @@ class Scope:
         self._containers.append(container)
         container.start()
         container.reload()
-        guard = getattr(self.lab, "guard", None)  # the configured engine's namespace has no uplink to guard
+        guard = self.lab.guard  # None where the lab's namespace has no uplink to guard
         if guard is not None and container.attrs["State"]["Running"]:
             with suppress(OSError):  # it has already exited: it sends nothing more
                 guard.watch(namespace_of(container.attrs["State"]["Pid"]))  # attrs were just read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,13 +11,13 @@ from typing import Any
 
 from .engine import Engine, NoEngine, docker_host
 from .guard import Guard
-from .private import PodmanService, PrivateEngine
-from .probe import ensure_probe_image
+from .private import PodmanService
 from .reserve import Reservations, shuffled
 from .resolver import PROBE_NAME, Resolver
-from .run import LABEL, Run
-from .scope import Scope
+from .run import Run
+from .shape import EngineLab
 from .subnets import free_subnet
+from .sweep import remove_labelled
 from .upstream import Upstream
 from .variants import Variant
 
@@ -27,16 +28,19 @@ ENGINE_MODES = ("auto", "system", "private", "podman")
 PORT_FLOOR = 20000
 
 
-class Lab:
-    """``with Lab() as lab:`` — set up in order, torn down in reverse, always.
+class Lab(EngineLab):
+    """``with Lab() as lab:`` — the engine under test, its upstream and resolver, and the egress guard.
 
     ``engine_mode`` "auto" uses the engine at DOCKER_HOST when one answers and
     starts a private one only when nothing answers there (an engine that answers
     but cannot be used raises, and is never replaced by a substitute);
     "system" insists on DOCKER_HOST; "private"
     always starts one, with ``daemon_options``, as ``variant`` if one is given
-    (a variant is only ever applied to an engine the suite starts).
+    (a variant is only ever applied to an engine the suite starts); "podman" starts a Podman service.
     """
+
+    role = "engine"
+    guard: Guard
 
     def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None,
                  variant: Variant | None = None, dockerd: str | None = None):
@@ -44,38 +48,27 @@ class Lab:
             raise ValueError(f"engine mode must be one of {ENGINE_MODES}")
         if variant is not None and engine_mode != "private":
             raise ValueError(f"variant {variant.name} needs a private engine")
+        super().__init__(run or Run(), dockerd, variant)
         self.engine_mode = engine_mode
         self.daemon_options = daemon_options
-        self.variant = variant
-        self.dockerd = dockerd
-        self.run = run or Run()
         self.reservations = Reservations()
-        self._stack = ExitStack()
 
-    def __enter__(self) -> Lab:
-        try:
-            self._stack.callback(self.reservations.release_all)
-            self.engine = self._engine()
-            self._stack.callback(self._sweep)
-            self.removals = Removals()
-            self._stack.callback(self.removals.wait)  # before the sweep: what is being removed is not swept
-            self.image = ensure_probe_image(self.engine.client)
-            self.upstream = self._stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
-            self.resolver = self._stack.enter_context(Resolver(
-                self.upstream.netns, self.upstream.remote, {PROBE_NAME: self.upstream.remote}))
-            self.guard = self._stack.enter_context(Guard(
-                self.engine.netns, self.engine.bridge.subnet, [self.upstream.slot.link, self.upstream.slot.remote_net]))
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
+    def _setup(self, stack: ExitStack) -> None:
+        stack.callback(self.reservations.release_all)
+        super()._setup(stack)
+        self.guard = stack.enter_context(Guard(
+            self.engine.netns, self.engine.bridge.subnet, [self.upstream.slot.link, self.upstream.slot.remote_net]))
 
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
+    def _start_engine(self, stack: ExitStack) -> Engine:
+        engine = self._engine(stack)
+        stack.callback(remove_labelled, engine.client, self.run.id)  # what a check's own cleanup missed
+        self.removals = Removals()
+        stack.callback(self.removals.wait)  # before the sweep: what is being removed is not swept
+        return engine
 
-    def _engine(self) -> Engine:
+    def _engine(self, stack: ExitStack) -> Engine:
         if self.engine_mode == "podman":
-            return self._stack.enter_context(PodmanService(self.run))
+            return stack.enter_context(PodmanService(self.run)).engine
         if self.engine_mode != "private":
             try:
                 engine = Engine.connect(docker_host())
@@ -84,22 +77,14 @@ class Lab:
                     raise
                 log.warning("no engine answers at %s: starting a private one", docker_host())
             else:
-                self._stack.callback(engine.client.close)  # an engine the suite did not start is never stopped
+                stack.callback(engine.client.close)  # an engine the suite did not start is never stopped
                 return engine
-        if self.variant is None:
-            return self._stack.enter_context(PrivateEngine(self.run, "eng", self.daemon_options, dockerd=self.dockerd))
-        return self.variant.start(self._stack, self.run, "eng", self.daemon_options, dockerd=self.dockerd)
+        return self._private(stack, "eng", self.daemon_options)
 
-    def scope(self) -> Scope:
-        return Scope(self)
-
-    def _sweep(self) -> None:
-        """Remove anything labelled with this run that a check's own cleanup missed."""
-        selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={self.run.id}"}
-        for container in self.engine.client.containers.list(all=True, filters=selector):
-            container.remove(force=True)
-        for network in self.engine.client.networks.list(filters=selector):
-            network.remove()
+    def _resolver(self, stack: ExitStack) -> Resolver:
+        """The outside world's resolver, in the upstream namespace."""
+        self.upstream = stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
+        return Resolver(self.upstream.netns, self.upstream.remote, {PROBE_NAME: self.upstream.remote})
 
     def connect(self, port: int, address: str | None = None, timeout: float = 3.0) -> socket.socket:
         """A TCP connection from the upstream namespace, by default to the engine's address."""
@@ -114,15 +99,17 @@ class Lab:
 
     def http_get(self, port: int, path: str = "/", address: str | None = None, timeout: float = 3.0) -> str:
         """GET *path* from the upstream namespace; the response body as text."""
-        with self.connect(port, address, timeout) as sock:
-            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: probe\r\n\r\n".encode())
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        response = b"".join(chunks).decode(errors="replace")
-        head, _, body = response.partition("\r\n\r\n")
-        if not head.startswith("HTTP/1.") or " 200 " not in head.splitlines()[0]:
-            raise ConnectionError(f"unexpected HTTP response: {head.splitlines()[:1]}")
+        connection = _UpstreamHTTP(self, address or self.upstream.engine_addr, port, timeout)
+        try:
+            connection.request("GET", path, headers={"Host": "probe"})
+            response = connection.getresponse()
+            body = response.read().decode(errors="replace")
+        except http.client.HTTPException as exc:
+            raise ConnectionError(f"unexpected HTTP response: {exc!r}") from None
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise ConnectionError(f"unexpected HTTP response: {response.status} {response.reason}")
         return body
 
     def free_port(self) -> int:
@@ -154,6 +141,18 @@ class Lab:
                 "remote": self.upstream.remote,
             },
         }
+
+
+class _UpstreamHTTP(http.client.HTTPConnection):
+    """http.client over a connection of the lab's, from the upstream namespace."""
+
+    def __init__(self, lab: Lab, host: str, port: int, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._lab = lab
+        self._timeout = timeout
+
+    def connect(self) -> None:
+        self.sock = self._lab.connect(self.port, self.host, self._timeout)
 
 
 class Removals(ThreadPoolExecutor):

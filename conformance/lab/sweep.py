@@ -18,14 +18,16 @@ import shutil
 import signal
 
 import docker
+from docker.models.containers import Container
+from docker.models.networks import Network
 from pyroute2 import netns as pyroute2_netns
 
 from .engine import docker_host
 from .netns import Netns
-from .private import RUN_DIR, STATE_DIR, unmount_below
+from .private import unmount_below
 from .procs import cgroups, processes
 from .reserve import Lock
-from .run import LABEL, PREFIX, Run
+from .run import LABEL, PREFIX, RUN_DIR, STATE_DIR, Run
 
 RUNS_DIR = STATE_DIR / "runs"
 
@@ -53,6 +55,17 @@ def dead_runs() -> list[str]:
         finally:
             os.close(fd)
     return dead
+
+
+def run_of(pid: int) -> str | None:
+    """The id of the live run that process *pid* runs, if it runs one: a liveness lock names its holder."""
+    for lock in RUNS_DIR.glob("*.lock") if RUNS_DIR.is_dir() else []:
+        try:
+            if lock.read_text().strip() == str(pid):
+                return lock.stem
+        except FileNotFoundError:  # that run just ended
+            continue
+    return None
 
 
 def _kill_processes(prefix: str) -> list[str]:
@@ -91,13 +104,7 @@ def sweep(run_id: str, client: docker.DockerClient | None = None) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"directory {path}")
     if client is not None:
-        selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={run_id}"}
-        for container in client.containers.list(all=True, filters=selector):
-            container.remove(force=True)
-            removed.append(f"container {container.name}")
-        for network in client.networks.list(filters=selector):
-            network.remove()
-            removed.append(f"network {network.name}")
+        removed += remove_labelled(client, run_id)
     (RUNS_DIR / f"{run_id}.lock").unlink(missing_ok=True)
     return removed
 
@@ -112,10 +119,28 @@ def leftovers(run_id: str, client: docker.DockerClient | None = None) -> list[st
                                                                    for a in argv)]
     found += [f"lock {p}" for p in RUNS_DIR.glob(f"{run_id}.lock")]
     if client is not None:
-        selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={run_id}"}
-        found += [f"container {c.name}" for c in client.containers.list(all=True, filters=selector)]
-        found += [f"network {n.name}" for n in client.networks.list(filters=selector)]
+        found += [f"{kind} {item.name}" for kind, item in labelled(client, run_id)]
     return found
+
+
+def labelled(client: docker.DockerClient, run_id: str) -> list[tuple[str, Container | Network]]:
+    """The containers, then the networks, of engine *client* labelled with run *run_id*: ("container", c)..."""
+    selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={run_id}"}
+    return ([("container", c) for c in client.containers.list(all=True, filters=selector)]
+            + [("network", n) for n in client.networks.list(filters=selector)])
+
+
+def remove_labelled(client: docker.DockerClient, run_id: str) -> list[str]:
+    """Remove what of run *run_id* engine *client* holds (containers first: a network in use cannot go);
+    what was removed, one line each.  The lab's last word on its own engine, and the sweep's on a dead run's."""
+    removed = []
+    for kind, item in labelled(client, run_id):
+        if isinstance(item, Container):
+            item.remove(force=True)
+        else:
+            item.remove()
+        removed.append(f"{kind} {item.name}")
+    return removed
 
 
 def system_client() -> docker.DockerClient | None:

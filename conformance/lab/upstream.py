@@ -14,8 +14,10 @@ Removing the veth removes the engine-side address and route with it.
 from __future__ import annotations
 
 import ipaddress
+from contextlib import ExitStack
 from dataclasses import dataclass
 
+from .managed import Managed
 from .netns import NamedNetns, Netns
 from .reserve import Reservations
 from .run import Run
@@ -59,7 +61,7 @@ def free_slot(netns: Netns, reservations: Reservations) -> Slot:
     return found
 
 
-class Upstream:
+class Upstream(Managed):
     """``with Upstream(run, engine.netns, reservations) as up: up.engine_addr, up.remote, up.netns``"""
 
     def __init__(self, run: Run, engine_netns: Netns, reservations: Reservations):
@@ -84,15 +86,11 @@ class Upstream:
     def remote(self) -> str:
         return self.slot.remote
 
-    def __enter__(self) -> Upstream:
+    def _setup(self, stack: ExitStack) -> None:
         self.slot = free_slot(self.engine_netns, self.reservations)
-        self.netns.__enter__()
-        try:
-            self._wire()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+        stack.enter_context(self.netns)
+        stack.callback(self.engine_netns.delete, self.engine_if)  # the veth, its address and route with it
+        self._wire()
 
     def _wire(self) -> None:
         prefix = self.slot.link.prefixlen
@@ -103,9 +101,3 @@ class Upstream:
                       oif=ipr.link_lookup(ifname=self.engine_if)[0])
         self.netns.up(self.upstream_if, f"{self.upstream_addr}/{prefix}")
         self.netns.up("lo", f"{self.remote}/32")
-
-    def __exit__(self, *exc) -> None:
-        try:
-            self.engine_netns.delete(self.engine_if)
-        finally:
-            self.netns.__exit__(None, None, None)

@@ -21,6 +21,7 @@ starts, as a misbehaving hook or agent would.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -139,29 +140,50 @@ def _stale_dnat(engine: Engine) -> None:
 
 
 RUNTIME = "cf-fault-runtime"
+BundleEdit = Callable[[dict, str, str, str], None]  # (spec, network mode, bundle, engine netns): _runtime
 
 
-def _runtime(action: str, engine_netns: str) -> str:
+def _runtime(action: str | None, engine_netns: str, bundle: BundleEdit | None = None,
+             data_root: Path | None = None) -> str:
     """runc, and before `runc start` *action* in the new container's network namespace, which the engine
     has configured by then (20.10 in a prestart hook of `runc create`; 26 and later between create and
     start, daemon/start.go initializeCreatedTask) while the container's process has not started yet;
-    $ENGINE_NETNS names the engine's.  Host-mode containers, which share the engine's, are left alone."""
-    runc, nsenter, sh = _real("runc"), _real("nsenter"), _real("sh")
-    script = f"""[ "$(stat -L -c %i /proc/self/ns/net)" = "$(stat -L -c %i "$ENGINE_NETNS")" ] && exit 0
+    $ENGINE_NETNS names the engine's.  Host-mode containers, which share the engine's, are left alone.
+
+    Before `runc create`, *bundle* (a self-contained function: its source is copied into the wrapper) edits
+    the OCI bundle's config.json as `bundle(spec, mode, bundle_dir, engine_netns)`, *mode* being the
+    container's network mode as the engine keeps it (*data_root*/containers/ID/hostconfig.json: "default",
+    "none", "container:X", a network's name)."""
+    runc, nsenter, sh, search_path = _real("runc"), _real("nsenter"), _real("sh"), "/usr/sbin:/usr/bin:/sbin:/bin"
+    lines = [f"#!{sys.executable}", "import json, os, subprocess, sys", "args = sys.argv[1:]"]
+    if bundle is not None:
+        lines += [
+            inspect.getsource(bundle),
+            "if 'create' in args:",
+            "    bundle_dir = args[args.index('--bundle') + 1]",
+            "    config = os.path.join(bundle_dir, 'config.json')",
+            "    with open(config) as f:",
+            "        spec = json.load(f)",
+            f"    with open(os.path.join({str(data_root)!r}, 'containers', args[-1], 'hostconfig.json')) as f:",
+            "        mode = json.load(f)['NetworkMode']",
+            f"    {bundle.__name__}(spec, mode, bundle_dir, {engine_netns!r})",
+            "    with open(config, 'w') as f:",
+            "        json.dump(spec, f)",
+        ]
+    if action is not None:
+        script = f"""[ "$(stat -L -c %i /proc/self/ns/net)" = "$(stat -L -c %i "$ENGINE_NETNS")" ] && exit 0
 ip -o link show eth0 >/dev/null 2>&1 || exit 0
 {action}"""
-    return (
-        f"#!{sys.executable}\n"
-        "import json, os, subprocess, sys\n"
-        "args = sys.argv[1:]\n"
-        "if 'start' in args:\n"
-        "    state = subprocess.run([" + repr(runc) + ", *args[:args.index('start')], 'state', args[-1]],\n"
-        "                           capture_output=True, text=True)\n"
-        "    pid = str(json.loads(state.stdout)['pid'])\n"
-        f"    subprocess.run([{nsenter!r}, '-t', pid, '-n', {sh!r}, '-c', {script!r}],\n"
-        f"                   env={{'PATH': {'/usr/sbin:/usr/bin:/sbin:/bin'!r}, 'ENGINE_NETNS': {engine_netns!r}}})\n"
-        f"os.execv({runc!r}, [{runc!r}, *args])\n"
-    )
+        lines += [
+            "if 'start' in args:",
+            "    state = subprocess.run([" + repr(runc) + ", *args[:args.index('start')], 'state', args[-1]],",
+            "                           capture_output=True, text=True)",
+            "    pid = str(json.loads(state.stdout)['pid'])",
+            f"    subprocess.run([{nsenter!r}, '-t', pid, '-n', {sh!r}, '-c', {script!r}],",
+            f"                   env={{'PATH': {search_path!r}, 'ENGINE_NETNS': {engine_netns!r}}})",
+        ]
+    lines.append(f"os.execv({runc!r}, [{runc!r}, *args])")
+    return "\n".join(lines) + "\n"
 
 
 _KEEP_ROUTE = 'gw=$(ip -4 route show default | cut -d" " -f3)'
@@ -191,19 +213,31 @@ class Variant:
     # need no engine, as a distribution's hook or sysctl default would set each new namespace up.
     namespaces: Callable[[Netns], None] | None = None
     in_container: str | None = None  # shell run in each new container's namespace before its process starts
+    in_bundle: BundleEdit | None = None  # edits each container's OCI config before `runc create` (_runtime)
     expected: Mapping[str, str] = field(default_factory=dict)  # claim id -> why it fails here
     expected_when: Mapping[str, str] = field(default_factory=dict)
+    # The lab it changes (shape.EngineLab.role): "engine" (the engine under test), "configured" (the engine
+    # run with the options some claims are about, configured.py) or "hosts" (the two-host lab, hosts.py,
+    # which applies its HostFault); the other labs start healthy.
+    lab: str = "engine"
 
     def start(self, stack: ExitStack, run: Run, name: str, options: tuple[str, ...] = (),
-              dockerd: str | Path | None = None) -> Engine:
-        """Start this variant's private engine (stopped when *stack* closes), with extra *options*, from
-        *dockerd* (a build of --dockerd) or the one on PATH."""
-        private = PrivateEngine(run, name, self.options + tuple(options), prepare=self.before_start,
+              prepare: Callable[[Netns], None] | None = None, dockerd: str | Path | None = None) -> Engine:
+        """Start this variant's private engine (stopped when *stack* closes), with extra *options* and the
+        lab's own *prepare* (run in its namespace before this variant's ``before_start``), from *dockerd*
+        (a build of --dockerd) or the one on PATH."""
+        def prepared(netns: Netns) -> None:
+            for step in (prepare, self.before_start):
+                if step is not None:
+                    step(netns)
+
+        private = PrivateEngine(run, name, self.options + tuple(options), prepare=prepared,
                                 tools=self.tools(), dockerd=dockerd)
-        if self.in_container is not None:
-            private.tools[RUNTIME] = _runtime(self.in_container, str(private.netns.path))
+        if self.in_container is not None or self.in_bundle is not None:
+            private.tools[RUNTIME] = _runtime(self.in_container, str(private.netns.path), self.in_bundle,
+                                              private.state / "data")
             private.options += [f"--add-runtime={RUNTIME}={private.tooldir / RUNTIME}", f"--default-runtime={RUNTIME}"]
-        engine = stack.enter_context(private)
+        engine = stack.enter_context(private).engine
         if self.after_start is not None:
             self.after_start(engine)
         return engine
@@ -325,9 +359,146 @@ HOST_AND_NAMESPACE_FAULTS = (
 FAULTS += HOST_AND_NAMESPACE_FAULTS
 VARIANTS.update({variant.name: variant for variant in HOST_AND_NAMESPACE_FAULTS})
 
+# Faults aimed at the claims of the container, none, usernet, bridge and defaults topics: how the engine wires a
+# container's namespaces and bridges.  The bundle edits are copied into the runtime wrapper (_runtime), so each
+# is self-contained; "container:ID" members find X through the namespace path the engine gave them.
+def _joined_netns_split(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """A container: member's network namespace path dropped: runc makes it one of its own (a down lo only)."""
+    if mode.startswith("container:"):
+        for namespace in spec["linux"]["namespaces"]:
+            if namespace["type"] == "network":
+                namespace.pop("path", None)
+
+
+def _joined_tmp_shared(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """X's /tmp bind-mounted at a container: member's /tmp.  X is the sibling bundle whose init.pid is the
+    process the member's namespace path names; its rootfs is mounted where runc runs (a mount of X's own
+    mount namespace cannot be bind-mounted from here)."""
+    import json
+    import os
+    if mode.startswith("container:"):
+        (net,) = (n for n in spec["linux"]["namespaces"] if n["type"] == "network")
+        pid, bundles = net["path"].split("/")[2], os.path.dirname(bundle)
+        for sibling in os.listdir(bundles):
+            try:
+                with open(os.path.join(bundles, sibling, "init.pid")) as f:
+                    if f.read().strip() != pid:
+                        continue
+                with open(os.path.join(bundles, sibling, "config.json")) as f:
+                    root = os.path.join(bundles, sibling, json.load(f)["root"]["path"])
+            except OSError:
+                continue
+            spec["mounts"].append({"destination": "/tmp", "type": "bind", "options": ["rbind", "rw"],
+                                   "source": os.path.join(root, "tmp")})
+
+
+def _joined_pid_shared(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """A container: member put into X's PID namespace, as --pid container:X would."""
+    if mode.startswith("container:"):
+        namespaces = spec["linux"]["namespaces"]
+        (net,) = (n for n in namespaces if n["type"] == "network")
+        for namespace in namespaces:
+            if namespace["type"] == "pid":
+                namespace["path"] = net["path"].replace("/ns/net", "/ns/pid")
+
+
+def _own_netns_dropped(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """Each container that should get a namespace of its own (default bridge, user networks, none) run in the
+    engine's instead; 20.10's libnetwork-setkey prestart hook, which would move its interface in, and the
+    net.* sysctls, which runc refuses to set in the namespace it runs in, dropped.  Docker 26 and later set
+    the sandbox up in the created task's namespace, so there a bridge container's start fails (its address
+    conflicts with the bridge's route): a none-mode container still starts in the engine's namespace."""
+    if mode != "host" and not mode.startswith("container:"):
+        for namespace in spec["linux"]["namespaces"]:
+            if namespace["type"] == "network":
+                namespace["path"] = engine_netns
+        sysctls = spec["linux"].get("sysctl") or {}
+        spec["linux"]["sysctl"] = {key: value for key, value in sysctls.items() if not key.startswith("net.")}
+        hooks = spec.get("hooks", {})
+        hooks["prestart"] = [h for h in hooks.get("prestart", []) if "libnetwork-setkey" not in h.get("args", [])]
+
+
+STALE_PORT_PAIR = ("cfstale0", "cfstale1")
+
+
+def _stale_bridge_port(engine: Engine) -> None:
+    """A veth pair left up with one end on the default bridge, as a crashed daemon or a tool can leave one."""
+    port, peer = STALE_PORT_PAIR
+    engine.netns.add_veth(port, peer)
+    engine.netns.up(peer)
+    engine.netns.up(port, master=engine.bridge.name)
+
+
+def _user_bridge_unaddressed() -> dict[str, str]:
+    return {"iptables": (
+        "#!/bin/sh\n"
+        "# fault user-bridge-unaddressed: each user-defined bridge the daemon writes rules for loses its IPv4\n"
+        'for arg; do\n'
+        '  case "$arg" in br-*) ip -4 addr flush dev "$arg" 2>/dev/null ;; esac\n'
+        'done\n'
+        f'exec {_real("iptables")} "$@"\n'
+    )}
+
+
+WIRING_FAULTS = (
+    Variant("joined-netns-split", "a runtime that gives each --network container:X member a network namespace of "
+            "its own (the spec's path to X's dropped), so it shares nothing of X's stack", False,
+            in_bundle=_joined_netns_split),
+    Variant("joined-tmp-shared", "a runtime that bind-mounts X's /tmp at /tmp of each --network container:X member",
+            False, in_bundle=_joined_tmp_shared),
+    Variant("joined-pid-shared", "a runtime that puts each --network container:X member into X's PID namespace",
+            False, in_bundle=_joined_pid_shared),
+    Variant("own-netns-dropped", "a runtime that runs each bridge, user-network and none-mode container in the "
+            "engine's network namespace instead of one of its own", False, in_bundle=_own_netns_dropped),
+    Variant("bridge-stale-port", f"a veth pair ({'/'.join(STALE_PORT_PAIR)}) left up on the default bridge after "
+            "start: the bridge has carrier with no container attached", False, after_start=_stale_bridge_port),
+    Variant("user-bridge-unaddressed", "an iptables on the daemon's PATH that flushes the IPv4 addresses of each "
+            "user-defined bridge the daemon writes rules for, as a network manager taking over new bridges does",
+            False, tools=_user_bridge_unaddressed),
+    Variant("eth1-squatted", "a runtime that adds a veth pair eth1/cfsquat1 to each container's namespace before "
+            "it starts, as pipework or a CNI hook would: the namespace holds interfaces the engine did not make, and "
+            "`docker network connect` cannot add its own eth1", False,
+            in_container="ip link add eth1 type veth peer name cfsquat1"),
+)
+FAULTS += WIRING_FAULTS
+VARIANTS.update({variant.name: variant for variant in WIRING_FAULTS})
+
+# Faults aimed at the engine run with the options the configured claims are about (configured.py): ``--variant``
+# and ``mutate`` start that engine as the fault, the engine under test healthy.  Each leaves the options as given
+# and breaks what one of them promises: a runtime taking each container's veth off the --bridge bridge or giving
+# it an address off that bridge's subnet, a rule that keeps the --dns resolver from hearing the containers, a
+# rule inserted ahead of Docker's --icc=false drop.
+def _dns_unheard(engine: Engine) -> None:
+    bridge = engine.bridge
+    firewall.change(engine.netns, engine.iptables_variant, "filter", "-I",
+                    f"INPUT -i {bridge.name} -d {bridge.gateway} -p udp --dport 53 -j DROP")
+
+
+def _icc_bypassed(engine: Engine) -> None:
+    bridge = engine.bridge.name
+    firewall.change(engine.netns, engine.iptables_variant, "filter", "-I", f"FORWARD -i {bridge} -o {bridge} -j ACCEPT")
+
+
+CONFIGURED_FAULTS = (
+    Variant("configured-veth-unbridged", "the configured engine's runtime takes each container's host-side veth "
+            "off the --bridge bridge before it starts", False, in_container=VARIANTS["veth-unbridged"].in_container,
+            lab="configured"),
+    Variant("configured-eth0-readdressed", "the configured engine's runtime replaces each container's IPv4 "
+            f"address with {FOREIGN_ADDRESS}, off the --bridge bridge's subnet, before it starts", False,
+            in_container=VARIANTS["eth0-readdressed"].in_container, lab="configured"),
+    Variant("configured-dns-unheard", "`-I INPUT -i <bridge> -d <gateway> -p udp --dport 53 -j DROP` in the "
+            "configured engine's namespace: the --dns resolver never hears its containers", False,
+            after_start=_dns_unheard, lab="configured"),
+    Variant("configured-icc-bypassed", "`-I FORWARD -i <bridge> -o <bridge> -j ACCEPT` ahead of Docker's rules "
+            "in the configured engine's namespace: --icc=false is not enforced", False, after_start=_icc_bypassed,
+            lab="configured"),
+)
+FAULTS += CONFIGURED_FAULTS
+VARIANTS.update({variant.name: variant for variant in CONFIGURED_FAULTS})
+
 # two-host lab: faults of the two hosts and the segment between them (conformance/lab/hosts.py applies them by
 # name; the engine under test is left healthy).
 from .hosts import HOST_FAULTS  # noqa: E402 - hosts.py does not import this module
 
-FAULTS += tuple(Variant(fault.name, fault.why, False) for fault in HOST_FAULTS)
+FAULTS += tuple(Variant(fault.name, fault.why, False, lab="hosts") for fault in HOST_FAULTS)
 VARIANTS.update({variant.name: variant for variant in FAULTS[-len(HOST_FAULTS):]})
