@@ -33,12 +33,12 @@ class _Collected:
 
 
 def _row(item: pytest.Item, host_facts: set[str]) -> dict | None:
-    from .plugin import claim_of, tier_of
+    from .binding import claim_of, tier_of
 
     claim = claim_of(item)
     if claim is None:
         return None
-    # A claim whose `applies` names an engine fact asks the engine before its check runs (plugin._facts).
+    # A claim whose `applies` names an engine fact asks the engine before its check runs (binding._facts).
     engine = bool(ENGINE_FIXTURES & set(getattr(item, "fixturenames", ()))) or bool(set(claim.applies) - host_facts)
     return {**claim.to_dict(), "tier": tier_of(item), "needs_engine": engine, "nodeid": item.nodeid}
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conformance import plugin
+from conformance import binding, plugin, recording
 from conformance.catalog import load_catalog
 from conformance.reports import schema
 
@@ -41,14 +41,14 @@ claims:
     no_fault: demo
 """
 
+CONFTEST = """\
+def pytest_conformance_engine_facts(request):
+    return {"userland_proxy": False}
+"""
+
 CHECKS = """\
 import pytest
-from types import SimpleNamespace
 from conformance.plugin import article_claim, claims
-
-@pytest.fixture(scope="session")
-def engine():
-    return SimpleNamespace(facts=lambda: {"userland_proxy": False})
 
 @pytest.fixture
 def broken():
@@ -86,7 +86,9 @@ def run_demo(pytester, monkeypatch, tmp_path):
     catalog_dir = tmp_path / "catalog"
     catalog_dir.mkdir()
     (catalog_dir / "demo.yaml").write_text(CATALOG)
-    monkeypatch.setattr(plugin, "catalog", lambda: load_catalog(catalog_dir))
+    for module in (plugin, binding, recording):
+        monkeypatch.setattr(module, "catalog", lambda: load_catalog(catalog_dir))
+    pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_demo=CHECKS)
     report_dir = tmp_path / "out"
 
@@ -165,6 +167,16 @@ def test_exit_code_is_zero_when_only_expected_outcomes(run_demo):
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
 
 
+def test_engine_facts_come_from_the_conftests_hook(run_demo, pytester):
+    """The plugin knows no fixture by name: without the hook's answer, a claim about the engine errors, naming it."""
+    (pytester.path / "conftest.py").unlink()
+    _, report_dir = run_demo("-k", "not_applicable")
+    (claim,) = json.loads((report_dir / "report.json").read_text())["claims"]
+    assert claim["status"] == "error"
+    assert claim["message"] == ("the claim's conditions name engine facts (userland_proxy), and no conftest gives "
+                                "them (hook pytest_conformance_engine_facts)")
+
+
 def test_expectations_turn_a_known_deviation_into_an_expected_failure(run_demo, tmp_path):
     known = tmp_path / "known.yaml"
     known.write_text("when: {userland_proxy: false}\n"
@@ -177,8 +189,20 @@ def test_expectations_turn_a_known_deviation_into_an_expected_failure(run_demo, 
     assert claims["demo/fail"]["status"] == "xfailed"
     assert claims["demo/fail"]["expectation"] == "this host class disagrees"
     assert claims["demo/pass"]["status"] == "xpassed", "a deviation that is gone must be flagged"
+    assert claims["demo/pass"]["message"] == f"[XPASS(strict)] known deviation ({known}): it used to fail"
     assert report["run_info"]["expectations"] == str(known)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_known_deviation_of_a_documented_inaccuracy_takes_any_failure(run_demo, tmp_path):
+    """Without the file, only ArticleContradicted is the inaccuracy's expected failure; a known deviation of
+    the claim's host class is any failure, and it is the marker pytest evaluates."""
+    known = tmp_path / "known.yaml"
+    known.write_text("expected:\n  demo/corrected-broken: {status: failed, reason: no address here at first}\n")
+    result, report_dir = run_demo(f"--expectations={known}", "-k", "corrected_expectation_broken")
+    (claim,) = json.loads((report_dir / "report.json").read_text())["claims"]
+    assert (claim["status"], claim["message"]) == ("xfailed", f"known deviation ({known}): no address here at first")
+    assert result.ret == pytest.ExitCode.OK
 
 
 def test_expectations_apply_only_where_their_conditions_hold(run_demo, tmp_path):
@@ -195,3 +219,42 @@ def test_a_bad_expectations_file_is_a_usage_error(run_demo, tmp_path):
     result, _ = run_demo(f"--expectations={known}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "no such claim" in result.stderr.str()
+
+
+def test_workers_facts_merge_into_one_run_info():
+    """Each xdist worker sends its facts (builtin types only); the controller's run_info has the first
+    worker's lab and run id, every worker's run id, and the sums of what they created, found and leaked."""
+    from conformance.lab.tally import CREATED
+    from conformance.preflight import Problem
+    from conformance.run_facts import RunFacts
+
+    workers = []
+    for run_id, leaks in (("aaaaaa", 0), ("bbbbbb", 2)):
+        facts = RunFacts()
+        facts.ran(run_id)
+        facts.described({"run_id": run_id, "engine_version": "20.10.24"})
+        facts.found([Problem("no veth", "a kernel with CONFIG_VETH", "namespaces")])
+        facts.guarded({"uplinks": ["eth0"], "leaks": leaks, "packets": ["p"] * leaks,
+                       **({"pcaps": [f"{run_id}.pcap"]} if leaks else {})})
+        sent = json.loads(json.dumps(facts.to_wire()))
+        workers.append(RunFacts.from_wire(sent | {"created": {"containers": 3}}))
+    controller = RunFacts()
+    info = controller.run_info(workers, tier="full", pytest_args=[])
+    assert (info["run_id"], info["run_ids"], info["workers"]) == ("aaaaaa", ["aaaaaa", "bbbbbb"], 2)
+    assert info["engine_version"] == "20.10.24" and info["start"] == controller.start
+    assert info["created"]["containers"] == 6 + CREATED["containers"]  # and this process's own
+    assert info["problems"] == ["no veth — a kernel with CONFIG_VETH"]
+    assert info["egress_guard"] == {"uplinks": ["eth0"], "leaks": 2, "packets": ["p", "p"], "pcaps": ["bbbbbb.pcap"]}
+    assert schema.problems({"schema": "docker-net-conformance/report/v1", "run_info": info, "totals": {},
+                            "claims": [], "coverage": {}}) == []
+
+
+def test_plain_pytest_loads_the_plugin_and_its_halves_without_a_warning(pytester):
+    """``pytest -p conformance.plugin``, in a fresh process: binding and recording come with it, and pytest has
+    nothing to say about modules it could not rewrite."""
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "conformance.plugin", f"--report-dir={pytester.path / 'out'}",
+                                           "--fixtures")
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    assert "evidence" in result.stdout.str(), "recording's fixture is missing"
+    assert "warnings summary" not in result.stdout.str() and "cannot be rewritten" not in result.stderr.str()

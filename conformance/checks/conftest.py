@@ -26,7 +26,7 @@ from conformance.lab.probe import ProbeUnavailable
 from conformance.lab.run import Run
 from conformance.lab.sweep import Liveness, sweep_dead_runs
 from conformance.lab.variants import VARIANTS, Variant
-from conformance.plugin import PROBLEMS, RECORDER, require
+from conformance.plugin import require, run_facts
 from conformance.scheduling import lab_early, second_engine_early, two_hosts_early
 
 T = TypeVar("T")
@@ -48,10 +48,10 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     for run_id, removed in sweep_dead_runs().items():
         log.warning("swept the leftovers of dead run %s: %s", run_id, ", ".join(removed) or "nothing")
     run = Run()
-    request.config.stash[RECORDER].run_info["run_id"] = run.id
+    run_facts(request.config).ran(run.id)
     with ExitStack() as stack:
         stack.enter_context(Liveness(run))
-        request.config.stash[PROBLEMS] += preflight.kernel(run)
+        run_facts(request.config).found(preflight.kernel(run))
         require(request, "namespaces")
         _start_early(request.config, request.session.items, run, stack)
         yield run
@@ -62,7 +62,7 @@ def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run, stac
     (conformance/scheduling.py says when): the lab, whose engine may be a private one to start, the
     configured engine and the two-host lab.  The fixtures below then take them from the stash; *stack*
     stops, at the end of the run, those no check took (or whose checks were all skipped)."""
-    if any(p.affects in ("everything", "engine") for p in config.stash[PROBLEMS]):
+    if run_facts(config).taking("engine"):
         return  # the fixtures fail with the problem's line; nothing to start
     for key, wanted, make in ((EARLY_LAB, lab_early, _new_lab),
                               (SECOND_ENGINE, _configured_early, _configured_lab),
@@ -123,7 +123,7 @@ def _entered(request: pytest.FixtureRequest, stack: ExitStack, what: str, lab: A
 def lab(request: pytest.FixtureRequest, run: Run) -> Iterator[Lab]:
     with ExitStack() as stack:
         lab = _entered(request, stack, "lab unavailable", _taken(request.config, EARLY_LAB, _new_lab, run))
-        request.config.stash[RECORDER].run_info.update(lab.run_info())
+        run_facts(request.config).described(lab.run_info())
         yield lab
     _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
 
@@ -156,7 +156,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
         return
     require(request, "engine")
     engine = Engine.connect(docker_host())
-    request.config.stash[RECORDER].run_info.update(engine.describe())
+    run_facts(request.config).described(engine.describe())
     try:
         yield engine
     finally:
@@ -212,10 +212,7 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
     found = guard.describe()
     if found["leaks"]:
         found["pcaps"] = [str(guard.write(request.config.option.report_dir / pcap))]
-    merged = request.config.stash[RECORDER].run_info.setdefault(
-        "egress_guard", {"uplinks": [], "leaks": 0, "packets": [], "pcaps": []})
-    for key, value in found.items():
-        merged[key] = merged.get(key, 0 if isinstance(value, int) else []) + value
+    run_facts(request.config).guarded(found)
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +226,11 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     with ExitStack() as stack:
         lab = _entered(request, stack, "cannot start the two-host lab", _taken(request.config, TWO_HOSTS, _two_hosts,
                                                                                  run))
-        request.config.stash[RECORDER].run_info["two_hosts"] = lab.run_info()
+        run_facts(request.config).described_two_hosts(lab.run_info())
         yield lab
     _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap")
+
+
+def pytest_conformance_engine_facts(request: pytest.FixtureRequest) -> dict:
+    """The engine's facts, when a claim's ``applies`` names one (conformance/binding.py asks, by this hook)."""
+    return request.getfixturevalue("engine").facts()

@@ -15,7 +15,6 @@ import socket
 import struct
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,7 +23,7 @@ import docker
 from . import firewall, nftables, podman
 from .daemon import daemon_options, default_bridge_overrides
 from .netns import Netns, namespace_of
-from .procs import comm, processes
+from .procs import cmdline, comm, processes
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 # The documented defaults that some article sentences are literally about.
@@ -173,8 +172,7 @@ class Engine:
     @cached_property
     def options(self) -> dict[str, Any]:
         if self.product == podman.PRODUCT:
-            argv = [a for a in Path(f"/proc/{self.pid}/cmdline").read_bytes().decode().split("\0")[1:] if a]
-            return {**podman.options(iptables=self.iptables_variant is not None), "argv": argv}
+            return {**podman.options(iptables=self.iptables_variant is not None), "argv": cmdline(self.pid)[1:]}
         return daemon_options(self.pid)
 
     @cached_property
@@ -304,14 +302,8 @@ class Engine:
     def proxies(self) -> list[Proxy]:
         """The docker-proxy processes this daemon started."""
         found = []
-        for pid, argv in processes("docker-proxy"):
-            try:
-                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if parent != self.pid:
-                continue
-            args = dict(zip(argv[1::2], argv[2::2], strict=False))  # a trailing flag has no value
+        for pid, command in processes("docker-proxy", parent=self.pid):
+            args = dict(zip(command[1::2], command[2::2], strict=False))  # a trailing flag has no value
             found.append(
                 Proxy(
                     pid=pid,

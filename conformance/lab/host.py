@@ -38,13 +38,10 @@ def is_loopback(address: str) -> bool:
 
 def host_info() -> dict[str, Any]:
     """The host part of report.json's run_info."""
-    distro = ""
     try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                distro = line.split("=", 1)[1].strip('"')
-    except OSError:
-        pass
+        distro = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:  # neither /etc/os-release nor /usr/lib/os-release
+        distro = ""
     uname = platform.uname()
     return {
         "hostname": socket.gethostname(),
