@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .procs import cmdline
+
 DEFAULT_CONFIG = Path("/etc/docker/daemon.json")
 
 # option -> (default, kind) as dockerd documents them
@@ -72,7 +74,7 @@ def _convert(kind: str, value: Any) -> Any:
 
 def daemon_options(pid: int) -> dict[str, Any]:
     """Effective options of the dockerd with *pid*: command line over config file over defaults."""
-    argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[1:] if a]
+    argv = [a for a in cmdline(pid)[1:] if a]
     args, _ = _parser().parse_known_args(argv)
     config_path = Path(args.config_file) if args.config_file else DEFAULT_CONFIG
     config: dict[str, Any] = {}

@@ -19,11 +19,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import docker
+import psutil
 
 from . import firewall, nftables, podman
 from .daemon import daemon_options, default_bridge_overrides
 from .netns import Netns, namespace_of
-from .procs import cmdline, comm, processes
+from .procs import cmdline, comm, executable, processes
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 # The documented defaults that some article sentences are literally about.
@@ -248,8 +249,8 @@ class Engine:
     def binary(self) -> str | None:
         """The daemon's executable, as the kernel names it."""
         try:
-            return os.readlink(f"/proc/{self.pid}/exe")
-        except OSError:
+            return executable(self.pid)
+        except (OSError, psutil.Error):  # gone, or not ours to read
             return None
 
     @cached_property

@@ -19,17 +19,16 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from .netns import Netns
+from .procs import environment
 
 VARIANTS = {"nf_tables": "iptables-nft", "legacy": "iptables-legacy"}
 
 
 def daemon_variant(pid: int) -> str | None:
     """'nf_tables' or 'legacy': what `iptables` resolves to on the daemon's PATH; None if absent."""
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return variant_on_path(next((e[5:].decode() for e in environ if e.startswith(b"PATH=")), os.defpath))
+    return variant_on_path(environment(pid).get("PATH", os.defpath))
 
 
 def variant_on_path(path: str | None = None) -> str | None:

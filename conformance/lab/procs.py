@@ -27,6 +27,22 @@ def cmdline(pid: int) -> list[str]:
         raise ProcessLookupError(pid) from None
 
 
+def executable(pid: int) -> str:
+    """The process's executable, as the kernel names it (``/proc/PID/exe``)."""
+    try:
+        return psutil.Process(pid).exe()
+    except psutil.NoSuchProcess:
+        raise ProcessLookupError(pid) from None
+
+
+def environment(pid: int) -> dict[str, str]:
+    """The environment the process started with."""
+    try:
+        return psutil.Process(pid).environ()
+    except psutil.NoSuchProcess:
+        raise ProcessLookupError(pid) from None
+
+
 def cgroups(pid: int) -> str:
     """``/proc/PID/cgroup``, whose paths name a container's id (psutil does not read it)."""
     return Path(f"/proc/{pid}/cgroup").read_text()
