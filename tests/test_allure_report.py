@@ -10,9 +10,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
+
+from conformance.runner import EngineOptions, run_suite
 
 ALLURE = "allure@3"
 pytestmark = [
@@ -35,8 +36,8 @@ def rendered(url: str) -> str:
 
 def test_allure_report_shows_claims_environment_and_pcap(tmp_path, system_engine):
     wanted = ["egress/masquerade-source", "none/only-loopback", "defaults/three-networks"]
-    subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "run"), "--engine", "system",
-                    *[arg for claim in wanted for arg in ("--claim", claim)]], capture_output=True, timeout=300)
+    run_suite(tmp_path / "run", *[arg for claim in wanted for arg in ("--claim", claim)],
+              engine=EngineOptions("system"), timeout=300)
     generate = subprocess.run(["npx", "--yes", ALLURE, "generate", str(tmp_path / "run" / "allure-results"),
                                "--output", str(tmp_path / "html")], capture_output=True, text=True, timeout=600)
     if generate.returncode != 0 and not (tmp_path / "html" / "index.html").exists():

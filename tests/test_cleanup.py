@@ -15,6 +15,7 @@ from conformance.lab.netns import NamedNetns
 from conformance.lab.run import PREFIX, STATE_DIR, Run
 from conformance.lab.sweep import RUNS_DIR, Liveness, dead_runs, leftovers, run_of
 from conformance.lab.wait import wait_for
+from conformance.runner import EngineOptions, run_suite, start
 
 pytestmark = [
     pytest.mark.engine,
@@ -73,14 +74,12 @@ def wait_for_point(point: str, pid: int, timeout: float = 90) -> str:
     ("containers running", "cleanup"),
 ])
 def test_sigkill_at_any_point_leaves_nothing_after_the_sweep(tmp_path, point, sweeper):
-    victim = subprocess.Popen([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "killed"),
-                               "--engine", "private", "-k", "masquerade_source or four_modes"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = start(tmp_path / "killed", "-k", "masquerade_source or four_modes", engine=EngineOptions("private"))
     try:
-        run_id = wait_for_point(point, victim.pid)
+        run_id = wait_for_point(point, victim.process.pid)
     finally:
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
     # A helper the victim had just forked (pyroute2 enters namespaces that way) may hold the lock a moment longer.
     wait_for(lambda: run_id in dead_runs(), f"run {run_id}'s lock to be released", timeout=15)
     if sweeper == "cleanup":
@@ -89,6 +88,6 @@ def test_sigkill_at_any_point_leaves_nothing_after_the_sweep(tmp_path, point, sw
         # Another run starting meanwhile (every run sweeps the dead first) may have swept it already.
         assert f"run {run_id} (dead)" in swept or not (RUNS_DIR / f"{run_id}.lock").exists(), swept
     else:
-        subprocess.run([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "next"),
-                        "-k", "named_appears"], capture_output=True, timeout=120, check=True)
+        following = run_suite(tmp_path / "next", "-k", "named_appears", timeout=120)
+        assert following.exit == 0, following.tail()
     assert leftovers(run_id) == []

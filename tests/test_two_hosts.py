@@ -8,6 +8,7 @@ import time
 from conformance.lab.run import PREFIX, STATE_DIR
 from conformance.lab.sweep import dead_runs, leftovers, run_of
 from conformance.lab.wait import wait_for
+from conformance.runner import start
 
 
 def _swarm_up(pid: int) -> str | None:
@@ -19,14 +20,13 @@ def _swarm_up(pid: int) -> str | None:
 
 
 def test_sigkill_with_the_swarm_up_leaves_nothing_after_cleanup(tmp_path):
-    victim = subprocess.Popen([sys.executable, "-m", "conformance", "--report-dir", str(tmp_path / "killed"),
-                               "-k", "overlay_reaches"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = start(tmp_path / "killed", "-k", "overlay_reaches")
     try:
-        run_id = wait_for(lambda: _swarm_up(victim.pid), "a run's two hosts to form their swarm", timeout=120)
+        run_id = wait_for(lambda: _swarm_up(victim.process.pid), "a run's two hosts to form their swarm", timeout=120)
         time.sleep(1)  # containers starting on the overlay
     finally:
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
     wait_for(lambda: run_id in dead_runs(), f"run {run_id}'s lock to be released", timeout=15)
     swept = subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, text=True,
                            timeout=120, check=True).stdout
