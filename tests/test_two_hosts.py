@@ -28,8 +28,10 @@ def test_sigkill_with_the_swarm_up_leaves_nothing_after_cleanup(tmp_path):
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
     wait_for(lambda: run_id in dead_runs(), f"run {run_id}'s lock to be released", timeout=15)
-    swept = subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, text=True,
-                           timeout=120, check=True).stdout
+    cleanup = subprocess.run([sys.executable, "-m", "conformance", "cleanup"], capture_output=True, text=True,
+                             timeout=120)
+    assert cleanup.returncode == 0, f"cleanup exited {cleanup.returncode}:\n{cleanup.stdout}{cleanup.stderr}"
+    swept = cleanup.stdout
     if f"run {run_id} (dead)" in swept:  # else another run, starting meanwhile, swept it first
         for name in ("hosta", "hostb", "seg"):
             assert f"namespace {PREFIX}{run_id}-{name}" in swept, swept

@@ -80,7 +80,8 @@ def _kill_processes(prefix: str) -> list[str]:
             ours = any(marker in arg for arg in argv) or any(cid in cgroups(pid) for cid in container_ids)
             if ours and pid != os.getpid():
                 os.kill(pid, signal.SIGKILL)
-                killed.append(f"process {pid} ({os.path.basename(argv[0])})")
+                # A zombie (a killed container's process its dead run never reaped) has no command line.
+                killed.append(f"process {pid} ({os.path.basename(argv[0]) if argv else 'no command line'})")
         except OSError:
             continue
     return killed
