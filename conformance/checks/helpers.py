@@ -1,28 +1,21 @@
-"""Small helpers shared by the checks."""
+"""Small helpers shared by the checks: servers, reachability from a namespace, networks with a subnet of the
+suite's, what a failure message shows.  What a check asks one container is its Box's (conformance/lab/box.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
-from pyroute2 import DiagSocket
-from pyroute2.netlink.diag import SS_ESTABLISHED
 
+from conformance.lab.box import SILENCE_S, Box, ExecResult
 from conformance.lab.engine import bridge_of  # noqa: F401 - the checks take it from here
-from conformance.lab.host import parse_resolv_conf
-from conformance.lab.netns import Netns
-from conformance.lab.scope import ExecResult, listening_tcp_ports
 from conformance.lab.wait import wait_for
 
 HTTPD_PORT = 8080
-# How long a probe waits for an answer that must not come: on one machine an answer takes well under a
-# millisecond, so a second is ample, and a check that expects silence spends no more than that.
-SILENCE_S = 1
 PROBE_PAGE = "hello from the probe"
 
 
@@ -36,20 +29,11 @@ def plain_address(peer: str) -> str:
     return peer.strip().strip("[]").removeprefix("::ffff:")
 
 
-def wget(scope, box, url: str, timeout: int = 5):
-    """Fetch *url* from inside *box*.
-
-    Bounded by the exec's own `timeout`: `wget -T` crashes Debian 12's busybox-static 1.35.
-    """
-    return scope.exec(box, "wget", "-q", "-O", "-", url, timeout=timeout)
 
 
 EXPOSED_PORT = 9999  # the port the probe image EXPOSEs (fixtures/probe/Dockerfile)
 
 
-def pings(scope, box, address: str) -> bool:
-    """One busybox ping from inside *box*; True if answered within SILENCE_S."""
-    return scope.exec(box, "ping", "-c", "1", "-W", str(SILENCE_S), address).exit_code == 0
 
 
 def reachable(netns, address: str, port: int, timeout: float = SILENCE_S) -> bool:
@@ -79,7 +63,7 @@ def ipv4_of(netns, ifname: str = "eth0") -> list[str]:
 def server_and_client(scope, network: str = "bridge"):
     """A web server and a client container on *network*, the server already listening."""
     server, client = scope.containers(srv={"command": httpd(), "network": network}, cli={"network": network})
-    scope.wait_listening(server, HTTPD_PORT)
+    server.wait_listening(HTTPD_PORT)
     return server, client
 
 
@@ -92,9 +76,6 @@ def subnet_network(scope, lab, suffix: str, gateway_index: int = 1, **kwargs):
     return network, subnet, gateway
 
 
-def resolv(scope, box) -> dict[str, list[str]]:
-    """The nameserver and search entries of a container's /etc/resolv.conf."""
-    return parse_resolv_conf(scope.exec(box, "cat", "/etc/resolv.conf").output)
 
 
 EMBEDDED_DNS = "127.0.0.11"  # the address of the engine's embedded resolver inside a container
@@ -120,20 +101,6 @@ def bridge_filters(netns) -> list[str]:
 IFF_UP = 0x1  # a link's "up" flag, as netlink reports it
 
 
-def established(netns: Netns) -> list[dict]:
-    """The established TCP connections in *netns*, with the socket inode of each, read by netlink
-    (sock_diag): [{"local": (addr, port), "remote": (addr, port), "inode": N}], an IPv4-mapped IPv6
-    address as its IPv4 one (busybox httpd listens on [::])."""
-    def plain(address: str) -> str:
-        ip = ipaddress.ip_address(address)
-        return str(getattr(ip, "ipv4_mapped", None) or ip)
-
-    with netns.entered(), DiagSocket() as diag:
-        diag.bind()
-        found = [s for family in (socket.AF_INET, socket.AF_INET6)
-                 for s in diag.get_sock_stats(family=family, states=1 << SS_ESTABLISHED)]
-    return [{"local": (plain(s["idiag_src"]), s["idiag_sport"]), "remote": (plain(s["idiag_dst"]), s["idiag_dport"]),
-             "inode": s["idiag_inode"]} for s in found]
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -160,17 +127,17 @@ def peer_via(lab, port: int) -> str:
 
 
 @contextlib.contextmanager
-def serving(scope, box, port: int) -> Iterator[ExecResult]:
+def serving(box: Box, port: int) -> Iterator[ExecResult]:
     """busybox httpd on *port* in a running *box*, started by an exec: httpd binds, then forks into the
     background, so the exec's result says whether it got the port (exit 0) or why not.  Stopped after, by
     its exact command line (busybox has no pkill; where the box sees the host's processes, only it matches)."""
     argv = ["httpd", "-p", str(port), "-h", "/www"]
-    started = scope.exec(box, *argv)
+    started = box.exec(*argv)
     try:
         yield started
     finally:
         if started.exit_code == 0:
-            scope.sh(box, "for p in $(pidof httpd); do "
-                          f"""[ "$(tr '\\0' ' ' < /proc/$p/cmdline)" = "{' '.join(argv)} " ] && kill "$p"; done""")
-            wait_for(lambda: port not in listening_tcp_ports(scope.pid(box)), f"httpd on port {port} to stop",
-                     timeout=5)
+            box.sh("for p in $(pidof httpd); do "
+                   f"""[ "$(tr '\\0' ' ' < /proc/$p/cmdline)" = "{' '.join(argv)} " ] && kill "$p"; done""")
+            netns = box.netns
+            wait_for(lambda: port not in netns.listening_tcp_ports(), f"httpd on port {port} to stop", timeout=5)

@@ -18,18 +18,16 @@ from .helpers import (
     httpd,
     ipv4_of,
     peer_via,
-    pings,
     plain_address,
     reachable,
     subnet_network,
-    wget,
 )
 
 
 def _attachment(scope, lab, box) -> dict:
     """Where a container sits: its networks, its eth0 address, the bridge its veth is on, its gateway."""
     box.reload()
-    netns = scope.netns(box)
+    netns = box.netns
     _, link = host_end(lab.engine.netns, netns)
     masters = {link["index"]: name for name, link in lab.engine.netns.links().items()}
     gateways = [r["gateway"] for r in netns.routes() if r["dst"] == "default/0"]
@@ -47,7 +45,7 @@ def pair(shared):
     """The default bridge's topology for the checks that only look at it: (plain, server), one container run
     without --network and one with --network bridge serving HTTP on HTTPD_PORT."""
     plain, server = shared.containers(plain={"network": None}, srv={"command": httpd(), "network": "bridge"})
-    shared.wait_listening(server, HTTPD_PORT)
+    server.wait_listening(HTTPD_PORT)
     return plain, server
 
 
@@ -69,8 +67,8 @@ def test_default_mode(claim, pair, scope, lab, evidence):
 @claims("bridge/own-namespace")
 def test_own_namespace(claim, pair, scope, lab, evidence):
     one, two = pair
-    inodes = {"engine": lab.engine.netns.inode, "one": scope.netns(one).inode, "two": scope.netns(two).inode}
-    links = sorted(scope.netns(one).links())
+    inodes = {"engine": lab.engine.netns.inode, "one": one.netns.inode, "two": two.netns.inode}
+    links = sorted(one.netns.links())
     evidence.json("namespaces", {**inodes, "links_of_one": links})
     assert len(set(inodes.values())) == 3, f"namespaces are shared: {inodes}"
     assert links == ["eth0", "lo"], f"the container's namespace holds {links}"
@@ -79,8 +77,8 @@ def test_own_namespace(claim, pair, scope, lab, evidence):
 @claims("bridge/veth-to-bridge")
 def test_veth_to_bridge(claim, pair, scope, lab, evidence):
     box, _ = pair
-    inside = scope.netns(box).links()["eth0"]
-    name, outside = host_end(lab.engine.netns, scope.netns(box))
+    inside = box.netns.links()["eth0"]
+    name, outside = host_end(lab.engine.netns, box.netns)
     bridge = lab.engine.netns.links()[lab.engine.bridge.name]
     evidence.json("veth-ends", {"eth0": inside, name: outside, "bridge": bridge})
     assert inside["kind"] == "veth" and inside["link_netnsid"] is not None, "eth0 is not a veth with a peer elsewhere"
@@ -92,13 +90,13 @@ def test_veth_to_bridge(claim, pair, scope, lab, evidence):
 @claims("bridge/address-from-subnet")
 def test_address_from_subnet(claim, pair, scope, lab, evidence):
     box, _ = pair
-    addresses = ipv4_of(scope.netns(box))
+    addresses = ipv4_of(box.netns)
     subnet = lab.engine.bridge.network
-    evidence.json("eth0", {"addresses": addresses, "subnet": str(subnet), "inspect": scope.address(box)})
+    evidence.json("eth0", {"addresses": addresses, "subnet": str(subnet), "inspect": box.address()})
     assert len(addresses) == 1, f"eth0 holds {addresses}"
     interface = ipaddress.ip_interface(addresses[0])
     assert interface.network == subnet, f"eth0 holds {interface}, not an address of {subnet}"
-    assert str(interface.ip) == scope.address(box), "netlink and the engine disagree on the address"
+    assert str(interface.ip) == box.address(), "netlink and the engine disagree on the address"
 
 
 @claims("bridge/gateway-is-bridge")
@@ -106,10 +104,10 @@ def test_gateway_is_bridge(claim, pair, scope, lab, evidence):
     """Per address family: the IPv4 default route via the bridge's IPv4 address (which must answer), and an
     IPv6 default route, where the engine gives one (--ipv6), via an IPv6 address the bridge itself holds."""
     box, _ = pair
-    routes = scope.netns(box).routes()
+    routes = box.netns.routes()
     gateway, bridge = lab.engine.bridge.gateway, lab.engine.bridge.name
     held_v6 = _addresses(lab.engine.netns, bridge, socket.AF_INET6)
-    replied = pings(scope, box, gateway)
+    replied = box.pings(gateway)
     defaults = {family: [r["gateway"] for r in routes if r["dst"] == "default/0" and r["family"] == family]
                 for family in (socket.AF_INET, socket.AF_INET6)}
     evidence.json("routes", {"routes": routes, "bridge_address": gateway, "bridge_ipv6": held_v6, "ping": replied})
@@ -139,8 +137,8 @@ def test_address_by_dhcp(claim, scope, lab, evidence):
 def test_distinct_addresses(claim, pair, scope, evidence):
     """As the containers' own eth0 has them (netlink), beside what the engine reports."""
     b1, b2 = pair
-    seen = {box.name: (ipv4_of(scope.netns(box)), scope.netns(box).links()["eth0"]["address"]) for box in (b1, b2)}
-    evidence.json("addresses", {"eth0": seen, "inspect": {box.name: (scope.address(box), scope.mac(box))
+    seen = {box.name: (ipv4_of(box.netns), box.netns.links()["eth0"]["address"]) for box in (b1, b2)}
+    evidence.json("addresses", {"eth0": seen, "inspect": {box.name: (box.address(), box.mac())
                                                           for box in (b1, b2)}})
     (ip1, mac1), (ip2, mac2) = seen.values()
     assert ip1 != ip2, f"both containers hold {ip1} on eth0"
@@ -150,9 +148,9 @@ def test_distinct_addresses(claim, pair, scope, evidence):
 @claims("bridge/containers-reach-each-other")
 def test_containers_reach_each_other(claim, pair, scope, evidence):
     client, server = pair
-    address, own = scope.address(server), scope.address(client)
-    replied = pings(scope, client, address)
-    fetched = wget(scope, client, f"http://{address}:{HTTPD_PORT}/cgi-bin/peer")
+    address, own = server.address(), client.address()
+    replied = client.pings(address)
+    fetched = client.fetch(f"http://{address}:{HTTPD_PORT}/cgi-bin/peer")
     peer = plain_address(fetched.output) if fetched.exit_code == 0 else None
     evidence.text("client-to-server", f"ping {address}: {replied}\nwget: exit {fetched.exit_code}\n{fetched.output}")
     assert replied, f"no answer from {address}"
@@ -163,12 +161,12 @@ def test_containers_reach_each_other(claim, pair, scope, evidence):
 @claims("bridge/one-layer2-segment")
 def test_one_layer2_segment(claim, pair, scope, evidence):
     client, server = pair
-    address, sender = scope.address(server), scope.address(client)
-    sender_mac = scope.netns(client).links()["eth0"]["address"]
-    with Capture(scope.netns(server), "eth0") as capture:
-        replied = pings(scope, client, address)
+    address, sender = server.address(), client.address()
+    sender_mac = client.netns.links()["eth0"]["address"]
+    with server.capture() as capture:
+        replied = client.pings(address)
     requests = capture.packets(lambda p: ICMP in p and p[ICMP].type == 8 and p[IP].src == sender)
-    neighbours = {str(n["dst"]): n["lladdr"] for n in scope.netns(server).neighbours()}
+    neighbours = {str(n["dst"]): n["lladdr"] for n in server.netns.neighbours()}
     evidence.pcap("server-eth0", capture)
     evidence.json("server-neighbours", neighbours)
     assert replied and requests, f"no echo request from {sender} reached the server"
@@ -184,9 +182,9 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
     host_port = lab.free_port()
     serve_both = f"httpd -p {EXPOSED_PORT} -h /www && exec httpd -f -p {HTTPD_PORT} -h /www"
     box = scope.container("srv", ["sh", "-c", serve_both], ports={f"{HTTPD_PORT}/tcp": host_port})
-    scope.wait_listening(box, HTTPD_PORT)
-    scope.wait_listening(box, EXPOSED_PORT)
-    address, upstream = scope.address(box), lab.upstream
+    box.wait_listening(HTTPD_PORT)
+    box.wait_listening(EXPOSED_PORT)
+    address, upstream = box.address(), lab.upstream
     with upstream.netns.iproute() as ipr:  # the outsider even gets a route to the bridge subnet through the engine
         ipr.route("add", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
         try:
@@ -204,7 +202,7 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
 @claims("bridge/mtu-follows-network")
 def test_mtu_follows_network(claim, pair, scope, lab, evidence):
     box, _ = pair
-    eth0 = scope.netns(box).links()["eth0"]
+    eth0 = box.netns.links()["eth0"]
     evidence.json("eth0", {"eth0": eth0, "network_mtu": lab.engine.bridge.mtu})
     assert eth0["mtu"] == lab.engine.bridge.mtu, f"eth0 MTU {eth0['mtu']}, the network's {lab.engine.bridge.mtu}"
 
@@ -271,17 +269,17 @@ def _mac_from(address: str) -> str:
 @claims("bridge/first-container-address")
 def test_first_container_address(claim, scope, lab, evidence):
     (box,), network, subnet = _first_on_empty_network(scope, lab, "first")
-    held = ipv4_of(scope.netns(box))
+    held = ipv4_of(box.netns)
     expected = f"{subnet[2]}/{subnet.prefixlen}"
     evidence.json("first-container", {"network": network, "subnet": str(subnet), "eth0": held,
-                                      "inspect": scope.address(box, network)})
+                                      "inspect": box.address(network)})
     assert held == [expected], f"the first container on {network} ({subnet}) holds {held} on eth0, not {expected}"
 
 
 def _addresses_and_macs(scope, lab, evidence) -> dict[str, tuple[str, str]]:
     """Two containers on an empty network: {name: (IPv4 address, MAC)} of their eth0, by netlink."""
     boxes, network, _ = _first_on_empty_network(scope, lab, "mac", count=2)
-    seen = {box.name: (ipv4_of(scope.netns(box))[0].split("/")[0], scope.netns(box).links()["eth0"]["address"])
+    seen = {box.name: (ipv4_of(box.netns)[0].split("/")[0], box.netns.links()["eth0"]["address"])
             for box in boxes}
     evidence.json("eth0", {"network": network, "address_and_mac": seen})
     return seen

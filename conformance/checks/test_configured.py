@@ -9,13 +9,13 @@ import ipaddress
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, SILENCE_S, host_end, httpd, ipv4_of, resolv, wget
+from .helpers import EXPOSED_PORT, SILENCE_S, host_end, httpd, ipv4_of
 
 
 @claims("defaults/daemon-bridge-option")
 def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
     box = configured_scope.container("box")
-    box_netns, engine_netns = configured_scope.netns(box), configured.engine.netns
+    box_netns, engine_netns = box.netns, configured.engine.netns
     end, link = host_end(engine_netns, box_netns)
     links = engine_netns.links()
     bridge = configured.bridge_name
@@ -36,9 +36,9 @@ def test_link_restricts_access(claim, configured, configured_scope, evidence):
     scope = configured_scope
     target, stranger = scope.containers(target={"command": httpd(EXPOSED_PORT)}, stranger={})
     linked = scope.container("linked", links={target.name: "target"})
-    scope.wait_listening(target, EXPOSED_PORT)
-    url = f"http://{scope.address(target)}:{EXPOSED_PORT}/"
-    results = {"linked": wget(scope, linked, url), "stranger": wget(scope, stranger, url, timeout=SILENCE_S)}
+    target.wait_listening(EXPOSED_PORT)
+    url = f"http://{target.address()}:{EXPOSED_PORT}/"
+    results = {"linked": linked.fetch(url), "stranger": stranger.fetch(url, timeout=SILENCE_S)}
     evidence.text("icc-false", "\n".join(f"{who}: wget {url} exit {r.exit_code}" for who, r in results.items()))
     assert results["linked"].exit_code == 0, f"the linked container cannot reach {url} with --icc=false"
     assert results["stranger"].exit_code != 0, f"a container without the link reached {url} with --icc=false"
@@ -47,9 +47,9 @@ def test_link_restricts_access(claim, configured, configured_scope, evidence):
 @claims("dns/daemon-dns-setting")
 def test_daemon_dns_setting(claim, configured, configured_scope, evidence):
     box = configured_scope.container("box", dns=[])  # no --dns: the daemon's setting applies
-    seen = resolv(configured_scope, box)
+    seen = box.resolv()
     asked = len(configured.resolver.queries)
-    lookup = configured_scope.exec(box, "nslookup", PROBE_NAME)
+    lookup = box.exec("nslookup", PROBE_NAME)
     queries = configured.resolver.queries[asked:]
     evidence.json("daemon-dns", {"daemon_options": configured.options, "resolv_conf": seen,
                                  "nslookup": lookup.output, "queries": queries})

@@ -8,7 +8,7 @@ from scapy.layers.inet import ICMP, IP
 from conformance.lab.capture import Capture
 from conformance.plugin import claims
 
-from .helpers import PROBE_PAGE, wget
+from .helpers import PROBE_PAGE
 
 MARKER = "3599"
 MEMBER_BYTE = 0xCF  # ping -p: b1's pings fill their payload with it
@@ -28,7 +28,7 @@ def joined(shared):
 @claims("container/shares-network-stack")
 def test_shares_network_stack(claim, joined, scope, evidence):
     b1, b2 = joined
-    netns1, netns2 = scope.netns(b1), scope.netns(b2)
+    netns1, netns2 = b1.netns, b2.netns
     links1, links2 = netns1.links(), netns2.links()
     addresses1, addresses2 = netns1.addresses(), netns2.addresses()
     evidence.json("netlink", {"b1": {"links": links1, "addresses": addresses1},
@@ -42,10 +42,10 @@ def test_shares_network_stack(claim, joined, scope, evidence):
 @claims("container/loopback-between-members")
 def test_loopback_between_members(claim, joined, scope, evidence):
     b1, b2 = joined
-    started = scope.exec(b1, "httpd", "-p", f"127.0.0.1:{LOOPBACK_PORT}", "-h", "/www")
+    started = b1.exec("httpd", "-p", f"127.0.0.1:{LOOPBACK_PORT}", "-h", "/www")
     assert started.exit_code == 0, f"control: httpd did not start in b1: {started.output}"
-    scope.wait_listening(b1, LOOPBACK_PORT)
-    fetched = wget(scope, b2, f"http://127.0.0.1:{LOOPBACK_PORT}/")
+    b1.wait_listening(LOOPBACK_PORT)
+    fetched = b2.fetch(f"http://127.0.0.1:{LOOPBACK_PORT}/")
     evidence.text("wget-127.0.0.1", f"exit {fetched.exit_code}\n{fetched.output}")
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget 127.0.0.1 from b2: {fetched.output}"
 
@@ -53,11 +53,11 @@ def test_loopback_between_members(claim, joined, scope, evidence):
 @claims("container/served-at-shared-address")
 def test_served_at_shared_address(claim, joined, scope, evidence):
     b1, b2 = joined
-    site = scope.sh(b2, "mkdir -p /tmp/site && echo 'hellp world' > /tmp/site/index.html && httpd -p 80 -h /tmp/site")
+    site = b2.sh("mkdir -p /tmp/site && echo 'hellp world' > /tmp/site/index.html && httpd -p 80 -h /tmp/site")
     assert site.exit_code == 0, f"control: httpd did not start in b2: {site.output}"
-    scope.wait_listening(b2, 80)
-    address = scope.address(b1)
-    fetched = wget(scope, b1, f"{address}:80")
+    b2.wait_listening(80)
+    address = b1.address()
+    fetched = b1.fetch(f"{address}:80")
     evidence.text("wget-shared-address", f"wget {address}:80 from b1: exit {fetched.exit_code}\n{fetched.output}")
     assert fetched.exit_code == 0 and "hellp world" in fetched.output, f"b1 got: {fetched.output}"
 
@@ -65,8 +65,8 @@ def test_served_at_shared_address(claim, joined, scope, evidence):
 @claims("container/filesystem-isolated")
 def test_filesystem_isolated(claim, joined, scope, evidence):
     b1, b2 = joined
-    made = scope.exec(b1, "sh", "-c", "mkdir /tmp/data && ls /tmp")
-    seen = scope.exec(b2, "ls", "/tmp")
+    made = b1.exec("sh", "-c", "mkdir /tmp/data && ls /tmp")
+    seen = b2.exec("ls", "/tmp")
     evidence.text("tmp-listings", f"# b1: mkdir /tmp/data; ls /tmp\n{made.output}\n# b2: ls /tmp\n{seen.output}")
     assert made.exit_code == 0 and "data" in made.output.split(), f"mkdir in b1 failed: {made.output}"
     assert "data" not in seen.output.split(), "b2 sees the directory made in b1"
@@ -76,9 +76,9 @@ def test_filesystem_isolated(claim, joined, scope, evidence):
 def test_process_list_isolated(claim, joined, scope, evidence):
     marker = MARKER
     b1, b2 = joined
-    in_b1 = scope.exec(b1, "ps", "-o", "pid,args").output
-    in_b2 = scope.exec(b2, "ps", "-o", "pid,args").output
-    pidns = {name: os.stat(f"/proc/{scope.pid(box)}/ns/pid").st_ino for name, box in (("b1", b1), ("b2", b2))}
+    in_b1 = b1.exec("ps", "-o", "pid,args").output
+    in_b2 = b2.exec("ps", "-o", "pid,args").output
+    pidns = {name: os.stat(f"/proc/{box.pid}/ns/pid").st_ino for name, box in (("b1", b1), ("b2", b2))}
     evidence.text("process-lists", f"# b1\n{in_b1}\n# b2\n{in_b2}\n# pid namespaces {pidns}")
     assert f"sleep {marker}" in in_b1, "control: b1 does not list its own process"
     assert pidns["b1"] != pidns["b2"], "b1 and b2 share a PID namespace"
@@ -88,11 +88,11 @@ def test_process_list_isolated(claim, joined, scope, evidence):
 @claims("container/shared-port-space")
 def test_shared_port_space(claim, joined, scope, evidence):
     b1, b2 = joined
-    started = scope.exec(b1, "httpd", "-p", str(SHARED_PORT), "-h", "/www")
+    started = b1.exec("httpd", "-p", str(SHARED_PORT), "-h", "/www")
     assert started.exit_code == 0, f"control: httpd did not start in b1: {started.output}"
-    scope.wait_listening(b1, SHARED_PORT)
-    taken = scope.exec(b2, "httpd", "-f", "-p", str(SHARED_PORT), "-h", "/www", timeout=3)
-    free = scope.exec(b2, "httpd", "-p", str(SHARED_PORT + 1), "-h", "/www")
+    b1.wait_listening(SHARED_PORT)
+    taken = b2.exec("httpd", "-f", "-p", str(SHARED_PORT), "-h", "/www", timeout=3)
+    free = b2.exec("httpd", "-p", str(SHARED_PORT + 1), "-h", "/www")
     evidence.text("bind-in-b2", f"port {SHARED_PORT} (b1's): exit {taken.exit_code} {taken.output}\n"
                                 f"port {SHARED_PORT + 1}: exit {free.exit_code} {free.output}")
     assert free.exit_code == 0, f"control: b2 cannot bind a free port: {free.output}"
@@ -106,7 +106,7 @@ def test_egress_unchanged(claim, joined, scope, lab, evidence):
     sources, replied = {}, {}
     for box in (b1, b2):
         with Capture(upstream.netns, upstream.upstream_if) as capture:
-            replied[box.name] = scope.exec(box, "ping", "-c", "1", "-W", "2", remote).exit_code == 0
+            replied[box.name] = box.exec("ping", "-c", "1", "-W", "2", remote).exit_code == 0
         sources[box.name] = sorted({p[IP].src for p in capture.packets(
             lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
     evidence.json("egress", {"replied": replied, "sources_upstream": sources})
@@ -122,12 +122,12 @@ def test_sees_member_traffic(claim, joined, scope, lab, evidence):
     marked pings and their replies, while a bystander on the same bridge, with a namespace of its own, sees
     none of them: the observation comes from sharing X's stack, not from the traffic being everywhere."""
     b1, b2 = joined
-    assert scope.netns(b2).inode == scope.netns(b1).inode, "b2 has a network namespace of its own, not b1's"
+    assert b2.netns.inode == b1.netns.inode, "b2 has a network namespace of its own, not b1's"
     bystander = scope.container("bystander")
-    remote, b1_address = lab.upstream.remote, scope.address(b1)
+    remote, b1_address = lab.upstream.remote, b1.address()
     ours = lambda p: IP in p and ICMP in p and MEMBER_PATTERN in bytes(p[ICMP].payload)  # noqa: E731
-    with Capture(scope.netns(b2), "eth0") as monitor, Capture(scope.netns(bystander), "eth0") as elsewhere:
-        sent = scope.exec(b1, "ping", "-c", "3", "-W", "2", "-p", f"{MEMBER_BYTE:02x}", remote)
+    with b2.capture() as monitor, bystander.capture() as elsewhere:
+        sent = b1.exec("ping", "-c", "3", "-W", "2", "-p", f"{MEMBER_BYTE:02x}", remote)
         monitor.wait(lambda p: ours(p) and p[ICMP].type == 0 and p[IP].dst == b1_address)
     seen = {kind: sorted({(p[IP].src, p[IP].dst) for p in monitor.packets(ours) if p[ICMP].type == code})
             for kind, code in (("requests", 8), ("replies", 0))}

@@ -35,7 +35,7 @@ def test_four_modes(claim, scope, lab, evidence):
         raise AssertionError(f"the engine refuses to start a container in one of the modes: {exc}") from None
     boxes = {"bridge": bridged, "host": host, "none": none,
              "container": scope.container("joined", network=f"container:{bridged.name}")}
-    inode = {mode: scope.netns(box).inode for mode, box in boxes.items()}
+    inode = {mode: box.netns.inode for mode, box in boxes.items()}
     running = {mode: box.status for mode, box in boxes.items()}
     engine = lab.engine.netns.inode
     evidence.json("namespaces", {"engine": engine, "containers": inode, "status": running})
@@ -45,7 +45,7 @@ def test_four_modes(claim, scope, lab, evidence):
     own = [inode["bridge"], inode["none"], engine]
     assert len(set(own)) == 3, "bridge and none mode did not each get a namespace of their own"
     attached = sorted(bridged.attrs["NetworkSettings"]["Networks"])
-    links = {mode: sorted(scope.netns(boxes[mode]).links()) for mode in ("bridge", "none")}
+    links = {mode: sorted(boxes[mode].netns.links()) for mode in ("bridge", "none")}
     evidence.json("bridge-and-none", {"bridge_mode_networks": attached, "links": links})
     assert attached == [lab.engine.default_network] and "eth0" in links["bridge"], (
         f"a bridge-mode container is not on the bridge network: networks {attached}, links {links['bridge']}")

@@ -13,7 +13,7 @@ from conformance.lab.podman import PRODUCT as PODMAN
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims
 
-from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, resolv, wget
+from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def bridged(shared):
     port the probe image EXPOSEs (the one a --link opens even under --icc=false), and a plain container
     (whose resolver, as every probe's, is the suite's)."""
     server, client = shared.containers(srv={"command": httpd(EXPOSED_PORT)}, cli={})
-    shared.wait_listening(server, EXPOSED_PORT)
+    server.wait_listening(EXPOSED_PORT)
     return server, client
 
 
@@ -44,8 +44,8 @@ def default_resolv_conf(shared) -> Callable[[], tuple[str, bool]]:
     @functools.cache
     def read() -> tuple[str, bool]:
         box = shared.container("box", dns=[])
-        ipv6 = bool(shared.endpoint(box).get("GlobalIPv6Address"))
-        return shared.exec(box, "cat", "/etc/resolv.conf").output, ipv6
+        ipv6 = bool(box.endpoint().get("GlobalIPv6Address"))
+        return box.exec("cat", "/etc/resolv.conf").output, ipv6
 
     return read
 
@@ -59,13 +59,13 @@ def _queries_for(queries, name: str) -> list:
 def test_default_bridge_no_names(claim, bridged, scope, lab, evidence):
     """What the lookup met on its way: the container's resolver, the upstream's log, the embedded address."""
     server, client = bridged
-    name, address, resolver = server.name, scope.address(server), lab.resolver.address
-    conf = resolv(scope, client)
-    hosts = scope.exec(client, "cat", "/etc/hosts").output
+    name, address, resolver = server.name, server.address(), lab.resolver.address
+    conf = client.resolv()
+    hosts = client.exec("cat", "/etc/hosts").output
     asked = len(lab.resolver.queries)
-    lookup = scope.exec(client, "nslookup", name)
+    lookup = client.exec("nslookup", name)
     reached = _queries_for(lab.resolver.queries[asked:], name)
-    embedded = scope.exec(client, "nslookup", name, EMBEDDED_DNS, timeout=SILENCE_S + 1)
+    embedded = client.exec("nslookup", name, EMBEDDED_DNS, timeout=SILENCE_S + 1)
     evidence.text("lookups", f"# /etc/resolv.conf: {conf}\n# /etc/hosts\n{hosts}\n"
                              f"# nslookup {name}: exit {lookup.exit_code}\n{lookup.output}\n"
                              f"# nslookup {name} {EMBEDDED_DNS}: exit {embedded.exit_code}\n{embedded.output}")
@@ -94,11 +94,11 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
         client_dns = {"dns": [embedded], "dns_search": ["."]}
     server, client = scope.containers(srv={"command": httpd(), "network": network.name},
                                       cli={"network": network.name, **client_dns})
-    scope.wait_listening(server, HTTPD_PORT)
-    address = scope.address(server, network.name)
-    lookup = scope.exec(client, "nslookup", server.name)
-    fetched = wget(scope, client, f"http://{server.name}:{HTTPD_PORT}/")
-    resolv = scope.exec(client, "cat", "/etc/resolv.conf").output
+    server.wait_listening(HTTPD_PORT)
+    address = server.address(network.name)
+    lookup = client.exec("nslookup", server.name)
+    fetched = client.fetch(f"http://{server.name}:{HTTPD_PORT}/")
+    resolv = client.exec("cat", "/etc/resolv.conf").output
     evidence.text("nslookup", f"{lookup.output}\n# /etc/resolv.conf\n{resolv}")
     assert embedded in resolv, f"the container does not use the embedded DNS server {embedded}: {resolv}"
     assert lookup.exit_code == 0 and address in lookup.output, f"{server.name} did not resolve to {address}"
@@ -108,10 +108,10 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
 @claims("dns/link-alias")
 def test_link_alias(claim, bridged, named, scope, evidence):
     target, _ = bridged
-    address, client = scope.address(target), named
-    hosts = scope.exec(client, "cat", "/etc/hosts").output
-    fetched = wget(scope, client, f"http://alias:{EXPOSED_PORT}/")
-    by_address = wget(scope, client, f"http://{address}:{EXPOSED_PORT}/") if fetched.exit_code else fetched
+    address, client = target.address(), named
+    hosts = client.exec("cat", "/etc/hosts").output
+    fetched = client.fetch(f"http://alias:{EXPOSED_PORT}/")
+    by_address = client.fetch(f"http://{address}:{EXPOSED_PORT}/") if fetched.exit_code else fetched
     evidence.text("link", f"# /etc/hosts\n{hosts}\n# wget http://alias:{EXPOSED_PORT}/: exit {fetched.exit_code}\n"
                           f"# wget http://{address}:{EXPOSED_PORT}/: exit {by_address.exit_code}")
     assert any(line.split()[:1] == [address] and "alias" in line.split() for line in hosts.splitlines()), (
@@ -154,9 +154,9 @@ def test_resolv_conf_from_host(claim, default_resolv_conf, evidence):
 def test_dns_option(claim, bridged, scope, lab, evidence):
     server = lab.resolver.address
     _, box = bridged  # run with --dns pointing at the suite's resolver, as every probe is
-    seen = resolv(scope, box)
+    seen = box.resolv()
     asked = len(lab.resolver.queries)
-    lookup = scope.exec(box, "nslookup", PROBE_NAME)
+    lookup = box.exec("nslookup", PROBE_NAME)
     queries = lab.resolver.queries[asked:]
     evidence.json("dns-option", {"resolv_conf": seen, "nslookup": lookup.output, "queries": queries})
     assert seen["nameserver"] == [server], f"nameservers {seen['nameserver']}, expected only {server}"
@@ -172,11 +172,11 @@ def test_add_host(claim, named, scope, lab, evidence):
     """NAME points at the suite's stand-in for a server on the internet, which no container-to-container
     rule (icc) stands between; the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
     address, client = lab.upstream.remote, named
-    hosts = scope.exec(client, "cat", "/etc/hosts").output
+    hosts = client.exec("cat", "/etc/hosts").output
     asked = len(lab.resolver.queries)
-    by_name = scope.exec(client, "ping", "-c", "1", "-W", "2", "www.a.com")
+    by_name = client.exec("ping", "-c", "1", "-W", "2", "www.a.com")
     asked_dns = _queries_for(lab.resolver.queries[asked:], "www.a.com")
-    by_address = scope.exec(client, "ping", "-c", "1", "-W", "2", address) if by_name.exit_code else by_name
+    by_address = client.exec("ping", "-c", "1", "-W", "2", address) if by_name.exit_code else by_name
     evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
                               f"# DNS queries for www.a.com: {asked_dns}")
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
@@ -190,19 +190,19 @@ def test_add_host(claim, named, scope, lab, evidence):
 @claims("dns/hostname-option")
 def test_hostname_option(claim, named, scope, evidence):
     box = named
-    name = scope.exec(box, "hostname").output.strip()
-    hosts = scope.exec(box, "cat", "/etc/hosts").output
+    name = box.exec("hostname").output.strip()
+    hosts = box.exec("cat", "/etc/hosts").output
     evidence.text("hostname", f"hostname: {name}\n# /etc/hosts\n{hosts}")
     assert name == "daxinyu", f"hostname is {name!r}, not daxinyu, the --hostname it was started with"
     # Podman adds the container's name as a second alias on the same line: the mapping still holds.
-    assert any(line.split()[:1] == [scope.address(box)] and "daxinyu" in line.split()[1:]
-               for line in hosts.splitlines()), f"/etc/hosts does not map daxinyu to {scope.address(box)}:\n{hosts}"
+    assert any(line.split()[:1] == [box.address()] and "daxinyu" in line.split()[1:]
+               for line in hosts.splitlines()), f"/etc/hosts does not map daxinyu to {box.address()}:\n{hosts}"
 
 
 @claims("dns/default-hostname")
 def test_default_hostname(claim, bridged, scope, evidence):
     _, box = bridged
-    name = scope.exec(box, "hostname").output.strip()
+    name = box.exec("hostname").output.strip()
     evidence.text("hostname", f"hostname: {name}\ncontainer id: {box.id}")
     assert name == box.id[:12], f"hostname {name!r}, the id starts {box.id[:12]}"
 
@@ -230,7 +230,7 @@ def test_hostname_breaks_ping(claim, named, bridged, scope, lab, evidence):
     remote, (_, plain) = lab.upstream.remote, bridged
     results = {}
     for who, box in (("with --hostname", named), ("without", plain)):
-        results[who] = {target: scope.exec(box, "ping", "-c", "1", "-W", "2", target)
+        results[who] = {target: box.exec("ping", "-c", "1", "-W", "2", target)
                         for target in (remote, PROBE_NAME)}
     evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
                                      for who, by_target in results.items() for target, r in by_target.items()))

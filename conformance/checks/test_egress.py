@@ -7,7 +7,7 @@ from conformance.lab import firewall
 from conformance.lab.capture import Capture
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, plain_address, server_and_client, wget
+from .helpers import HTTPD_PORT, plain_address, server_and_client
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_masquerade_source(claim, pair, scope, lab, evidence):
     _, box = pair
     remote, upstream, bridge = lab.upstream.remote, lab.upstream, lab.engine.bridge.name
     with Capture(lab.engine.netns, bridge) as on_bridge, Capture(upstream.netns, upstream.upstream_if) as beyond:
-        ping = scope.exec(box, "ping", "-c", "1", "-W", "2", remote)
+        ping = box.exec("ping", "-c", "1", "-W", "2", remote)
     evidence.pcap("bridge", on_bridge)
     evidence.pcap("upstream", beyond)
     evidence.text("ping", ping.output)
@@ -40,7 +40,7 @@ def test_masquerade_source(claim, pair, scope, lab, evidence):
             lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
 
     inside, outside = sources(on_bridge), sources(beyond)
-    assert inside == [scope.address(box)], f"on {bridge} the echo requests came from {inside}"
+    assert inside == [box.address()], f"on {bridge} the echo requests came from {inside}"
     assert outside, f"no echo request from the container reached {remote} upstream"
     assert outside == [upstream.engine_addr], (
         f"upstream saw sources {outside}; expected only the engine's outgoing address {upstream.engine_addr}"
@@ -51,8 +51,8 @@ def test_masquerade_source(claim, pair, scope, lab, evidence):
 @claims("egress/no-nat-between-containers")
 def test_no_nat_between_containers(claim, pair, scope, evidence):
     server, client = pair
-    fetched = wget(scope, client, f"http://{scope.address(server)}:{HTTPD_PORT}/cgi-bin/peer")
+    fetched = client.fetch(f"http://{server.address()}:{HTTPD_PORT}/cgi-bin/peer")
     peer = plain_address(fetched.output)
-    evidence.text("peer-seen-by-server", f"client {scope.address(client)}; the server saw {peer!r}")
+    evidence.text("peer-seen-by-server", f"client {client.address()}; the server saw {peer!r}")
     assert fetched.exit_code == 0, f"the client did not reach the server: {fetched.output}"
-    assert peer == scope.address(client), f"the server saw {peer}, the client is {scope.address(client)}"
+    assert peer == client.address(), f"the server saw {peer}, the client is {client.address()}"

@@ -35,8 +35,8 @@ def _views(scope, box, engine_netns) -> dict:
     The container's view is read with its own tools, its /sys and busybox ip (netlink from inside it): read
     from the suite through its namespace, it would only repeat the namespace comparison."""
     before = sorted(engine_netns.links()), engine_netns.addresses()
-    links = sorted(scope.exec(box, "ls", "/sys/class/net").output.split())
-    ip_addr = scope.exec(box, "ip", "-o", "addr").output
+    links = sorted(box.exec("ls", "/sys/class/net").output.split())
+    ip_addr = box.exec("ip", "-o", "addr").output
     addresses = sorted(words[i + 1] for words in map(str.split, ip_addr.splitlines())
                        for i, word in enumerate(words[:-1]) if word in ("inet", "inet6"))
     after = sorted(engine_netns.links()), engine_netns.addresses()
@@ -55,8 +55,8 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
         if all(set(first) & set(last) <= set(own) <= set(first) | set(last)
                for own, (first, last) in zip(views["container"], bounds, strict=True)):
             break
-    evidence.json("namespaces", {"container": scope.netns(box).inode, "engine": lab.engine.netns.inode, **views})
-    assert scope.netns(box).inode == lab.engine.netns.inode, "the container has a network namespace of its own"
+    evidence.json("namespaces", {"container": box.netns.inode, "engine": lab.engine.netns.inode, **views})
+    assert box.netns.inode == lab.engine.netns.inode, "the container has a network namespace of its own"
     for what, own, (first, last) in zip(("links", "addresses"), views["container"], bounds, strict=True):
         missing, extra = sorted(set(first) & set(last) - set(own)), sorted(set(own) - set(first) - set(last))
         assert not missing, f"the container does not see the engine's {what} {missing}"
@@ -65,7 +65,7 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
 
 def _whose_netns(scope, box, lab) -> str:
     """Which network namespace *box* is in, for a failure message."""
-    own, engine = scope.netns(box).inode, lab.engine.netns.inode
+    own, engine = box.netns.inode, lab.engine.netns.inode
     return f"its network namespace {own} is {'the' if own == engine else 'not the'} engine's ({engine})"
 
 
@@ -83,7 +83,7 @@ def test_port_conflict(claim, host_box, scope, lab, evidence):
     with lab.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("0.0.0.0", port))
         holder.listen()
-        with serving(scope, host_box, port) as started:
+        with serving(host_box, port) as started:
             whose = _whose_netns(scope, host_box, lab)
     evidence.text("httpd", f"host port {port} held by the suite; httpd exit status {started.exit_code}\n"
                            f"{started.output}\n# {whose}")
@@ -94,7 +94,7 @@ def test_port_conflict(claim, host_box, scope, lab, evidence):
 @claims("host/reachable-without-nat")
 def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
-    with serving(scope, host_box, port) as started:
+    with serving(host_box, port) as started:
         assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
         peer = _peer_via_host_box(scope, host_box, lab, port)
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
@@ -108,14 +108,14 @@ def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
 def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
     marker = f"/tmp/{lab.run.name('host-fs')}"
     box = host_box
-    made = scope.exec(box, "touch", marker)
-    mount_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/mnt").st_ino,
+    made = box.exec("touch", marker)
+    mount_ns = {"container": os.stat(f"/proc/{box.pid}/ns/mnt").st_ino,
                 "suite": os.stat("/proc/self/ns/mnt").st_ino}
     on_host = Path(marker).exists()
     if on_host:  # the container wrote into the host's /tmp: remove what it made there
         Path(marker).unlink()
     # mountinfo's fifth field is the mount point: what is mounted at the container's /tmp, if anything
-    at_tmp = [line for line in Path(f"/proc/{scope.pid(box)}/mountinfo").read_text().splitlines()
+    at_tmp = [line for line in Path(f"/proc/{box.pid}/mountinfo").read_text().splitlines()
               if line.split()[4] == "/tmp"]
     evidence.json("filesystem", {"marker": marker, "made_in_container": made.exit_code == 0, "on_host": on_host,
                                  "mount_namespaces": mount_ns, "mounted_at_container_tmp": at_tmp})
@@ -128,8 +128,8 @@ def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
 @claims("host/process-list-isolated")
 def test_process_list_isolated(claim, host_box, scope, lab, evidence):
     box = host_box
-    listing = scope.exec(box, "ps", "-o", "pid,comm").output
-    pid_ns = {"container": os.stat(f"/proc/{scope.pid(box)}/ns/pid").st_ino,
+    listing = box.exec("ps", "-o", "pid,comm").output
+    pid_ns = {"container": os.stat(f"/proc/{box.pid}/ns/pid").st_ino,
               "suite": os.stat("/proc/self/ns/pid").st_ino}
     evidence.text("ps-in-container", f"{listing}\n# pid namespaces {pid_ns}; dockerd is pid {lab.engine.pid}")
     assert pid_ns["container"] != pid_ns["suite"], "the container shares the host's PID namespace"
@@ -149,7 +149,7 @@ def test_egress_with_host_address(claim, host_box, scope, lab, evidence):
         on_bridge = (captures.enter_context(Capture(lab.engine.netns, bridge))
                      if bridge in lab.engine.netns.links() else None)
         beyond = captures.enter_context(Capture(upstream.netns, upstream.upstream_if))
-        ping = scope.exec(box, "ping", "-c", "1", "-W", "2", remote)
+        ping = box.exec("ping", "-c", "1", "-W", "2", remote)
     evidence.pcap("upstream", beyond)
     evidence.text("ping", ping.output if on_bridge else f"{ping.output}\n# no device {bridge} to capture on")
     seen = sorted({p[IP].src for p in requests(beyond)})
@@ -164,7 +164,7 @@ def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
     with -P: a second host-mode container run with it."""
     if not scope.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
-    with serving(scope, host_box, EXPOSED_PORT) as started:
+    with serving(host_box, EXPOSED_PORT) as started:
         assert started.exit_code == 0, f"control: httpd on port {EXPOSED_PORT} did not start: {started.output}"
         peer = _peer_via_host_box(scope, host_box, lab, EXPOSED_PORT)
     box = scope.container("publish-all", network="host", publish_all_ports=True)
@@ -193,10 +193,10 @@ def test_configures_host_network(claim, host_link, host_box, scope, lab, evidenc
 
     before = mtu()
     plain = host_box
-    denied = scope.exec(plain, "ip", "link", "set", "dev", host_link, "mtu", "1400")
+    denied = plain.exec("ip", "link", "set", "dev", host_link, "mtu", "1400")
     after_denied = mtu()
     admin = scope.container("admin", network="host", cap_add=["NET_ADMIN"])
-    allowed = scope.exec(admin, "ip", "link", "set", "dev", host_link, "mtu", "1400")
+    allowed = admin.exec("ip", "link", "set", "dev", host_link, "mtu", "1400")
     after_allowed = mtu()
     evidence.json("mtu-of-" + host_link, {"before": before, "without NET_ADMIN": [denied.output, after_denied],
                                           "with NET_ADMIN": [allowed.output, after_allowed]})
@@ -242,9 +242,9 @@ def test_faster_than_bridge(claim, host_box, scope, lab, evidence):
     noise of a shared 2-core VM, and a verdict that flips with the load is not a verdict."""
     host_port, published_port = lab.free_port(), lab.free_port()
     bridge_box = scope.container("bridge", httpd(), ports={f"{HTTPD_PORT}/tcp": published_port})
-    with serving(scope, host_box, host_port) as started:
+    with serving(host_box, host_port) as started:
         assert started.exit_code == 0, f"control: httpd on port {host_port} did not start: {started.output}"
-        scope.wait_listening(bridge_box, HTTPD_PORT)
+        bridge_box.wait_listening(HTTPD_PORT)
         samples, seen, peer = _measure(claim, lab, host_port, published_port)
     pairs = claim.params["samples"]
     crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]

@@ -20,7 +20,7 @@ from scapy.layers.vxlan import VXLAN
 from conformance.lab.hosts import SEGMENT_IF, VXLAN_PORT
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, plain_address, reachable, wget
+from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, plain_address, reachable
 
 SERVICE_PORT = 8083  # a web server in host B's own namespace (host mode): a service on another node
 # A container that joins the overlay on one host is known to the other once the swarm's gossip has spread
@@ -50,7 +50,7 @@ def overlay_pair(hosts, shared_on):
     a, b = shared_on
     server, client = _at_once(lambda: b.container("srv", httpd(), network=hosts.overlay),
                               lambda: a.container("cli", network=hosts.overlay))
-    b.wait_listening(server, HTTPD_PORT)
+    server.wait_listening(HTTPD_PORT)
     return server, client
 
 
@@ -65,13 +65,13 @@ def web(shared_on):
                             ports={f"{HTTPD_PORT}/tcp": PUBLISHED_PORT}, publish_all_ports=True),
         lambda: b.container("cli"))
     for port in (HTTPD_PORT, EXPOSED_PORT, UNPUBLISHED_PORT):
-        a.wait_listening(server, port)
+        server.wait_listening(port)
     return server, client
 
 
 def _peer(scope, client, address: str, port: int) -> tuple[int, str]:
     """GET /cgi-bin/peer at address:port from *client*: (wget's exit code, the peer the server saw)."""
-    result = wget(scope, client, f"http://{address}:{port}/cgi-bin/peer")
+    result = client.fetch(f"http://{address}:{port}/cgi-bin/peer")
     return result.exit_code, plain_address(result.output) if result.exit_code == 0 else result.output.strip()
 
 
@@ -95,13 +95,12 @@ def _bare(packet, addresses: set[str]) -> bool:
 
 
 @claims("hosts/overlay-reaches-across-hosts")
-def test_overlay_reaches_across_hosts(claim, hosts, shared_on, overlay_pair, evidence):
-    a, b = shared_on
+def test_overlay_reaches_across_hosts(claim, hosts, overlay_pair, evidence):
     server, client = overlay_pair
-    address = b.address(server, hosts.overlay)
-    by_address = _eventually(lambda: wget(a, client, f"http://{address}:{HTTPD_PORT}/", timeout=2))
-    by_name = wget(a, client, f"http://{server.name}:{HTTPD_PORT}/")
-    lookup = a.exec(client, "nslookup", server.name)
+    address = server.address(hosts.overlay)
+    by_address = _eventually(lambda: client.fetch(f"http://{address}:{HTTPD_PORT}/", timeout=2))
+    by_name = client.fetch(f"http://{server.name}:{HTTPD_PORT}/")
+    lookup = client.exec("nslookup", server.name)
     evidence.json("overlay-reach", {"network": hosts.overlay, "server": {"host": "b", "address": address},
                                     "by_address": vars(by_address), "by_name": vars(by_name),
                                     "nslookup": lookup.output, "swarm": hosts.swarm_info()})
@@ -116,15 +115,14 @@ def test_overlay_reaches_across_hosts(claim, hosts, shared_on, overlay_pair, evi
 
 
 @claims("hosts/overlay-encapsulated")
-def test_overlay_encapsulated(claim, hosts, shared_on, overlay_pair, evidence):
-    a, b = shared_on
+def test_overlay_encapsulated(claim, hosts, overlay_pair, evidence):
     server, client = overlay_pair
-    client_ip, server_ip = a.address(client, hosts.overlay), b.address(server, hosts.overlay)
+    client_ip, server_ip = client.address(hosts.overlay), server.address(hosts.overlay)
     inner = {client_ip, server_ip}
     ping = ["ping", "-c", "1", "-W", str(SILENCE_S), server_ip]
-    converged = _eventually(lambda: a.exec(client, *ping))  # then the capture sees a settled exchange
+    converged = _eventually(lambda: client.exec(*ping))  # then the capture sees a settled exchange
     with hosts.segment.capture(hosts.a.port) as capture:
-        answered = a.exec(client, *ping)
+        answered = client.exec(*ping)
     evidence.pcap("segment", capture)
     frames = capture.packets()
     vxlan = [p for p in frames if VXLAN in p and IP in p[VXLAN]]
@@ -157,15 +155,15 @@ def test_macvlan_across_hosts(claim, hosts, on, evidence):
     nets = [_macvlan_network(a, hosts.block, 0), _macvlan_network(b, hosts.block, 1)]
     boxes = _at_once(*(lambda scope=scope, net=net: scope.container("mv", network=net.name)
                        for scope, net in zip(on, nets, strict=True)))
-    (ip_a, ip_b) = (s.address(box, net.name) for s, box, net in zip(on, boxes, nets, strict=True))
-    (mac_a, mac_b) = (s.mac(box, net.name) for s, box, net in zip(on, boxes, nets, strict=True))
+    (ip_a, ip_b) = (box.address(net.name) for box, net in zip(boxes, nets, strict=True))
+    (mac_a, mac_b) = (box.mac(net.name) for box, net in zip(boxes, nets, strict=True))
     devices = {}
-    for host, scope, box in ((hosts.a, a, boxes[0]), (hosts.b, b, boxes[1])):
-        link = scope.netns(box).links()["eth0"]
+    for host, box in ((hosts.a, boxes[0]), (hosts.b, boxes[1])):
+        link = box.netns.links()["eth0"]
         devices[host.name] = {"kind": link["kind"], "link": link["link"],
                               "parent": host.netns.links()[SEGMENT_IF]["index"]}
     with hosts.segment.capture(hosts.a.port) as capture:
-        answered = a.exec(boxes[0], "ping", "-c", "2", "-W", str(SILENCE_S), ip_b)
+        answered = boxes[0].exec("ping", "-c", "2", "-W", str(SILENCE_S), ip_b)
     evidence.pcap("segment", capture)
     frames = [p for p in capture.packets() if IP in p and {p[IP].src, p[IP].dst} == {ip_a, ip_b}]
     seen = sorted({(p[Ether].src, p[IP].src, p[IP].ttl) for p in frames})
@@ -177,17 +175,16 @@ def test_macvlan_across_hosts(claim, hosts, on, evidence):
             f"of the host's {SEGMENT_IF} (index {device['parent']})"
         )
     assert answered.exit_code == 0, f"{ip_a} on host A got no answer from {ip_b} on host B: {answered.output.strip()}"
-    for scope, box, mac, ip in ((a, boxes[0], mac_a, ip_a), (b, boxes[1], mac_b, ip_b)):
-        ttl = int(scope.netns(box).sysctl("net/ipv4/ip_default_ttl"))  # what the container's ping sends with
+    for box, mac, ip in ((boxes[0], mac_a, ip_a), (boxes[1], mac_b, ip_b)):
+        ttl = int(box.netns.sysctl("net/ipv4/ip_default_ttl"))  # what the container's ping sends with
         assert (mac, ip, ttl) in seen, (
             f"no packet on the segment from {ip} with its own MAC {mac} and TTL {ttl}; seen (MAC, IP, TTL): {seen}"
         )
 
 
 @claims("hosts/container-ip-not-reachable")
-def test_container_ip_not_reachable(claim, hosts, shared_on, web, evidence):
-    a, _ = shared_on
-    container_ip = a.address(web[0])
+def test_container_ip_not_reachable(claim, hosts, web, evidence):
+    container_ip = web[0].address()
     route = f"{container_ip}/32"
     with hosts.b.netns.iproute() as ipr:  # host B routes the container IP to host A: the strongest case
         ipr.route("add", dst=route, gateway=hosts.a.address)
@@ -216,7 +213,7 @@ def _across(hosts, shared_on, web, container_port: int, evidence, name: str):
     host_port = int(server.attrs["NetworkSettings"]["Ports"][f"{container_port}/tcp"][0]["HostPort"])
     code, peer = _peer(b, client, hosts.a.address, host_port)
     evidence.json(name, {"server": f"host A, container port {container_port}, host port {host_port}",
-                         "client": f"a container on host B ({b.address(client)})", "url":
+                         "client": f"a container on host B ({client.address()})", "url":
                          f"http://{hosts.a.address}:{host_port}/cgi-bin/peer", "exit": code, "peer_seen": peer,
                          "host_b": hosts.b.address, "host_a_bridge_gateway": hosts.a.engine.bridge.gateway})
     return host_port, code, peer
@@ -244,7 +241,7 @@ def test_exposed_port_across_hosts(claim, hosts, shared_on, web, evidence):
 @claims("hosts/egress-seen-as-host")
 def test_egress_seen_as_host(claim, hosts, shared_on, web, on, evidence):
     a, _ = shared_on
-    box, own = web[0], a.address(web[0])
+    box, own = web[0], web[0].address()
     service = on[1].container("svc", httpd(SERVICE_PORT), network="host")  # a service on host B itself
     on[1].wait_listening(service, SERVICE_PORT)
     with hosts.segment.capture(hosts.a.port) as capture:

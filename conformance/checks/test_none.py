@@ -16,8 +16,8 @@ def nones(shared):
 @claims("none/only-loopback")
 def test_only_loopback(claim, nones, scope, evidence):
     box, _ = nones
-    links = scope.netns(box).links()
-    own_view = scope.exec(box, "ls", "/sys/class/net").output.split()
+    links = box.netns.links()
+    own_view = box.exec("ls", "/sys/class/net").output.split()
     evidence.json("netlink-links", links)
     evidence.text("container-sys-class-net", "\n".join(own_view))
     assert sorted(links) == ["lo"], f"netlink in the container's namespace lists {sorted(links)}"
@@ -27,9 +27,9 @@ def test_only_loopback(claim, nones, scope, evidence):
 @claims("none/no-connectivity")
 def test_no_connectivity(claim, nones, scope, lab, evidence):
     box, _ = nones
-    netns = scope.netns(box)
+    netns = box.netns
     routes, addresses = netns.routes(), netns.addresses()
-    ping = scope.exec(box, "ping", "-c", "1", "-W", "1", lab.upstream.remote)
+    ping = box.exec("ping", "-c", "1", "-W", "1", lab.upstream.remote)
     evidence.json("routes-and-addresses", {"routes": routes, "addresses": addresses})
     evidence.text("ping-upstream", ping.output)
     assert routes == [], f"main routing table is not empty: {routes}"
@@ -40,7 +40,7 @@ def test_no_connectivity(claim, nones, scope, lab, evidence):
 @claims("none/own-namespace")
 def test_own_namespace(claim, nones, scope, lab, evidence):
     one, two = nones
-    inodes = {"engine": lab.engine.netns.inode, "one": scope.netns(one).inode, "two": scope.netns(two).inode}
+    inodes = {"engine": lab.engine.netns.inode, "one": one.netns.inode, "two": two.netns.inode}
     evidence.json("namespaces", inodes)
     assert len(set(inodes.values())) == 3, f"none-mode namespaces are shared: {inodes}"
 
@@ -48,12 +48,12 @@ def test_own_namespace(claim, nones, scope, lab, evidence):
 @claims("none/user-can-add-interface")
 def test_user_can_add_interface(claim, scope, namespaces, evidence):
     box = scope.container("diy", network="none")
-    inside, outside = scope.netns(box), namespaces("diy")
+    inside, outside = box.netns, namespaces("diy")
     outside.add_veth("diy0", "eth0", peer_netns=inside)
     outside.up("diy0", "192.0.2.1/24")
     inside.up("eth0", "192.0.2.2/24")
     addresses = inside.addresses()
-    replied = scope.exec(box, "ping", "-c", "1", "-W", "2", "192.0.2.1").exit_code == 0
+    replied = box.exec("ping", "-c", "1", "-W", "2", "192.0.2.1").exit_code == 0
     evidence.json("diy", {"addresses_in_the_container": addresses, "ping_192.0.2.1": replied})
     assert "192.0.2.2/24" in addresses, f"the container's namespace does not hold the address it was given: {addresses}"
     assert replied, (
@@ -63,9 +63,9 @@ def test_user_can_add_interface(claim, scope, namespaces, evidence):
 @claims("none/no-configuration-at-all")
 def test_no_configuration_at_all(claim, nones, scope, evidence):
     box, _ = nones
-    netns = scope.netns(box)
+    netns = box.netns
     links, addresses = netns.links(), netns.addresses()
-    ping = scope.exec(box, "ping", "-c", "1", "-W", "1", "127.0.0.1")
+    ping = box.exec("ping", "-c", "1", "-W", "1", "127.0.0.1")
     evidence.json("loopback", {"links": links, "addresses": addresses, "ping_127.0.0.1": ping.output})
     assert sorted(links) == ["lo"], f"the container has interfaces besides lo: {sorted(links)}"
     lo_up = bool(links["lo"]["flags"] & IFF_UP)

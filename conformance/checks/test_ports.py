@@ -10,12 +10,12 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from conformance.lab import Scope, firewall
+from conformance.lab import firewall
 from conformance.lab.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, established, httpd, peer_via, plain_address, reachable, socket_inodes
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, plain_address, reachable, socket_inodes
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -49,16 +49,16 @@ def published(shared, lab) -> Published:
     ip = lab.upstream.engine_addr
     box = shared.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": [host_port, (ip, ip_port)],
                                                   f"{container_port}/tcp": remapped})
-    second = shared.exec(box, "httpd", "-p", str(container_port), "-h", "/www")  # forks once listening
+    second = box.exec("httpd", "-p", str(container_port), "-h", "/www")  # forks once listening
     assert second.exit_code == 0, f"control: httpd on container port {container_port}: {second.output}"
-    shared.wait_listening(box, HTTPD_PORT)
+    box.wait_listening(HTTPD_PORT)
     return Published(box, host_port, ip, ip_port, container_port, remapped)
 
 
 @claims("ports/dnat-rule")
 def test_dnat_rule(claim, published, scope, lab, evidence):
     box, host_port = published.box, published.host_port
-    target = f"{scope.address(box)}:{HTTPD_PORT}"
+    target = f"{box.address()}:{HTTPD_PORT}"
     dnat = firewall.dnat_for(lab.engine.nat_rules(), host_port)
     evidence.text("nat-table", lab.engine.nat_dump())
     assert [r.to for r in dnat] == [target], (
@@ -87,11 +87,11 @@ def _container_addresses(box) -> dict[int, str]:
 def _carried_by(proxy, container: tuple[str, int]) -> list[dict]:
     """The established connections *proxy*'s own sockets hold to *container* (address, port)."""
     mine = socket_inodes(proxy.pid)
-    return [c for c in established(namespace_of(proxy.pid)) if c["inode"] in mine and c["remote"] == container]
+    return [c for c in namespace_of(proxy.pid).tcp_sockets() if c["inode"] in mine and c["remote"] == container]
 
 
 def _server_side(box, port: int) -> list[dict]:
-    return [c for c in established(namespace_of(Scope.pid(box))) if c["local"][1] == port]
+    return [c for c in box.netns.tcp_sockets() if c["local"][1] == port]
 
 
 IFA_F_TENTATIVE = 0x40
@@ -197,7 +197,7 @@ def test_form_ip_containerport(claim, scope, lab, evidence):
     could take the number another check's binding on another address gets, and answer for it."""
     host_ip = lab.upstream.engine_addr
     box = scope.container("web", httpd(), ports={f"{HTTPD_PORT}/tcp": (host_ip, None)})
-    scope.wait_listening(box, HTTPD_PORT)
+    box.wait_listening(HTTPD_PORT)
     bindings = _bound_host_ports(box, HTTPD_PORT)
     ephemeral = lab.engine.netns.local_port_range()
     evidence.json("binding", {"bindings": bindings, "ephemeral_range": [ephemeral.start, ephemeral.stop - 1]})
@@ -222,8 +222,8 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
     """The answer must come from this container (a page only it serves): the engine picks the port, and a
     binding of another container on another host address can hold the same number."""
     box = scope.container("web", httpd(EXPOSED_PORT), publish_all_ports=True)
-    assert scope.sh(box, f"echo {box.name} > /www/who").exit_code == 0, "control: could not write /www/who"
-    scope.wait_listening(box, EXPOSED_PORT)
+    assert box.sh(f"echo {box.name} > /www/who").exit_code == 0, "control: could not write /www/who"
+    box.wait_listening(EXPOSED_PORT)
     bindings = _bound_host_ports(box, EXPOSED_PORT)
     ephemeral = lab.engine.netns.local_port_range()
     evidence.json("binding", {"bindings": bindings, "ephemeral_range": [ephemeral.start, ephemeral.stop - 1]})
@@ -242,9 +242,9 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
     if not scope.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     box = scope.container("web", httpd(EXPOSED_PORT))
-    scope.wait_listening(box, EXPOSED_PORT)
+    box.wait_listening(EXPOSED_PORT)
     box.reload()
-    address = scope.address(box)
+    address = box.address()
     ports = box.attrs["NetworkSettings"]["Ports"]
     to_box = [r.text for r in lab.engine.nat_rules() if r.action == "DNAT"
               and (r.to or "").rpartition(":")[0] == address]
@@ -304,7 +304,7 @@ def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
             seen = wait_for(lambda: _server_side(box, HTTPD_PORT), "the container's end of the connection", timeout=3)
         except WaitTimeout:
             seen = []
-        through = {p.pid: [c for c in established(namespace_of(p.pid)) if c["inode"] in socket_inodes(p.pid)]
+        through = {p.pid: [c for c in namespace_of(p.pid).tcp_sockets() if c["inode"] in socket_inodes(p.pid)]
                    for p in proxies}
     evidence.json("connection-from-upstream", {"client": client, "container_sees": seen,
                                                "proxies": [vars(p) for p in proxies], "proxy_sockets": through})

@@ -13,7 +13,7 @@ from conformance.lab.capture import Capture
 from conformance.lab.icmp import ping
 from conformance.plugin import article_claim, claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, SILENCE_S, bridge_of, httpd, ipv4_of, pings, subnet_network, wget
+from .helpers import HTTPD_PORT, PROBE_PAGE, SILENCE_S, bridge_of, httpd, ipv4_of, subnet_network
 
 REPEATS = 3  # pings after an answered one (test_different_networks_isolated)
 
@@ -43,7 +43,7 @@ def nets(shared, lab) -> UserNets:
     server, peer, other = shared.containers(
         srv={"command": httpd(), "network": net1.name, "networking_config": config},
         peer={"network": net1.name}, other={"network": net2.name})
-    shared.wait_listening(server, HTTPD_PORT)
+    server.wait_listening(HTTPD_PORT)
     return UserNets(net1, subnet1, gateway1, net2, subnet2, gateway2, static_ip, server, peer, other)
 
 
@@ -71,7 +71,7 @@ def test_create_makes_bridge(claim, plain_net, lab, evidence):
 @claims("usernet/subnet-and-gateway")
 def test_subnet_and_gateway(claim, nets, scope, lab, evidence):
     network, subnet, gateway, box = nets.net2, nets.subnet2, nets.gateway2, nets.other
-    netns = scope.netns(box)
+    netns = box.netns
     addresses, routes = ipv4_of(netns), netns.routes()
     on_bridge = ipv4_of(lab.engine.netns, bridge_of(network))
     evidence.json("custom-network", {"subnet": str(subnet), "gateway": gateway, "bridge": on_bridge,
@@ -84,8 +84,8 @@ def test_subnet_and_gateway(claim, nets, scope, lab, evidence):
 @claims("usernet/static-ip")
 def test_static_ip(claim, nets, scope, evidence):
     wanted, box = nets.static_ip, nets.server
-    fetched = wget(scope, nets.peer, f"http://{wanted}:{HTTPD_PORT}/")
-    got = ipv4_of(scope.netns(box))
+    fetched = nets.peer.fetch(f"http://{wanted}:{HTTPD_PORT}/")
+    got = ipv4_of(box.netns)
     evidence.json("static", {"wanted": wanted, "got": got, "wget_exit": fetched.exit_code})
     assert got == [f"{wanted}/{nets.subnet1.prefixlen}"], f"the container holds {got}, not the --ip address {wanted}"
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, (
@@ -109,9 +109,9 @@ def test_static_ip_needs_subnet(claim, plain_net, scope, lab, evidence):
 def test_same_network_reach(claim, nets, scope, evidence):
     one, two, name = nets.peer, nets.server, nets.net1.name
     results = {
-        "one->two": pings(scope, one, scope.address(two, name)),
-        "two->one": pings(scope, two, scope.address(one, name)),
-        "one->gateway": pings(scope, one, nets.gateway1),
+        "one->two": one.pings(two.address(name)),
+        "two->one": two.pings(one.address(name)),
+        "one->gateway": one.pings(nets.gateway1),
     }
     evidence.json("pings", results)
     assert all(results.values()), f"unanswered: {[k for k, v in results.items() if not v]}"
@@ -123,11 +123,11 @@ def test_different_networks_isolated(claim, nets, scope, evidence):
     is created or removed on the engine (libnetwork's EnsureJumpRule), and a packet sent in between is
     forwarded: an answered probe is repeated, and only a container that reaches the other network again,
     while nothing can be re-inserting, has the isolation broken; a single leak is kept as evidence."""
-    other = scope.address(nets.other, nets.net2.name)
-    own_gateway = pings(scope, nets.peer, nets.gateway1)
-    probes = [pings(scope, nets.peer, other)]
+    other = nets.other.address(nets.net2.name)
+    own_gateway = nets.peer.pings(nets.gateway1)
+    probes = [nets.peer.pings(other)]
     if probes[0]:
-        probes += [pings(scope, nets.peer, other) for _ in range(REPEATS)]
+        probes += [nets.peer.pings(other) for _ in range(REPEATS)]
     evidence.json("pings", {"one->own-gateway": own_gateway, "one->two": probes,
                             "transient_leak": probes[0] and not any(probes[1:])})
     assert own_gateway, "control: the container does not reach its own gateway"
@@ -139,14 +139,14 @@ def test_different_networks_isolated(claim, nets, scope, evidence):
 def test_connect_adds_interface(claim, nets, scope, evidence):
     client = scope.container("cli", network=nets.net2.name)  # its own: `network connect` changes it
     url = f"http://{nets.static_ip}:{HTTPD_PORT}/"
-    before, netns = wget(scope, client, url, timeout=SILENCE_S), scope.netns(client)
+    before, netns = client.fetch(url, timeout=SILENCE_S), client.netns
     links_before = set(netns.links())
     try:
         nets.net1.connect(client)
     except docker.errors.APIError as refused:
         pytest.fail(f"`docker network connect {nets.net1.name}` failed: {refused}")
     addresses = {name: ipv4_of(netns, name) for name in netns.links() if name != "lo"}
-    after = wget(scope, client, url)
+    after = client.fetch(url)
     added = {name: found for name, found in addresses.items()
              if name not in links_before and any(ipaddress.ip_interface(a).network == nets.subnet1 for a in found)}
     evidence.json("connect", {"before_connect_wget_exit": before.exit_code, "addresses_after_connect": addresses,
@@ -184,7 +184,7 @@ def test_macvlan_on_parent(claim, lan, scope, lab, evidence):
     network = scope.network("mvl", driver="macvlan", options={"parent": parent},
                            ipam=docker.types.IPAMConfig(pool_configs=[pool]))
     box = scope.container("box", network=network.name)
-    address, mac = scope.address(box, network.name), scope.mac(box, network.name)
+    address, mac = box.address(network.name), box.mac(network.name)
     with Capture(netns, far_end) as capture:
         replied = ping(netns, address)
     replies = capture.packets(lambda p: ICMP in p and p[ICMP].type == 0 and p[IP].src == address)
@@ -205,7 +205,7 @@ def test_static_ip_without_subnet(claim, plain_net, scope, lab, evidence):
         config = {network.name: lab.engine.client.api.create_endpoint_config(ipv4_address=address)}
         try:
             box = scope.container(which, network=network.name, networking_config=config)
-            outcomes[which] = ipv4_of(scope.netns(box))
+            outcomes[which] = ipv4_of(box.netns)
         except docker.errors.APIError as exc:
             outcomes[which] = str(exc)
     evidence.json("static-ip-without-subnet", {"subnet": str(subnet), "inside": inside, "outside": outside,

@@ -7,6 +7,7 @@ open netlink and sockets in; a namespace the suite creates is removed on exit.
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import os
 import socket
 import subprocess
@@ -14,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from pyroute2 import IPRoute
+from pyroute2 import DiagSocket, IPRoute
 from pyroute2 import netns as _netns
+from pyroute2.netlink.diag import SS_ESTABLISHED, SS_LISTEN
 
 from .managed import Managed
 from .tally import count
@@ -180,6 +182,23 @@ class Netns:
                 }
                 for r in ipr.get_routes(table=table)
             ]
+
+    def tcp_sockets(self, state: int = SS_ESTABLISHED) -> list[dict]:
+        """The TCP sockets in *state* (sock_diag's SS_*), IPv4 and IPv6: {"local": (addr, port), "remote":
+        (addr, port), "inode": N}, an IPv4-mapped IPv6 address as its IPv4 one (busybox httpd listens on [::])."""
+        def plain(address: str) -> str:
+            ip = ipaddress.ip_address(address)
+            return str(getattr(ip, "ipv4_mapped", None) or ip)
+
+        with self.entered(), DiagSocket() as diag:
+            diag.bind()
+            found = [s for family in (socket.AF_INET, socket.AF_INET6)
+                     for s in diag.get_sock_stats(family=family, states=1 << state)]
+        return [{"local": (plain(s["idiag_src"]), s["idiag_sport"]),
+                 "remote": (plain(s["idiag_dst"]), s["idiag_dport"]), "inode": s["idiag_inode"]} for s in found]
+
+    def listening_tcp_ports(self) -> set[int]:
+        return {s["local"][1] for s in self.tcp_sockets(SS_LISTEN)}
 
 
 class NamedNetns(Netns, Managed):
