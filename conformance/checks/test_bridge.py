@@ -24,7 +24,7 @@ from .helpers import (
 )
 
 
-def _attachment(scope, lab, box) -> dict:
+def _attachment(lab, box) -> dict:
     """Where a container sits: its networks, its eth0 address, the bridge its veth is on, its gateway."""
     box.reload()
     netns = box.netns
@@ -51,7 +51,7 @@ def pair(shared):
 
 @claims("bridge/default-mode")
 def test_default_mode(claim, pair, scope, lab, evidence):
-    unspecified, explicit = (_attachment(scope, lab, box) for box in pair)
+    unspecified, explicit = (_attachment(lab, box) for box in pair)
     evidence.json("attachments", {"without --network": unspecified, "--network bridge": explicit})
     bridge = lab.engine.bridge
     # The network's name as a container's inspect gives it: "bridge" on Docker ("podman" on Podman, which

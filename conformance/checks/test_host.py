@@ -30,7 +30,7 @@ def host_box(shared):
     return shared.container("host", network="host")
 
 
-def _views(scope, box, engine_netns) -> dict:
+def _views(box, engine_netns) -> dict:
     """The engine's links and addresses (netlink), the container's own view of them, then the engine's again.
     The container's view is read with its own tools, its /sys and busybox ip (netlink from inside it): read
     from the suite through its namespace, it would only repeat the namespace comparison."""
@@ -50,7 +50,7 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
     A link made and removed within one such read can still break that, so up to ten reads are tried."""
     box = host_box
     for _ in range(10):
-        views = _views(scope, box, lab.engine.netns)
+        views = _views(box, lab.engine.netns)
         bounds = list(zip(views["engine_before"], views["engine_after"], strict=True))
         if all(set(first) & set(last) <= set(own) <= set(first) | set(last)
                for own, (first, last) in zip(views["container"], bounds, strict=True)):
@@ -63,18 +63,18 @@ def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
         assert not extra, f"the container sees {what} the engine never had: {extra}"
 
 
-def _whose_netns(scope, box, lab) -> str:
+def _whose_netns(box, lab) -> str:
     """Which network namespace *box* is in, for a failure message."""
     own, engine = box.netns.inode, lab.engine.netns.inode
     return f"its network namespace {own} is {'the' if own == engine else 'not the'} engine's ({engine})"
 
 
-def _peer_via_host_box(scope, box, lab, port: int) -> str:
+def _peer_via_host_box(box, lab, port: int) -> str:
     """The peer a GET from upstream to the engine's *port* met in *box*; a failure says whose namespace it is in."""
     try:
         return peer_via(lab, port)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; {_whose_netns(scope, box, lab)}") from None
+        raise AssertionError(f"{exc}; {_whose_netns(box, lab)}") from None
 
 
 @claims("host/port-conflict")
@@ -84,7 +84,7 @@ def test_port_conflict(claim, host_box, scope, lab, evidence):
         holder.bind(("0.0.0.0", port))
         holder.listen()
         with serving(host_box, port) as started:
-            whose = _whose_netns(scope, host_box, lab)
+            whose = _whose_netns(host_box, lab)
     evidence.text("httpd", f"host port {port} held by the suite; httpd exit status {started.exit_code}\n"
                            f"{started.output}\n# {whose}")
     assert started.exit_code != 0, f"httpd in a host-mode container bound port {port}, which the host holds: {whose}"
@@ -96,7 +96,7 @@ def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
     port = lab.free_port()
     with serving(host_box, port) as started:
         assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
-        peer = _peer_via_host_box(scope, host_box, lab, port)
+        peer = _peer_via_host_box(host_box, lab, port)
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
     evidence.text("nat-table", lab.engine.nat_dump())
     evidence.text("peer-seen-by-container", peer)
@@ -166,7 +166,7 @@ def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     with serving(host_box, EXPOSED_PORT) as started:
         assert started.exit_code == 0, f"control: httpd on port {EXPOSED_PORT} did not start: {started.output}"
-        peer = _peer_via_host_box(scope, host_box, lab, EXPOSED_PORT)
+        peer = _peer_via_host_box(host_box, lab, EXPOSED_PORT)
     box = scope.container("publish-all", network="host", publish_all_ports=True)
     box.reload()
     mappings = box.attrs["NetworkSettings"]["Ports"]
@@ -202,7 +202,7 @@ def test_configures_host_network(claim, host_link, host_box, scope, lab, evidenc
                                           "with NET_ADMIN": [allowed.output, after_allowed]})
     assert denied.exit_code != 0 and after_denied == before, "a host-mode container without NET_ADMIN changed the host"
     assert allowed.exit_code == 0 and after_allowed == 1400, (
-        f"with NET_ADMIN the change failed: {allowed.output.strip()}; {_whose_netns(scope, admin, lab)}")
+        f"with NET_ADMIN the change failed: {allowed.output.strip()}; {_whose_netns(admin, lab)}")
 
 
 def _connect_seconds(netns, address: str, port: int) -> float:

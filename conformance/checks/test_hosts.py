@@ -69,7 +69,7 @@ def web(shared_on):
     return server, client
 
 
-def _peer(scope, client, address: str, port: int) -> tuple[int, str]:
+def _peer(client, address: str, port: int) -> tuple[int, str]:
     """GET /cgi-bin/peer at address:port from *client*: (wget's exit code, the peer the server saw)."""
     result = client.fetch(f"http://{address}:{port}/cgi-bin/peer")
     return result.exit_code, plain_address(result.output) if result.exit_code == 0 else result.output.strip()
@@ -204,14 +204,13 @@ def test_container_ip_not_reachable(claim, hosts, web, evidence):
     )
 
 
-def _across(hosts, shared_on, web, container_port: int, evidence, name: str):
+def _across(hosts, web, container_port: int, evidence, name: str):
     """Fetch the web server on host A from the client on host B at host A's address and the host port
     *container_port* is published on: the host port, the fetch's exit code and the peer the server saw."""
-    _, b = shared_on
     server, client = web
     server.reload()
     host_port = int(server.attrs["NetworkSettings"]["Ports"][f"{container_port}/tcp"][0]["HostPort"])
-    code, peer = _peer(b, client, hosts.a.address, host_port)
+    code, peer = _peer(client, hosts.a.address, host_port)
     evidence.json(name, {"server": f"host A, container port {container_port}, host port {host_port}",
                          "client": f"a container on host B ({client.address()})", "url":
                          f"http://{hosts.a.address}:{host_port}/cgi-bin/peer", "exit": code, "peer_seen": peer,
@@ -225,27 +224,26 @@ def _not_dnated(peer: str, hosts) -> str:
 
 
 @claims("hosts/published-port-across-hosts")
-def test_published_port_across_hosts(claim, hosts, shared_on, web, evidence):
-    host_port, code, peer = _across(hosts, shared_on, web, HTTPD_PORT, evidence, "published")
+def test_published_port_across_hosts(claim, hosts, web, evidence):
+    host_port, code, peer = _across(hosts, web, HTTPD_PORT, evidence, "published")
     assert code == 0, f"a container on host B could not reach host A's published port {host_port}: {peer}"
     assert peer == hosts.b.address, _not_dnated(peer, hosts)
 
 
 @claims("hosts/exposed-port-across-hosts")
-def test_exposed_port_across_hosts(claim, hosts, shared_on, web, evidence):
-    host_port, code, peer = _across(hosts, shared_on, web, EXPOSED_PORT, evidence, "publish-all")
+def test_exposed_port_across_hosts(claim, hosts, web, evidence):
+    host_port, code, peer = _across(hosts, web, EXPOSED_PORT, evidence, "publish-all")
     assert code == 0, f"a container on host B could not reach host A's -P port {host_port}: {peer}"
     assert peer == hosts.b.address, _not_dnated(peer, hosts)
 
 
 @claims("hosts/egress-seen-as-host")
-def test_egress_seen_as_host(claim, hosts, shared_on, web, on, evidence):
-    a, _ = shared_on
+def test_egress_seen_as_host(claim, hosts, web, on, evidence):
     box, own = web[0], web[0].address()
     service = on[1].container("svc", httpd(SERVICE_PORT), network="host")  # a service on host B itself
-    on[1].wait_listening(service, SERVICE_PORT)
+    service.wait_listening(SERVICE_PORT)
     with hosts.segment.capture(hosts.a.port) as capture:
-        code, peer = _peer(a, box, hosts.b.address, SERVICE_PORT)
+        code, peer = _peer(box, hosts.b.address, SERVICE_PORT)
     evidence.pcap("segment", capture)
     bare = [p.summary() for p in capture.packets() if _bare(p, {own})]
     evidence.json("egress", {"container": own, "host_a": hosts.a.address, "service": f"{hosts.b.address}:"
