@@ -12,6 +12,8 @@ at the end the plugin writes report.json, summary.md, junit.xml and allure-resul
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 INFORMATIONAL = ("version", "markers", "showfixtures", "show_fixtures_per_test", "collectonly")
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    """SIGTERM (a CI job cancelled, `kill`, the runner's stop) ends the run as Ctrl-C does: pytest unwinds
+    its fixtures, so the engines, namespaces and containers the run made are removed, not left to a sweep."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.import_plugin("conformance.markers")  # the claims marker
@@ -46,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(half, half.__name__)
     if config.option.help:
         return  # pytest stopped parsing at --help: the other options may not even hold their defaults
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupted)
     if config.option.variant:
         if config.option.engine in ("system", "podman"):
             raise pytest.UsageError("--variant changes a private dockerd; it cannot apply to --engine "

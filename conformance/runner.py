@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 # A full serial run takes a minute or two; one on a loaded machine, or on Podman, several.  A run past this
-# is stuck, and is stopped as a user would stop it (SIGTERM: it cleans up), then killed.
+# is stuck, and is stopped as a user would stop it (SIGTERM: it unwinds its fixtures, removing what it made; an
+# xdist worker it takes down may leave its lab to the next run's sweep), then killed.
 TIMEOUT_S = 1800.0
 STOP_S = 120.0
 
