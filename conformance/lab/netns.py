@@ -170,6 +170,11 @@ class Netns:
                 for n in ipr.get_neighbours()
             ]
 
+    def forget_neighbour(self, dst: str, ifindex: int) -> None:
+        """Delete the neighbour entry for *dst* on *ifindex*: the next packet to it asks afresh."""
+        with self.iproute() as ipr:
+            ipr.neigh("del", dst=dst, ifindex=ifindex)
+
     def routes(self, table: int = 254) -> list[dict]:
         """Routes of one table (main by default) as dst/gateway/oif dictionaries."""
         with self.iproute() as ipr:
