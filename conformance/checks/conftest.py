@@ -16,7 +16,7 @@ import pytest
 
 from conformance import preflight
 from conformance.lab import EngineUnavailable, Lab, Scope
-from conformance.lab.background import Background
+from conformance.lab.background import Background, Stopping
 from conformance.lab.configured import ConfiguredLab
 from conformance.lab.engine import Engine, docker_host
 from conformance.lab.hosts import FAULTS_BY_NAME as HOST_FAULTS
@@ -33,6 +33,7 @@ T = TypeVar("T")
 EARLY_LAB = pytest.StashKey[Background]()
 SECOND_ENGINE = pytest.StashKey[Background]()
 TWO_HOSTS = pytest.StashKey[Background]()
+STOPPING = pytest.StashKey[Stopping]()
 
 log = logging.getLogger("conformance")
 
@@ -51,6 +52,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     run_facts(request.config).ran(run.id)
     with ExitStack() as stack:
         stack.enter_context(Liveness(run))
+        request.config.stash[STOPPING] = stack.enter_context(Stopping())  # waited for before the lock goes
         run_facts(request.config).found(preflight.kernel(run))
         require(request, "namespaces")
         _start_early(request.config, request.session.items, run, stack)
@@ -193,8 +195,8 @@ def _shared_as_if_fresh(request: pytest.FixtureRequest) -> None:
 def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredLab]:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options (under
     ``--variant`` naming a fault aimed at it, with the fault): started early, in the background, where
-    conformance/scheduling.py says so, and stopped as soon as the module's checks are done (not at the end
-    of the session, where it would keep a worker busy)."""
+    conformance/scheduling.py says so, and stopped as soon as the module's checks are done, in the
+    background while the next module's run (not at the end of the session, where it would keep a worker busy)."""
     product = request.getfixturevalue("engine").product
     if product != "docker":  # a dockerd beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: these claims are about dockerd's own options "
@@ -202,6 +204,7 @@ def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredL
     with ExitStack() as stack:
         yield _entered(request, stack, "cannot start an engine with the options these claims are about",
                        _taken(request.config, SECOND_ENGINE, _configured_lab, run))
+        request.config.stash[STOPPING].later(stack.pop_all())
 
 
 @pytest.fixture
@@ -230,7 +233,8 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
 def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
-    one module's (test_hosts.py), and the engines stop with it rather than idle through the rest of a run."""
+    one module's (test_hosts.py), and the engines stop with it (in the background, while the next module's
+checks run) rather than idle through the rest of a run."""
     product = request.getfixturevalue("engine").product
     if product != "docker":  # two dockerds beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: the two-host lab is two dockerds in a swarm")
@@ -239,7 +243,8 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
                                                                                  run))
         run_facts(request.config).described_two_hosts(lab.run_info())
         yield lab
-    _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap")
+        request.config.stash[STOPPING].later(
+            stack.pop_all(), lambda: _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap"))
 
 
 def pytest_conformance_engine_facts(request: pytest.FixtureRequest) -> dict:

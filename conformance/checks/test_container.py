@@ -127,7 +127,7 @@ def test_sees_member_traffic(claim, joined, scope, lab, evidence):
     remote, b1_address = lab.upstream.remote, b1.address()
     ours = lambda p: IP in p and ICMP in p and MEMBER_PATTERN in bytes(p[ICMP].payload)  # noqa: E731
     with b2.capture() as monitor, bystander.capture() as elsewhere:
-        sent = b1.exec("ping", "-c", "3", "-W", "2", "-p", f"{MEMBER_BYTE:02x}", remote)
+        sent = b1.exec("ping", "-c", "3", "-A", "-W", "2", "-p", f"{MEMBER_BYTE:02x}", remote)  # -A: next on reply
         monitor.wait(lambda p: ours(p) and p[ICMP].type == 0 and p[IP].dst == b1_address)
     seen = {kind: sorted({(p[IP].src, p[IP].dst) for p in monitor.packets(ours) if p[ICMP].type == code})
             for kind, code in (("requests", 8), ("replies", 0))}

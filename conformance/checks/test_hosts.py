@@ -165,7 +165,7 @@ def test_macvlan_across_hosts(claim, hosts, on, evidence):
         devices[host.name] = {"kind": link["kind"], "link": link["link"],
                               "parent": host.netns.links()[SEGMENT_IF]["index"]}
     with hosts.segment.capture(hosts.a.port) as capture:
-        answered = boxes[0].exec("ping", "-c", "2", "-W", str(SILENCE_S), ip_b)
+        answered = boxes[0].exec("ping", "-c", "2", "-A", "-W", str(SILENCE_S), ip_b)  # -A: next on reply
     evidence.pcap("segment", capture)
     frames = [p for p in capture.packets() if IP in p and {p[IP].src, p[IP].dst} == {ip_a, ip_b}]
     seen = sorted({(p[Ether].src, p[IP].src, p[IP].ttl) for p in frames})

@@ -1,11 +1,15 @@
-"""A context manager entered in a thread of its own, so that its setup (a private engine's start, its
-probe image) overlaps the checks that run meanwhile."""
+"""Context managers entered, or exited, in threads of their own, so that a private engine's start (and its
+probe image) or its stop overlaps the checks that run meanwhile."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from contextlib import AbstractContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
+
+log = logging.getLogger("conformance")
 
 
 class Background:
@@ -41,3 +45,32 @@ class Background:
         if self._error is None and not self._closed:  # a manager that failed to enter cleaned up after itself
             self._closed = True
             self.manager.__exit__(None, None, None)
+
+
+class Stopping:
+    """``with Stopping() as stopping: ... stopping.later(stack, then)``: *stack* is closed (an engine stopped)
+    in a thread of its own, then *then* runs; leaving the with block waits for every one.  A module's engines
+    stop so while the next module's checks run.  A stop that fails is logged, not raised: it would fail
+    whichever check happens to be the last (the run's sweep, or the next run's, removes what it left)."""
+
+    def __init__(self):
+        self._threads: list[threading.Thread] = []
+
+    def later(self, stack: ExitStack, then: Callable[[], None] = lambda: None) -> None:
+        def close() -> None:
+            try:
+                stack.close()
+                then()
+            except Exception:
+                log.exception("stopping in the background failed")
+
+        thread = threading.Thread(target=close, name="stop in the background", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def __enter__(self) -> Stopping:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for thread in self._threads:
+            thread.join()
