@@ -3,7 +3,10 @@
 An expectations file says which claims are known to fail on hosts like this one,
 and why; ``--expectations FILE`` reports such a failure as expected (xfailed,
 with the reason) instead of failing CI, and reports the claim as XPASS — a
-failure — once the deviation is gone, so the file never goes stale silently::
+failure — once the deviation is gone, so the file never goes stale silently.
+``status: flaky`` is for an engine whose behaviour varies from run to run (as
+web-platform-tests lists two expected statuses): a failure is xfailed with the
+reason, a pass is a pass, and the entry stays until it is removed by hand::
 
     # when: the hosts this file describes; same syntax as a claim's `applies`
     when:
@@ -26,7 +29,7 @@ from typing import Any
 
 import yaml
 
-STATUSES = ("failed",)
+STATUSES = ("failed", "flaky")
 # The run facts a generated file's `when` names: what tells host classes apart.
 WHEN_FACTS = ("kernel", "engine_version", "iptables_variant")
 
@@ -79,7 +82,9 @@ def updated(report: dict[str, Any], existing: Expectations | None = None) -> tup
     ran = {c["id"]: c for c in report["claims"]}
     expected = {cid: entry for cid, entry in old.items() if cid not in ran}
     for claim_id, claim in ran.items():
-        if claim["status"] == "failed":
+        if claim_id in old and old[claim_id].status == "flaky":
+            expected[claim_id] = old[claim_id]  # one run's outcome says nothing about a varying one
+        elif claim["status"] == "failed":
             reason = old[claim_id].reason if claim_id in old else (
                 f"observed in run {info.get('run_id')}: {' '.join(claim['message'].split())[:300]}")
             expected[claim_id] = Expected("failed", reason)

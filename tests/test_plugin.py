@@ -194,6 +194,18 @@ def test_expectations_turn_a_known_deviation_into_an_expected_failure(run_demo, 
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_a_flaky_known_deviation_is_xfailed_when_it_fails_and_passed_when_it_passes(run_demo, tmp_path):
+    known = tmp_path / "known.yaml"
+    known.write_text("expected:\n"
+                     "  demo/fail: {status: flaky, reason: this engine varies}\n"
+                     "  demo/pass: {status: flaky, reason: this engine varies}\n")
+    _, report_dir = run_demo(f"--expectations={known}", "-k", "fails or passes")
+    claims = {c["id"]: c for c in json.loads((report_dir / "report.json").read_text())["claims"]}
+    assert (claims["demo/fail"]["status"], claims["demo/fail"]["message"]) == (
+        "xfailed", f"known deviation ({known}): this engine varies")
+    assert (claims["demo/pass"]["status"], claims["demo/pass"]["message"]) == ("passed", "")
+
+
 def test_a_known_deviation_of_a_documented_inaccuracy_takes_any_failure(run_demo, tmp_path):
     """Without the file, only ArticleContradicted is the inaccuracy's expected failure; a known deviation of
     the claim's host class is any failure, and it is the marker pytest evaluates."""

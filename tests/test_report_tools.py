@@ -126,6 +126,15 @@ def test_update_expectations_records_failures_and_keeps_written_reasons(tmp_path
     assert written["when"] == {"kernel": "6.1.0", "engine_version": "20.10.24", "iptables_variant": "nf_tables"}
 
 
+def test_update_expectations_keeps_a_flaky_entry_whatever_one_run_did(tmp_path):
+    out = tmp_path / "known.yaml"
+    out.write_text("expected:\n  ports/dnat-rule: {status: flaky, reason: it varies}\n")
+    passed = make_report(tmp_path / "1.json", {"ports/dnat-rule": "passed"})
+    assert conformance("update-expectations", passed, "--out", out).returncode == 0
+    kept = yaml.safe_load(out.read_text())["expected"]
+    assert kept == {"ports/dnat-rule": {"status": "flaky", "reason": "it varies"}}
+
+
 @pytest.mark.skipif(not shutil.which("chromium"), reason="needs chromium (bin/selftest installs it)")
 def test_matrix_renders_in_headless_chromium(tmp_path):
     """The page needs no server: Chromium opens the file and its rendered DOM has every claim row."""

@@ -18,7 +18,7 @@ from conformance import preflight
 from conformance.lab import EngineUnavailable, Lab, Scope
 from conformance.lab.background import Background, Stopping
 from conformance.lab.configured import ConfiguredLab
-from conformance.lab.engine import Engine, docker_host
+from conformance.lab.engine import Engine, docker_host, served_by_podman
 from conformance.lab.hosts import FAULTS_BY_NAME as HOST_FAULTS
 from conformance.lab.hosts import TwoHosts
 from conformance.lab.netns import NamedNetns
@@ -75,13 +75,20 @@ def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run, stac
 
 
 def _configured_early(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    """Under --engine podman its checks are not applicable (a dockerd beside Podman would be a substitute)."""
-    return config.option.engine != "podman" and second_engine_early(config, items)
+    """Not on Podman, where its checks are not applicable (a dockerd beside Podman would be a substitute)."""
+    return not _podman_under_test(config) and second_engine_early(config, items)
 
 
 def _two_hosts_early(config: pytest.Config, items: list[pytest.Item]) -> bool:
-    """Under --engine podman its checks are not applicable (two dockerds beside Podman would be a substitute)."""
-    return config.option.engine != "podman" and two_hosts_early(config, items)
+    """Not on Podman, where its checks are not applicable (two dockerds beside Podman would be a substitute)."""
+    return not _podman_under_test(config) and two_hosts_early(config, items)
+
+
+def _podman_under_test(config: pytest.Config) -> bool:
+    """Whether the engine under test is Podman's, as far as can be known before the lab connects: asked for
+    (--engine podman), or serving DOCKER_HOST where the run takes the engine found there."""
+    mode = config.option.engine
+    return mode == "podman" or (mode != "private" and served_by_podman(docker_host()))
 
 
 def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable[[pytest.Config, Run], AbstractContextManager],

@@ -29,11 +29,7 @@ def plain_address(peer: str) -> str:
     return peer.strip().strip("[]").removeprefix("::ffff:")
 
 
-
-
 EXPOSED_PORT = 9999  # the port the probe image EXPOSEs (fixtures/probe/Dockerfile)
-
-
 
 
 def reachable(netns, address: str, port: int, timeout: float = SILENCE_S) -> bool:
@@ -76,8 +72,6 @@ def subnet_network(scope, lab, suffix: str, gateway_index: int = 1, **kwargs):
     return network, subnet, gateway
 
 
-
-
 EMBEDDED_DNS = "127.0.0.11"  # the address of the engine's embedded resolver inside a container
 
 
@@ -99,8 +93,6 @@ def bridge_filters(netns) -> list[str]:
 
 
 IFF_UP = 0x1  # a link's "up" flag, as netlink reports it
-
-
 
 
 def socket_inodes(pid: int) -> set[int]:

@@ -53,6 +53,17 @@ def _peer_pid(socket_path: str) -> int:
     return struct.unpack("3i", creds)[0]
 
 
+def served_by_podman(url: str) -> bool:
+    """Whether the process listening on *url*'s socket is Podman's service, asked of the kernel (peer
+    credentials) before anything connects: so that nothing is started beside Podman for checks that do not
+    apply to it.  A socket activated by systemd names systemd, and says no."""
+    parsed = urlparse(url)
+    try:
+        return parsed.scheme == "unix" and comm(_peer_pid(parsed.path)) == "podman"
+    except OSError:
+        return False
+
+
 def daemon_pid(socket_path: str) -> int:
     """The dockerd (or ``podman system service``) serving *socket_path*; EngineUnavailable with the reason
     when the suite cannot use what serves it.

@@ -87,11 +87,28 @@ class Scope:
         self._containers.append(container)
         container.start()
         container.reload()
+        self._forget_recycled(container)
         guard = self.lab.guard  # None where the lab's namespace has no uplink to guard
         if guard is not None and container.attrs["State"]["Running"]:
             with suppress(OSError):  # it has already exited: it sends nothing more
                 guard.watch(namespace_of(container.attrs["State"]["Pid"]))  # attrs were just read
         return container
+
+    def _forget_recycled(self, box: Box) -> None:
+        """Delete the engine's neighbour entries that map one of *box*'s addresses to another MAC: left by a
+        container removed moments before at the same address, they would send its replies to the old MAC
+        until they expire, which no claim is about.  Podman gives each container a random MAC and announces
+        it to no one; Docker derives the MAC from the address before 28 and announces it since."""
+        networks = box.attrs["NetworkSettings"]["Networks"] or {}
+        macs = {n["IPAddress"]: n["MacAddress"].lower() for n in networks.values()
+                if n.get("IPAddress") and n.get("MacAddress")}
+        if not macs:
+            return
+        netns = self.lab.engine.netns
+        for entry in netns.neighbours():
+            mac = macs.get(entry["dst"])
+            if mac and entry["lladdr"] and entry["lladdr"].lower() != mac:
+                netns.forget_neighbour(entry["dst"], entry["ifindex"])
 
     def refresh_gateways(self) -> list[str]:
         """Delete each running container's neighbour entry for its gateway where it holds a MAC the gateway no
