@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from .catalog import read_yaml
+
 STATUSES = ("failed", "flaky")
 # The run facts a generated file's `when` names: what tells host classes apart.
 WHEN_FACTS = ("kernel", "engine_version", "iptables_variant")
@@ -54,7 +56,7 @@ class Expectations:
 def load(path: Path, claim_ids: Collection[str]) -> Expectations:
     """Read *path*; every claim it names must be one of *claim_ids* (the catalog's)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = read_yaml(Path(path))
     except (OSError, yaml.YAMLError) as exc:
         raise ExpectationsError(f"{path}: cannot read: {exc}") from None
     unknown_keys = set(data) - {"when", "expected"}

@@ -5,6 +5,7 @@ xdist a module goes whole to one worker, which starts the engine once.
 """
 
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 
 from conformance.lab.resolver import PROBE_NAME
 from conformance.plugin import claims
@@ -33,12 +34,16 @@ def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
 
 @claims("dns/link-restricts-access")
 def test_link_restricts_access(claim, configured, configured_scope, evidence):
+    """The stranger's fetch, which must get no answer and so waits SILENCE_S, runs while the linked container
+    (which needs the target to exist) starts."""
     scope = configured_scope
     target, stranger = scope.containers(target={"command": httpd(EXPOSED_PORT)}, stranger={})
-    linked = scope.container("linked", links={target.name: "target"})
     target.wait_listening(EXPOSED_PORT)
     url = f"http://{target.address()}:{EXPOSED_PORT}/"
-    results = {"linked": linked.fetch(url), "stranger": stranger.fetch(url, timeout=SILENCE_S)}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        unanswered = pool.submit(stranger.fetch, url, timeout=SILENCE_S)
+        linked = scope.container("linked", links={target.name: "target"})
+        results = {"linked": linked.fetch(url), "stranger": unanswered.result()}
     evidence.text("icc-false", "\n".join(f"{who}: wget {url} exit {r.exit_code}" for who, r in results.items()))
     assert results["linked"].exit_code == 0, f"the linked container cannot reach {url} with --icc=false"
     assert results["stranger"].exit_code != 0, f"a container without the link reached {url} with --icc=false"
