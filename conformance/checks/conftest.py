@@ -203,7 +203,8 @@ def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredL
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options (under
     ``--variant`` naming a fault aimed at it, with the fault): started early, in the background, where
     conformance/scheduling.py says so, and stopped as soon as the module's checks are done, in the
-    background while the next module's run (not at the end of the session, where it would keep a worker busy)."""
+    background while the next module's checks run (not at the end of the session, where it would keep a
+    worker busy)."""
     product = request.getfixturevalue("engine").product
     if product != "docker":  # a dockerd beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: these claims are about dockerd's own options "
@@ -241,7 +242,7 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
     one module's (test_hosts.py), and the engines stop with it (in the background, while the next module's
-checks run) rather than idle through the rest of a run."""
+    checks run) rather than idle through the rest of a run."""
     product = request.getfixturevalue("engine").product
     if product != "docker":  # two dockerds beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: the two-host lab is two dockerds in a swarm")

@@ -127,7 +127,7 @@ class Scope:
             box.reload()
             if not box.attrs["State"]["Running"] or box.attrs["HostConfig"]["NetworkMode"] == "host":
                 continue
-            netns = box.netns
+            netns = namespace_of(box.attrs["State"]["Pid"])  # as just read
             gateways = {route["gateway"] for route in netns.routes() if route["gateway"]}
             for entry in netns.neighbours():
                 now = owners.get(entry["dst"])
