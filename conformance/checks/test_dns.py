@@ -101,7 +101,10 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
     resolv = client.exec("cat", "/etc/resolv.conf").output
     evidence.text("nslookup", f"{lookup.output}\n# /etc/resolv.conf\n{resolv}")
     assert embedded in resolv, f"the container does not use the embedded DNS server {embedded}: {resolv}"
-    assert lookup.exit_code == 0 and address in lookup.output, f"{server.name} did not resolve to {address}"
+    refused = "nothing listens there: it refused the query; " if "Connection refused" in lookup.output else ""
+    assert lookup.exit_code == 0 and address in lookup.output, (
+        f"{server.name} did not resolve to {address} at the embedded DNS server {embedded} ({refused}"
+        f"nslookup said: {lookup.output.strip()})")
     assert fetched.exit_code == 0 and PROBE_PAGE in fetched.output, f"wget by name failed: {fetched.output}"
 
 

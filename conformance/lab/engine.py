@@ -53,6 +53,28 @@ def _peer_pid(socket_path: str) -> int:
     return struct.unpack("3i", creds)[0]
 
 
+class _EngineAPI(docker.APIClient):
+    """The Engine API client, which never reads the environment for proxies or .netrc (requests does on
+    every request when trust_env is set): engines are reached over unix sockets, and a background thread
+    (an engine starting or stopping) iterating os.environ races pytest, which sets and deletes
+    PYTEST_CURRENT_TEST in the main thread meanwhile; os.environ's iteration then raises KeyError."""
+
+    @property  # requests.Session sets it in __init__: a property keeps it off
+    def trust_env(self) -> bool:
+        return False
+
+    @trust_env.setter
+    def trust_env(self, value: bool) -> None:
+        pass
+
+
+class EngineClient(docker.DockerClient):
+    """``docker.DockerClient`` over ``_EngineAPI``: every client of the suite's is one of these."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.api = _EngineAPI(*args, **kwargs)
+
+
 def served_by_podman(url: str) -> bool:
     """Whether the process listening on *url*'s socket is Podman's service, asked of the kernel (peer
     credentials) before anything connects: so that nothing is started beside Podman for checks that do not
@@ -157,7 +179,7 @@ class Engine:
             raise EngineUnavailable(f"cannot connect to {url}: {exc.strerror}") from None
         client = None
         try:
-            client = docker.DockerClient(base_url=url, version="auto", timeout=timeout)
+            client = EngineClient(base_url=url, version="auto", timeout=timeout)
             client.ping()
             version = client.version()
         except (docker.errors.DockerException, OSError) as exc:

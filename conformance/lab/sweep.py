@@ -22,7 +22,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from pyroute2 import netns as pyroute2_netns
 
-from .engine import docker_host
+from .engine import EngineClient, docker_host
 from .netns import Netns
 from .private import unmount_below
 from .procs import cgroups, processes
@@ -147,7 +147,7 @@ def remove_labelled(client: docker.DockerClient, run_id: str) -> list[str]:
 def system_client() -> docker.DockerClient | None:
     """A client of the engine at DOCKER_HOST, if one answers: dead runs may have left containers there."""
     try:
-        client = docker.DockerClient(base_url=docker_host(), timeout=10)
+        client = EngineClient(base_url=docker_host(), timeout=10)
         client.ping()
         return client
     except (docker.errors.DockerException, OSError):
