@@ -42,7 +42,7 @@ from .capture import Capture
 from .engine import Engine
 from .managed import Managed
 from .netns import NamedNetns, Netns
-from .reserve import Reservations, shuffled
+from .reserve import Reservations, from_random_start
 from .resolver import PROBE_NAME, Resolver
 from .run import Run
 from .shape import EngineLab
@@ -74,7 +74,7 @@ class Block(NamedTuple):
 def free_block(reservations: Reservations) -> Block:
     """A /24 of CHECK_RANGE no route of the suite's own namespace uses, held host-wide against other runs."""
     taken = occupied(Netns("/proc/self/ns/net"))
-    found = reservations.first_free("hosts-block", shuffled(CHECK_RANGE.subnets(new_prefix=24)),
+    found = reservations.first_free("hosts-block", from_random_start(list(CHECK_RANGE.subnets(new_prefix=24))),
                                     lambda net: not any(net.overlaps(t) for t in taken))
     if found is None:
         raise RuntimeError(f"no free /24 left in {CHECK_RANGE} for the two-host lab")

@@ -12,9 +12,10 @@ reservation never outlives its run and never needs sweeping.  The same lock, on
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -102,8 +103,8 @@ class Reservations:
             self._held.pop().release()
 
 
-def shuffled(items: Iterable[T]) -> list[T]:
-    """Candidates in random order, so concurrent runs rarely contend for the same one."""
-    items = list(items)
-    random.shuffle(items)
-    return items
+def from_random_start(items: Sequence[T]) -> Iterator[T]:
+    """Candidates from a random one on, wrapping around, so concurrent runs rarely contend for the same one
+    (and none pays to shuffle the 30,000 ports of a port range for the one it takes)."""
+    start = random.randrange(len(items)) if items else 0
+    return itertools.chain(items[start:], items[:start])

@@ -12,7 +12,7 @@ from typing import Any
 from .engine import Engine, NoEngine, docker_host
 from .guard import Guard
 from .private import PodmanService
-from .reserve import Reservations, shuffled
+from .reserve import Reservations, from_random_start
 from .resolver import PROBE_NAME, Resolver
 from .run import Run
 from .shape import EngineLab
@@ -117,7 +117,7 @@ class Lab(EngineLab):
         low = self.engine.netns.local_port_range().start
         netns = self.engine.netns
         port = self.reservations.first_free(f"port-{netns.inode}",
-                                            shuffled(range(PORT_FLOOR, low if low > PORT_FLOOR else 65536)),
+                                            from_random_start(range(PORT_FLOOR, low if low > PORT_FLOOR else 65536)),
                                             lambda p: _bindable(netns, p))
         if port is None:
             raise RuntimeError(f"no free TCP port from {PORT_FLOOR} up in {netns}")

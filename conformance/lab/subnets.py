@@ -15,7 +15,7 @@ import ipaddress
 import docker
 
 from .netns import Netns
-from .reserve import Reservations, shuffled
+from .reserve import Reservations, from_random_start
 
 CHECK_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 
@@ -50,7 +50,8 @@ def free_subnet(netns: Netns, client: docker.DockerClient, reservations: Reserva
                 prefix: int = 24) -> ipaddress.IPv4Network:
     """A /*prefix* of CHECK_RANGE that nothing in the engine's namespace or the engine uses, held by this run."""
     taken = occupied(netns) + engine_subnets(client)
-    found = reservations.first_free(f"subnet-{netns.inode}", shuffled(CHECK_RANGE.subnets(new_prefix=prefix)),
+    candidates = from_random_start(list(CHECK_RANGE.subnets(new_prefix=prefix)))
+    found = reservations.first_free(f"subnet-{netns.inode}", candidates,
                                     lambda subnet: not any(subnet.overlaps(t) for t in taken))
     if found is None:
         raise RuntimeError(f"no free /{prefix} left in {CHECK_RANGE}")
