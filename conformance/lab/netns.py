@@ -162,6 +162,14 @@ class Netns:
         with self.iproute() as ipr:
             return sorted(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr())
 
+    def owner_macs(self, addresses: set[str]) -> dict[str, str]:
+        """IPv4 address -> the MAC of the interface here that holds it, for those of *addresses* held here."""
+        with self.iproute() as ipr:
+            owners = {a.get("IFA_ADDRESS"): a["index"] for a in ipr.get_addr(family=socket.AF_INET)
+                      if a.get("IFA_ADDRESS") in addresses}
+            macs = {index: ipr.get_links(index)[0].get("IFLA_ADDRESS") for index in set(owners.values())}
+        return {address: macs[index] for address, index in owners.items() if macs[index]}
+
     def neighbours(self) -> list[dict]:
         """The neighbour (ARP and NDP) table as dst/lladdr/ifindex dictionaries."""
         with self.iproute() as ipr:
