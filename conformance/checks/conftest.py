@@ -29,6 +29,8 @@ from conformance.lab.variants import VARIANTS, Variant
 from conformance.plugin import require, run_facts
 from conformance.scheduling import lab_early, second_engine_early, two_hosts_early
 
+from .standing import Standing
+
 T = TypeVar("T")
 EARLY_LAB = pytest.StashKey[Background]()
 SECOND_ENGINE = pytest.StashKey[Background]()
@@ -187,15 +189,23 @@ def shared(lab: Lab) -> Iterator[Scope]:
         yield shared
 
 
+@pytest.fixture(scope="session")
+def standing(lab: Lab) -> Iterator[Standing]:
+    """The run's standing containers (checks/standing.py): one per plain topology, on this worker, started when
+    a check first asks for it and removed when the run ends."""
+    with lab.scope() as scope:
+        yield Standing(scope)
+
+
 @pytest.fixture(autouse=True)
-def _shared_as_if_fresh(request: pytest.FixtureRequest) -> None:
-    """A check that reads the module's shared containers meets them as containers started for it would be:
-    a gateway's neighbour entry gone stale since (an engine's bridge changed its MAC) is deleted first, and
-    the evidence says so (Scope.refresh_gateways)."""
-    if "shared" in request.fixturenames:
-        deleted = request.getfixturevalue("shared").refresh_gateways()
-        if deleted:
-            request.getfixturevalue("evidence").text("stale-gateway-entries", "\n".join(deleted))
+def _long_lived_as_if_fresh(request: pytest.FixtureRequest) -> None:
+    """A check that reads the module's shared containers or the standing ones meets them as containers started
+    for it would be: a gateway's neighbour entry gone stale since (an engine's bridge changed its MAC) is
+    deleted first, and the evidence says so (Scope.refresh_gateways)."""
+    deleted = [line for name in ("shared", "standing") if name in request.fixturenames
+               for line in request.getfixturevalue(name).refresh_gateways()]
+    if deleted:
+        request.getfixturevalue("evidence").text("stale-gateway-entries", "\n".join(deleted))
 
 
 @pytest.fixture(scope="module")

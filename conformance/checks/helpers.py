@@ -56,13 +56,6 @@ def ipv4_of(netns, ifname: str = "eth0") -> list[str]:
         return [f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(family=socket.AF_INET, index=index[0])]
 
 
-def server_and_client(scope, network: str = "bridge"):
-    """A web server and a client container on *network*, the server already listening."""
-    server, client = scope.containers(srv={"command": httpd(), "network": network}, cli={"network": network})
-    server.wait_listening(HTTPD_PORT)
-    return server, client
-
-
 def subnet_network(scope, lab, suffix: str, gateway_index: int = 1, **kwargs):
     """A network with an explicit --subnet (and --gateway) from the suite's own range; (network, subnet, gateway)."""
     subnet = lab.free_subnet()

@@ -15,7 +15,6 @@ from .helpers import (
     EXPOSED_PORT,
     HTTPD_PORT,
     host_end,
-    httpd,
     ipv4_of,
     peer_via,
     plain_address,
@@ -41,12 +40,10 @@ def _attachment(lab, box) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pair(shared):
+def pair(standing):
     """The default bridge's topology for the checks that only look at it: (plain, server), one container run
-    without --network and one with --network bridge serving HTTP on HTTPD_PORT."""
-    plain, server = shared.containers(plain={"network": None}, srv={"command": httpd(), "network": "bridge"})
-    server.wait_listening(HTTPD_PORT)
-    return plain, server
+    without --network and one with --network bridge serving HTTP on HTTPD_PORT (standing ones)."""
+    return standing("plain", "server")
 
 
 @claims("bridge/default-mode")

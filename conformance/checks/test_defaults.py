@@ -27,10 +27,9 @@ def test_three_networks(claim, engine, evidence):
 
 
 @claims("defaults/four-modes")
-def test_four_modes(claim, scope, lab, evidence):
+def test_four_modes(claim, standing, scope, lab, evidence):
     try:
-        bridged, host, none = scope.containers(bridge={"network": "bridge"}, host={"network": "host"},
-                                               none={"network": "none"})
+        bridged, host, none = standing("client", "host", "none")
     except docker.errors.APIError as exc:
         raise AssertionError(f"the engine refuses to start a container in one of the modes: {exc}") from None
     boxes = {"bridge": bridged, "host": host, "none": none,

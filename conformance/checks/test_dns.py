@@ -17,13 +17,11 @@ from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE
 
 
 @pytest.fixture(scope="module")
-def bridged(shared):
-    """(server, client) on the default bridge, shared by the checks that only use them: a web server on the
-    port the probe image EXPOSEs (the one a --link opens even under --icc=false), and a plain container
+def bridged(standing):
+    """(server, client) on the default bridge, for the checks that only use them (standing ones): a web server
+    on the port the probe image EXPOSEs (the one a --link opens even under --icc=false), and a plain container
     (whose resolver, as every probe's, is the suite's)."""
-    server, client = shared.containers(srv={"command": httpd(EXPOSED_PORT)}, cli={})
-    server.wait_listening(EXPOSED_PORT)
-    return server, client
+    return standing("server", "client")
 
 
 @pytest.fixture(scope="module")

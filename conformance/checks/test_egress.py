@@ -7,13 +7,14 @@ from conformance.lab import firewall
 from conformance.lab.capture import Capture
 from conformance.plugin import claims
 
-from .helpers import HTTPD_PORT, plain_address, server_and_client
+from .helpers import HTTPD_PORT, plain_address
 
 
 @pytest.fixture(scope="module")
-def pair(shared):
-    """A web server and a client on the default bridge, shared by the checks that only send from the client."""
-    return server_and_client(shared)
+def pair(standing):
+    """A web server (on HTTPD_PORT) and a client on the default bridge, for the checks that only send from the
+    client (standing ones)."""
+    return standing("server", "client")
 
 
 @claims("egress/masquerade-rule", tier="audit")

@@ -25,9 +25,11 @@ VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into
 
 
 @pytest.fixture(scope="module")
-def host_box(shared):
-    """A container run with --network host, for the checks that only look from inside it."""
-    return shared.container("host", network="host")
+def host_box(standing):
+    """A container run with --network host, for the checks that only look from inside it or run a server in
+    it for their length (a standing one)."""
+    (box,) = standing("host")
+    return box
 
 
 def _views(box, engine_netns) -> dict:

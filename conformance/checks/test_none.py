@@ -8,9 +8,11 @@ from .helpers import IFF_UP, echo_blockers
 
 
 @pytest.fixture(scope="module")
-def nones(shared):
-    """Two containers run with --network none, for the checks that only look at them."""
-    return shared.containers(one={"network": "none"}, two={"network": "none"})
+def nones(standing, shared):
+    """Two containers run with --network none, for the checks that only look at them: a standing one, and
+    one of the module's own (two show whether none-mode containers share a namespace)."""
+    (one,) = standing("none")
+    return one, shared.container("two", network="none")
 
 
 @claims("none/only-loopback")
