@@ -46,7 +46,19 @@ class Standing:
                 if "server" in missing:
                     for port in (HTTPD_PORT, EXPOSED_PORT):
                         self._boxes["server"].wait_listening(port)
+            for role in roles:
+                if role not in missing:
+                    _still_running(role, self._boxes[role])
             return [self._boxes[role] for role in roles]
 
     def refresh_gateways(self) -> list[str]:
         return self.scope.refresh_gateways()
+
+
+def _still_running(role: str, box: Box) -> None:
+    """A standing container that stopped is not replaced: whatever stopped it would go unseen."""
+    box.reload()
+    state = box.attrs["State"]
+    if not state["Running"]:
+        raise RuntimeError(f"the standing {role} container {box.name} stopped after an earlier check used it: "
+                           f"{state['Status']}, exit code {state['ExitCode']}")

@@ -51,7 +51,9 @@ class Capture(Managed):
         self.ipv4_filter = ipv4_filter
         self._keep = keep
         self._parse: Callable[[bytes], Packet] = Ether if ipv4_filter is None else IP
-        self._frames: list[tuple[float, bytes]] = []
+        self._frames: list[tuple[float, bytes]] = []  # appended to by the reading thread only
+        self._parsed: list[Packet] = []  # the first len(_parsed) frames, parsed
+        self._parsing = threading.Lock()
         self._stop = threading.Event()
 
     def _setup(self, stack: ExitStack) -> None:
@@ -111,13 +113,13 @@ class Capture(Managed):
             self._frames.append((time.time(), frame))
 
     def packets(self, match: Callable[[Packet], bool] | None = None) -> list[Packet]:
-        result: list[Packet] = []
-        for stamp, frame in list(self._frames):
-            packet = self._parse(frame)
-            packet.time = stamp
-            if match is None or match(packet):
-                result.append(packet)
-        return result
+        """What was captured so far (that *match* accepts), each frame parsed once: wait() asks every 20 ms."""
+        with self._parsing:
+            for stamp, frame in self._frames[len(self._parsed):]:
+                packet = self._parse(frame)
+                packet.time = stamp
+                self._parsed.append(packet)
+            return [packet for packet in self._parsed if match is None or match(packet)]
 
     def wait(self, match: Callable[[Packet], bool], timeout: float = 3.0) -> list[Packet]:
         """The matching packets as soon as one has arrived; an empty list after *timeout*."""

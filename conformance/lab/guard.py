@@ -87,11 +87,15 @@ class Guard(Managed):
         is not watched: what it sends is the host's, as the article says."""
         if container_netns.inode == self.netns.inode:
             return
-        ends = {link["index"]: name for name, link in self.netns.links().items() if link["kind"] == "veth"}
+        veths = [link for link in container_netns.links().values() if link["kind"] == "veth" and link["link"]]
+        if not veths:
+            return
         with container_netns.iproute() as ipr:
             addresses = [(a["index"], a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(family=2)]
-        for link in container_netns.links().values():
-            if link["kind"] == "veth" and link["link"] in ends:
+        peers = self.netns.links(*{link["link"] for link in veths})  # just those: a busy host has many links
+        ends = {link["index"]: name for name, link in peers.items() if link["kind"] == "veth"}
+        for link in veths:
+            if link["link"] in ends:
                 self.ends.add(ends[link["link"]])
                 for index, address, prefixlen in addresses:
                     if index == link["index"]:

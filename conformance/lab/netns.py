@@ -12,10 +12,10 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
-from pyroute2 import DiagSocket, IPRoute
+from pyroute2 import DiagSocket, IPRoute, NetlinkError
 from pyroute2 import netns as _netns
 from pyroute2.netlink.diag import SS_ESTABLISHED, SS_LISTEN
 
@@ -135,14 +135,21 @@ class Netns:
                 ipr.link("set", index=index, master=ipr.link_lookup(ifname=master)[0])
             ipr.link("set", index=index, state="up")
 
-    def links(self) -> dict[str, dict]:
-        """Interface name -> {index, kind, address, operstate, master, flags, link, link_netnsid} by netlink.
+    def links(self, *indexes: int) -> dict[str, dict]:
+        """Interface name -> {index, kind, address, operstate, master, flags, link, link_netnsid} by netlink: of
+        every interface, or of those of *indexes* that exist here (asked for one by one, not dumped).
 
         ``link`` is a veth's peer index, counted in the peer's namespace when ``link_netnsid`` is set.
         """
         with self.iproute() as ipr:
+            found = []
+            if not indexes:
+                found = list(ipr.get_links())
+            for index in indexes:
+                with suppress(NetlinkError):  # no such interface here
+                    found += ipr.get_links(index)
             result = {}
-            for link in ipr.get_links():
+            for link in found:
                 info = link.get("IFLA_LINKINFO")
                 result[link.get("IFLA_IFNAME")] = {
                     "index": link["index"],
