@@ -13,12 +13,14 @@ from contextlib import ExitStack
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 from scapy.error import Scapy_Exception
+from scapy.layers.inet import UDP
 
 from conformance.lab import guard as guard_module
 from conformance.lab.capture import Capture
 from conformance.lab.guard import Guard
 from conformance.lab.netns import NamedNetns
 from conformance.lab.run import Run
+from conformance.lab.wait import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create namespaces")
 
@@ -129,3 +131,14 @@ def test_the_guard_closes_every_capture_though_one_fails_to(machine, monkeypatch
     with pytest.raises(OSError, match="cannot close"), guard:
         pass
     assert sorted(closed, key=str) == [None, "up0"], f"closed only {closed}"
+
+
+def test_a_capture_parses_each_frame_once_and_sees_what_came_later(machine):
+    with Capture(machine, "lo") as capture:
+        send(machine, "198.18.0.1", "198.18.0.1")
+        first = capture.wait(lambda p: UDP in p)
+        send(machine, "198.18.0.1", "198.18.0.1")
+        wait_for(lambda: len(capture.packets(lambda p: UDP in p)) > len(first), "the second datagram", timeout=3)
+        later = capture.packets(lambda p: UDP in p)
+    assert first and all(a is b for a, b in zip(first, later[:len(first)], strict=True)), (
+        "frames already parsed were parsed again")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.runner import EngineOptions, RunFailed, command, run_suite
+from conformance import benchmark
+from conformance.runner import EngineOptions, RunFailed, SuiteRun, command, run_suite
 
 
 def test_engine_options_become_the_suites_arguments_and_environment():
@@ -27,3 +28,12 @@ def test_a_run_without_a_report_fails_naming_its_command_and_an_old_report_never
     assert "--no-such-option" in run.output
     with pytest.raises(RunFailed, match=r"no report from .*--no-such-option"):
         run.required()
+
+
+def test_a_benchmark_run_reports_the_wall_its_machine_cpu_allows(tmp_path):
+    report = {"run_info": {"created": {"containers": 10, "namespaces": 4}}, "totals": {"passed": 3},
+              "claims": [{"id": "a/b", "duration": 1.5}]}
+    figures = benchmark.summarize(SuiteRun(["x"], tmp_path, 0, 12.0, "", report), 30.0, ["-n", "2"], 0.4)
+    assert figures["wall_per_floor"] == 3.0
+    assert (figures["cpu_s"], figures["cpu_bound_wall_s"]) == (30.0, round(30.0 / benchmark.CPUS, 1))
+    assert benchmark.busy_cpu_s() > 0
