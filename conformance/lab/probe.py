@@ -1,22 +1,33 @@
 """The probe image, built locally from the host's busybox-static and fixtures/probe.
 
 Tagged by the hash of its whole build context, so it is rebuilt only when
-busybox or the fixtures change, and never pulled from a registry.
+busybox or the fixtures change, and never pulled from a registry.  The first
+engine to build a tag saves it (``docker save``) under the suite's state
+directory; an engine that lacks the tag later loads that archive, which costs
+a quarter of a build (a run starts up to three private engines).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import logging
+import os
 import shutil
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import docker
 
+from .run import STATE_DIR
+
 PROBE_DIR = Path(__file__).resolve().parent.parent.parent / "fixtures" / "probe"
 REPOSITORY = "docker-net-conformance/probe"
+log = logging.getLogger("conformance")
+SAVED_DIR = STATE_DIR / "images"  # one archive per tag, named by its context hash: never stale
 
 
 class ProbeUnavailable(RuntimeError):
@@ -70,11 +81,44 @@ def build_context() -> bytes:
 
 
 def ensure_probe_image(client: docker.DockerClient) -> str:
-    """The probe's tag in *client*'s engine, building it only if that engine lacks it."""
+    """The probe's tag in *client*'s engine: there already, else loaded from the archive an earlier build
+    saved, else built (and saved)."""
     context = build_context()
-    tag = f"{REPOSITORY}:{hashlib.sha256(context).hexdigest()[:16]}"
+    digest = hashlib.sha256(context).hexdigest()[:16]
+    tag = f"{REPOSITORY}:{digest}"
+    if _has(client, tag):
+        return tag
+    saved = SAVED_DIR / f"probe-{digest}.tar"
+    if saved.exists():
+        with contextlib.suppress(docker.errors.APIError):  # an archive this engine cannot read: build
+            client.images.load(saved.read_bytes())
+        if _has(client, tag):
+            return tag
+    client.images.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True)
+    try:
+        _save(client, tag, saved)
+    except (docker.errors.APIError, OSError) as exc:  # the next engine builds too: slower, no less right
+        log.warning("could not save the probe image to %s: %s", saved, exc)
+    return tag
+
+
+def _has(client: docker.DockerClient, tag: str) -> bool:
     try:
         client.images.get(tag)
     except docker.errors.ImageNotFound:
-        client.images.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True)
-    return tag
+        return False
+    return True
+
+
+def _save(client: docker.DockerClient, tag: str, path: Path) -> None:
+    """``docker save`` *tag* to *path*, whole or not at all (engines that build at once each write their own
+    file, then rename it into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        with open(partial, "wb") as out:
+            for chunk in client.images.get(tag).save(named=True):
+                out.write(chunk)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
