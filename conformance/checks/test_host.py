@@ -316,7 +316,7 @@ def test_no_veth_created(claim, scope, lab, evidence):
 
 
 @claims("host/dockerfile-sets-no-network-mode")
-def test_dockerfile_sets_no_network_mode(claim, scope, lab, evidence):
+def test_dockerfile_sets_no_network_mode(claim, standing, scope, lab, evidence):
     dockerfile = f"FROM {lab.image}\nNETWORK host\n"
     try:
         lab.engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True, forcerm=True,
@@ -325,7 +325,7 @@ def test_dockerfile_sets_no_network_mode(claim, scope, lab, evidence):
     except (docker.errors.BuildError, docker.errors.APIError) as exc:  # a parse error is a 400 of the API
         refused = str(exc)
     image = lab.engine.client.images.get(lab.image).attrs["Config"]
-    box = scope.container("plain", network=None)  # an image built from a Dockerfile, run with no --network
+    (box,) = standing("plain")  # an image built from a Dockerfile, run with no --network
     mode, networks = box.attrs["HostConfig"]["NetworkMode"], sorted(box.attrs["NetworkSettings"]["Networks"])
     evidence.json("dockerfile", {"dockerfile": dockerfile, "build_error": refused, "image_config": image,
                                  "network_mode": mode, "networks": networks})
