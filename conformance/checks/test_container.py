@@ -117,13 +117,13 @@ def test_egress_unchanged(claim, joined, scope, lab, evidence):
 
 
 @claims("container/sees-member-traffic")
-def test_sees_member_traffic(claim, joined, scope, lab, evidence):
+def test_sees_member_traffic(claim, joined, standing, scope, lab, evidence):
     """A monitor's view: a capture opened in b2's namespace (as b2's own process holds it) must see b1's
     marked pings and their replies, while a bystander on the same bridge, with a namespace of its own, sees
     none of them: the observation comes from sharing X's stack, not from the traffic being everywhere."""
     b1, b2 = joined
     assert b2.netns.inode == b1.netns.inode, "b2 has a network namespace of its own, not b1's"
-    bystander = scope.container("bystander")
+    (bystander,) = standing("client")
     remote, b1_address = lab.upstream.remote, b1.address()
     ours = lambda p: IP in p and ICMP in p and MEMBER_PATTERN in bytes(p[ICMP].payload)  # noqa: E731
     with b2.capture() as monitor, bystander.capture() as elsewhere:
