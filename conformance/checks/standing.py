@@ -1,8 +1,8 @@
 """Standing containers: one long-lived container per plain topology, started on first use and read by the checks
 of every module (on one xdist worker) that only look at it or exec in it, then removed when the run ends.
 
-A container costs the engine about a third of a CPU-second to start and remove, and most checks that use one
-only read it: its namespace, its addresses, what it can reach.  Those take ``standing`` (through their module's
+A container costs the engines about half a CPU-second to start and remove, and most checks that use one only
+read it: its namespace, its addresses, what it can reach.  Those take ``standing`` (through their module's
 fixture) instead of starting their own.  A check that changes a container (adds an interface, runs a server on a
 port another check reads, publishes a port) keeps starting its own, in ``scope`` or the module's ``shared``.
 Before each check that uses them, their gateway neighbour entries are made fresh (Scope.refresh_gateways), so a
@@ -10,8 +10,6 @@ check meets them as it would containers started for it.
 """
 
 from __future__ import annotations
-
-import threading
 
 from conformance.lab import Scope
 from conformance.lab.box import Box
@@ -35,21 +33,19 @@ class Standing:
     def __init__(self, scope: Scope):
         self.scope = scope
         self._boxes: dict[str, Box] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, *roles: str) -> list[Box]:
-        with self._lock:
-            missing = [role for role in dict.fromkeys(roles) if role not in self._boxes]
-            if missing:
-                started = self.scope.containers(**{role: ROLES[role] for role in missing})
-                self._boxes.update(zip(missing, started, strict=True))
-                if "server" in missing:
-                    for port in (HTTPD_PORT, EXPOSED_PORT):
-                        self._boxes["server"].wait_listening(port)
-            for role in roles:
-                if role not in missing:
-                    _still_running(role, self._boxes[role])
-            return [self._boxes[role] for role in roles]
+        missing = [role for role in dict.fromkeys(roles) if role not in self._boxes]
+        if missing:
+            started = self.scope.containers(**{role: ROLES[role] for role in missing})
+            self._boxes.update(zip(missing, started, strict=True))
+            if "server" in missing:
+                for port in (HTTPD_PORT, EXPOSED_PORT):
+                    self._boxes["server"].wait_listening(port)
+        for role in roles:
+            if role not in missing:
+                _still_running(role, self._boxes[role])
+        return [self._boxes[role] for role in roles]
 
     def refresh_gateways(self) -> list[str]:
         return self.scope.refresh_gateways()
