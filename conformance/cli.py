@@ -1,18 +1,20 @@
 """The command line: ``docker-net-conformance`` (the console script) and ``python -m conformance`` are this.
 
 COMMANDS holds the subcommands, one entry each: its name, the one line ``--help`` shows (also its own
-``--help``'s description), the function that runs it, and whether it needs root.  With no command, or
-``run``, the arguments go to pytest, which runs the checks with the suite's plugin: this is where the plugin
-is loaded (``-p conformance.plugin``); it is not auto-loaded, so the environment's other pytest sessions
-never see it.
+``--help``'s description) and whether it needs root; each runs as ``main`` of
+conformance/commands/<name>.py.  With no command, or ``run``, the arguments go to pytest, which runs the
+checks with the suite's plugin: this is where the plugin is loaded (``-p conformance.plugin``); it is not
+auto-loaded, so the environment's other pytest sessions never see it.
 
-A new command is one entry in COMMANDS and a function ``(argv, parser) -> exit status`` that adds its
-arguments to *parser* (named and described from the entry) and parses *argv*.
+A new command is one entry in COMMANDS and a module conformance/commands/<name>.py whose
+``main(argv, parser) -> exit status`` adds its arguments to *parser* (named and described from the entry)
+and parses *argv*.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import re
@@ -26,8 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from . import cli_commands, engine_matrix, listing
-from .options import OPTIONS
+from .plugin.options import OPTIONS
 
 PROG = "docker-net-conformance"  # the console script, named after the distribution
 
@@ -36,36 +37,33 @@ PROG = "docker-net-conformance"  # the console script, named after the distribut
 class Command:
     name: str
     summary: str  # one line
-    function: Callable[[list[str], argparse.ArgumentParser], int]
     root: bool = False  # creates namespaces or engines: refused at once, with the fix, when not root
+
+    @property
+    def module(self) -> str:
+        """Its module, conformance/commands/<name>.py, imported when it runs, so ``--help`` stays fast."""
+        return f"{__package__}.commands.{self.name.replace('-', '_')}"
 
     def __call__(self, argv: list[str]) -> int:
         if self.root and os.geteuid() != 0 and not {"-h", "--help"} & set(argv):
             print(f"{PROG} {self.name}: not root: it creates and removes network namespaces and engines "
                   f"— run it as root (sudo {PROG} {self.name})", file=sys.stderr)
             return 4
-        return self.function(argv, argparse.ArgumentParser(prog=f"{PROG} {self.name}", description=self.summary))
+        main: Callable[[list[str], argparse.ArgumentParser], int] = importlib.import_module(self.module).main
+        return main(argv, argparse.ArgumentParser(prog=f"{PROG} {self.name}", description=self.summary))
 
 
 COMMANDS = {command.name: command for command in (
-    Command("run", "run the checks and write the reports (what no command means)", cli_commands.run),
-    Command("list", "list the claims a run would check, and run nothing (needs no root, no engine)", listing.main),
-    Command("cleanup", "remove what runs that died left behind; live runs are never touched",
-            cli_commands.cleanup, root=True),
-    Command("mutate", "prove the checks catch their faults and pass on unusual healthy engines",
-            cli_commands.mutate, root=True),
-    Command("repeat", "run the suite N times: claims whose outcome changed, what each run left",
-            cli_commands.repeat, root=True),
-    Command("benchmark", "time the suite, serial and with -n 2, against the engine's floor",
-            cli_commands.benchmark, root=True),
-    Command("matrix", "the catalog on several engines: a claims x engines matrix, differences first",
-            engine_matrix.main, root=True),
-    Command("diff", "compare two report.json claim by claim (Markdown); exit 1 on a regression",
-            cli_commands.diff),
-    Command("merge", "one claims x hosts matrix (matrix.md, matrix.html) from many report.json",
-            cli_commands.merge),
-    Command("update-expectations", "write or update an expectations file from a run's failures",
-            cli_commands.update_expectations),
+    Command("run", "run the checks and write the reports (what no command means)"),
+    Command("list", "list the claims a run would check, and run nothing (needs no root, no engine)"),
+    Command("cleanup", "remove what runs that died left behind; live runs are never touched", root=True),
+    Command("mutate", "prove the checks catch their faults and pass on unusual healthy engines", root=True),
+    Command("repeat", "run the suite N times: claims whose outcome changed, what each run left", root=True),
+    Command("benchmark", "time the suite, serial and with -n 2, against the engine's floor", root=True),
+    Command("matrix", "the catalog on several engines: a claims x engines matrix, differences first", root=True),
+    Command("diff", "compare two report.json claim by claim (Markdown); exit 1 on a regression"),
+    Command("merge", "one claims x hosts matrix (matrix.md, matrix.html) from many report.json"),
+    Command("update-expectations", "write or update an expectations file from a run's failures"),
 )}
 
 EXIT_STATUS = """\

@@ -14,11 +14,11 @@ import docker
 import pytest
 from session_engine import session_engine
 
-from conformance.lab.engine import DEFAULT_HOST, docker_host
+from conformance.lab.engines.engine import DEFAULT_HOST, docker_host
 
-# pytester: tests/test_plugin.py runs the plugin on demo checks in-process; conformance.markers: the checks'
+# pytester: tests/test_plugin.py runs the plugin on demo checks in-process; conformance.plugin.markers: the checks'
 # @claims marker, which tests/test_catalog.py meets when it imports them.
-pytest_plugins = ("pytester", "conformance.markers")
+pytest_plugins = ("pytester", "conformance.plugin.markers")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

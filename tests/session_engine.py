@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from conformance.lab.engine import Engine, EngineUnavailable, NoEngine
+from conformance.lab.engines.engine import Engine, EngineUnavailable, NoEngine
 from conformance.lab.wait import wait_for
 
 # A dockerd starting on a loaded 2-core machine (first start: it makes its data-root) takes a while.

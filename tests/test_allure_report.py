@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conformance.runner import EngineOptions, run_suite
+from conformance.commands.runner import EngineOptions, run_suite
 
 ALLURE = "allure@3"
 pytestmark = [

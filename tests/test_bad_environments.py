@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance import preflight
+from conformance.plugin import preflight
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the scenarios are made by taking things away from root")
 

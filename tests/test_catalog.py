@@ -17,8 +17,8 @@ from conformance.catalog import (
     missing_quotes,
     unmet_conditions,
 )
-from conformance.cli_commands import CHECKS_DIR
-from conformance.lab.variants import FAULTS
+from conformance.commands.run import CHECKS_DIR
+from conformance.lab.faults import FAULTS
 
 
 def bound_claims() -> Counter:
@@ -117,7 +117,7 @@ def test_every_article_is_accounted_for():
 
 
 def test_mutation_map_names_only_faults_and_uses_every_fault():
-    """Every fault a claim names exists and breaks something (FAULTS in conformance/lab/variants.py);
+    """Every fault a claim names exists and breaks something (FAULTS in conformance/lab/faults/__init__.py);
     every fault is mapped to some claim, so the mutation run applies each one."""
     named = {fault for claim in catalog() for fault in claim.faults}
     faults = {fault.name for fault in FAULTS}

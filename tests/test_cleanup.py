@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from conformance.commands.runner import EngineOptions, run_suite, start
+from conformance.lab.kernel.netns import NamedNetns
 from conformance.lab.managed import Managed
-from conformance.lab.netns import NamedNetns
-from conformance.lab.run import PREFIX, STATE_DIR, Run
-from conformance.lab.sweep import RUNS_DIR, Liveness, dead_runs, leftovers, run_of
+from conformance.lab.safety.identity import PREFIX, STATE_DIR, Run
+from conformance.lab.safety.sweep import RUNS_DIR, Liveness, dead_runs, leftovers, run_of
 from conformance.lab.wait import wait_for
-from conformance.runner import EngineOptions, run_suite, start
 
 pytestmark = [
     pytest.mark.engine,

@@ -15,8 +15,8 @@ import pytest
 
 from conformance.catalog import catalog
 from conformance.cli import COMMANDS
-from conformance.cli_commands import CHECKS_DIR
-from conformance.options import OPTIONS
+from conformance.commands.run import CHECKS_DIR
+from conformance.plugin.options import OPTIONS
 from conformance.reports.report_json import SCHEMA
 
 BIN = Path(sys.executable).parent

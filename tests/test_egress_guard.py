@@ -15,11 +15,11 @@ from pyroute2.netlink.exceptions import NetlinkError
 from scapy.error import Scapy_Exception
 from scapy.layers.inet import UDP
 
-from conformance.lab import guard as guard_module
-from conformance.lab.capture import Capture
-from conformance.lab.guard import Guard
-from conformance.lab.netns import NamedNetns
-from conformance.lab.run import Run
+from conformance.lab.kernel.capture import Capture
+from conformance.lab.kernel.netns import NamedNetns
+from conformance.lab.safety import guard as guard_module
+from conformance.lab.safety.guard import Guard
+from conformance.lab.safety.identity import Run
 from conformance.lab.wait import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create namespaces")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engine_matrix import PODMAN_EXPECTATIONS, plan
+from conformance.commands.matrix import PODMAN_EXPECTATIONS, plan
 from conformance.reports.matrix import Host, differing, markdown, rows
 
 
@@ -46,8 +46,8 @@ def test_the_claims_that_differ_come_first_once_with_why():
 
 
 def test_podmans_expectations_name_catalog_claims_and_only_podman():
-    from conformance import expectations
     from conformance.catalog import catalog
+    from conformance.plugin import expectations
 
     known = expectations.load(PODMAN_EXPECTATIONS, catalog().claims)
     assert known.when == {"engine_product": "podman"} and known.expected

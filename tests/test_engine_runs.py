@@ -1,6 +1,6 @@
 """Real runs of the suite against real engines, and the cleanup after.
 
-Each run is `python -m conformance` in a subprocess, as a user would start it (conformance/runner.py).
+Each run is `python -m conformance` in a subprocess, as a user would start it (conformance/commands/runner.py).
 On the system engine, beside decoys of every kind, two runs at once (one serial,
 one with -n 2) both pass every claim with the same outcomes and leave the decoys
 as they were; the namespace claims need no engine; where nothing answers, the
@@ -24,16 +24,16 @@ from pathlib import Path
 import docker
 import pytest
 
-from conformance import expectations
 from conformance.catalog import catalog
-from conformance.lab.engine import docker_host
-from conformance.lab.netns import NamedNetns, namespace_of
-from conformance.lab.probe import ensure_probe_image
-from conformance.lab.sweep import RUNS_DIR, leftovers
-from conformance.lab.variants import UNUSUAL
-from conformance.mutation import expectations_file, per_check, unexplained
+from conformance.commands.mutate import expectations_file, per_check, unexplained
+from conformance.commands.runner import EngineOptions, run_suite, start
+from conformance.lab.engines.engine import docker_host
+from conformance.lab.engines.probe import ensure_probe_image
+from conformance.lab.faults import UNUSUAL
+from conformance.lab.kernel.netns import NamedNetns, namespace_of
+from conformance.lab.safety.sweep import RUNS_DIR, leftovers
+from conformance.plugin import expectations
 from conformance.reports import schema
-from conformance.runner import EngineOptions, run_suite, start
 
 pytestmark = [
     pytest.mark.engine,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.lab.engine import EngineClient, served_by_podman
+from conformance.lab.engines.engine import EngineClient, served_by_podman
 
 # A process named NAME (prctl PR_SET_NAME: what /proc/PID/comm says) listening on the socket PATH.
 LISTENER = """

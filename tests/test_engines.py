@@ -1,7 +1,7 @@
 """Every engine the project proves, as private engines: Docker 20.10 (the host's), 26.1 (trixie), 28.5 (sid)
 and Podman 4.3, through ``python -m conformance matrix`` as a user runs it.
 
-The engines are fetched and unpacked by the suite itself (conformance/lab/builds.py),
+The engines are fetched and unpacked by the suite itself (conformance/lab/engines/builds.py),
 so CI on a bare machine needs only Debian's archive.  A healthy Docker engine has
 zero failed and zero errored claims, and so has Podman: its claims about Docker's own
 features are not applicable (their ``applies`` names ``engine_product: docker``), and its
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance.lab import builds
-from conformance.lab.private import STATE_DIR, PrivateEngine, package_tree
-from conformance.lab.procs import cgroups, processes
-from conformance.lab.run import PREFIX, Run
-from conformance.lab.sweep import RUNS_DIR, dead_runs, leftovers
+from conformance.commands.runner import EngineOptions, start
+from conformance.lab.engines import builds
+from conformance.lab.engines.private import STATE_DIR, PrivateEngine, package_tree
+from conformance.lab.kernel.procs import cgroups, processes
+from conformance.lab.safety.identity import PREFIX, Run
+from conformance.lab.safety.sweep import RUNS_DIR, dead_runs, leftovers
 from conformance.lab.wait import wait_for
-from conformance.runner import EngineOptions, start
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it starts engines in namespaces")
 

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 
 from conformance.checks.standing import ROLES, Standing
-from conformance.lab import scope as scope_module
-from conformance.lab.netns import NamedNetns
-from conformance.lab.reserve import from_random_start
-from conformance.lab.run import Run
-from conformance.lab.scope import Scope
+from conformance.lab.engines import scope as scope_module
+from conformance.lab.engines.scope import Scope
+from conformance.lab.kernel.netns import NamedNetns
+from conformance.lab.safety.identity import Run
+from conformance.lab.safety.reserve import from_random_start
 
 GATEWAY = "10.97.0.1"
 MAC_BEFORE, MAC_AFTER = "02:cf:00:00:00:01", "02:cf:00:00:00:02"

@@ -17,10 +17,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance.lab import firewall, nftables
-from conformance.lab.engine import Engine
-from conformance.lab.netns import NamedNetns
-from conformance.lab.run import Run
+from conformance.lab.engines import firewall, nftables
+from conformance.lab.engines.engine import Engine
+from conformance.lab.kernel.netns import NamedNetns
+from conformance.lab.safety.identity import Run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nftables"
 

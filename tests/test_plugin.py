@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from conformance import binding, plugin, recording
+from conformance import plugin
 from conformance.catalog import load_catalog
+from conformance.plugin import binding, recording
 from conformance.reports import schema
 
 CATALOG = """\
@@ -237,8 +238,8 @@ def test_workers_facts_merge_into_one_run_info():
     """Each xdist worker sends its facts (builtin types only); the controller's run_info has the first
     worker's lab and run id, every worker's run id, and the sums of what they created, found and leaked."""
     from conformance.lab.tally import CREATED
-    from conformance.preflight import Problem
-    from conformance.run_facts import RunFacts
+    from conformance.plugin.preflight import Problem
+    from conformance.plugin.run_facts import RunFacts
 
     workers = []
     for run_id, leaks in (("aaaaaa", 0), ("bbbbbb", 2)):

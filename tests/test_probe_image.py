@@ -6,7 +6,7 @@ import shutil
 import docker
 import pytest
 
-from conformance.lab import probe
+from conformance.lab.engines import probe
 
 pytestmark = pytest.mark.skipif(shutil.which("busybox") is None, reason="no busybox (apt-get install busybox-static)")
 

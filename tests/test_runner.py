@@ -1,4 +1,5 @@
-"""conformance/runner.py, the one way the suite's commands and the self-tests run the suite (no root, no engine)."""
+"""conformance/commands/runner.py, the one way the suite's commands and the self-tests run the suite (no root, no
+engine)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import benchmark
-from conformance.runner import EngineOptions, RunFailed, SuiteRun, command, run_suite
+from conformance.commands import benchmark
+from conformance.commands.runner import EngineOptions, RunFailed, SuiteRun, command, run_suite
 
 
 def test_engine_options_become_the_suites_arguments_and_environment():

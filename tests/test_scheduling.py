@@ -1,4 +1,4 @@
-"""The order of a run's checks and -n N's scheduler (conformance/scheduling.py) on the real catalog's checks:
+"""The order of a run's checks and -n N's scheduler (conformance/plugin/scheduling.py) on the real catalog's checks:
 whole modules longest first, the namespace checks one by one at the end, and the early worker's start:
 engine-free checks while the slow engines start, then the two-host module, then the second engine's."""
 
@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance.runner import run_suite
-from conformance.scheduling import COST, EARLY_FILL, EARLY_WORKER, ChecksScheduling
+from conformance.commands.runner import run_suite
+from conformance.plugin.scheduling import COST, EARLY_FILL, EARLY_WORKER, ChecksScheduling
 
 REPO = Path(__file__).resolve().parent.parent
 

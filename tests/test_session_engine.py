@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from session_engine import session_engine
 
-from conformance.lab.engine import Engine, EngineUnavailable, NoEngine
-from conformance.lab.private import PrivateEngine
-from conformance.lab.run import Run
-from conformance.lab.sweep import Liveness
+from conformance.lab.engines.engine import Engine, EngineUnavailable, NoEngine
+from conformance.lab.engines.private import PrivateEngine
+from conformance.lab.safety.identity import Run
+from conformance.lab.safety.sweep import Liveness
 
 pytestmark = [
     pytest.mark.engine,

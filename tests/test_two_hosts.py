@@ -5,10 +5,10 @@ import subprocess
 import sys
 import time
 
-from conformance.lab.run import PREFIX, STATE_DIR
-from conformance.lab.sweep import dead_runs, leftovers, run_of
+from conformance.commands.runner import start
+from conformance.lab.safety.identity import PREFIX, STATE_DIR
+from conformance.lab.safety.sweep import dead_runs, leftovers, run_of
 from conformance.lab.wait import wait_for
-from conformance.runner import start
 
 
 def _swarm_up(pid: int) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.lab.variants import VARIANTS, _runtime
+from conformance.lab.faults import VARIANTS, _runtime
 
 ENGINE_FILES = {"/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf", "/etc/hostname": "hostname"}
 

@@ -19,8 +19,10 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from .. import FIXTURES
+
 CATALOG_DIR = Path(__file__).parent
-ARTICLES_DIR = CATALOG_DIR.parent.parent / "fixtures" / "articles"
+ARTICLES_DIR = FIXTURES / "articles"
 KINDS = ("behaviour", "configuration")
 ID_PATTERN = re.compile(r"^[a-z0-9-]+(/[a-z0-9-]+)+$")
 OUT_OF_SCOPE = "out-of-scope.yaml"
@@ -65,7 +67,7 @@ class Claim:
     applies: dict[str, Any] = field(default_factory=dict)
     inaccuracy: Inaccuracy | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    faults: tuple[str, ...] = ()  # variants (conformance/lab/variants.py) under which the check must fail
+    faults: tuple[str, ...] = ()  # variants (conformance/lab/faults/__init__.py) under which the check must fail
     no_fault: str | None = None  # why no fault on one machine can break it, when ``faults`` is empty
 
     def to_dict(self) -> dict[str, Any]:

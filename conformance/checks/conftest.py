@@ -14,20 +14,19 @@ from typing import TypeVar
 
 import pytest
 
-from conformance import preflight
 from conformance.lab import EngineUnavailable, Lab, Scope
 from conformance.lab.background import Background, Stopping
-from conformance.lab.configured import ConfiguredLab
-from conformance.lab.engine import Engine, docker_host, served_by_podman
-from conformance.lab.hosts import FAULTS_BY_NAME as HOST_FAULTS
-from conformance.lab.hosts import TwoHosts
-from conformance.lab.netns import NamedNetns
-from conformance.lab.probe import ProbeUnavailable
-from conformance.lab.run import Run
-from conformance.lab.sweep import Liveness, sweep_dead_runs
-from conformance.lab.variants import VARIANTS, Variant
-from conformance.plugin import require, run_facts
-from conformance.scheduling import lab_early, second_engine_early, two_hosts_early
+from conformance.lab.engines.configured import ConfiguredLab
+from conformance.lab.engines.engine import Engine, docker_host, served_by_podman
+from conformance.lab.engines.probe import ProbeUnavailable
+from conformance.lab.engines.two_hosts import FAULTS_BY_NAME as HOST_FAULTS
+from conformance.lab.engines.two_hosts import TwoHosts
+from conformance.lab.faults import VARIANTS, Variant
+from conformance.lab.kernel.netns import NamedNetns
+from conformance.lab.safety.identity import Run
+from conformance.lab.safety.sweep import Liveness, sweep_dead_runs
+from conformance.plugin import preflight, require, run_facts
+from conformance.plugin.scheduling import lab_early, second_engine_early, two_hosts_early
 
 from .standing import Standing
 
@@ -63,7 +62,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
 
 def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run, stack: ExitStack) -> None:
     """Start, in the background, what this process will need and can build while its first checks run
-    (conformance/scheduling.py says when): the lab, whose engine may be a private one to start, the
+    (conformance/plugin/scheduling.py says when): the lab, whose engine may be a private one to start, the
     configured engine and the two-host lab.  The fixtures below then take them from the stash; *stack*
     stops, at the end of the run, those no check took (or whose checks were all skipped)."""
     if run_facts(config).taking("engine"):
@@ -212,7 +211,7 @@ def _long_lived_as_if_fresh(request: pytest.FixtureRequest) -> None:
 def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredLab]:
     """A private engine run with --bridge, --icc=false and --dns, for the claims about those options (under
     ``--variant`` naming a fault aimed at it, with the fault): started early, in the background, where
-    conformance/scheduling.py says so, and stopped as soon as the module's checks are done, in the
+    conformance/plugin/scheduling.py says so, and stopped as soon as the module's checks are done, in the
     background while the next module's checks run (not at the end of the session, where it would keep a
     worker busy)."""
     product = request.getfixturevalue("engine").product
@@ -249,7 +248,7 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
 
 @pytest.fixture(scope="module")
 def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
-    """Two private engines on a segment of the suite's, in a swarm (conformance/lab/hosts.py); under
+    """Two private engines on a segment of the suite's, in a swarm (conformance/lab/engines/two_hosts.py); under
     ``--variant`` naming one of that lab's faults, with the fault applied.  Module-scoped: its checks are
     one module's (test_hosts.py), and the engines stop with it (in the background, while the next module's
     checks run) rather than idle through the rest of a run."""
@@ -266,5 +265,5 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
 
 
 def pytest_conformance_engine_facts(request: pytest.FixtureRequest) -> dict:
-    """The engine's facts, when a claim's ``applies`` names one (conformance/binding.py asks, by this hook)."""
+    """The engine's facts, when a claim's ``applies`` names one (conformance/plugin/binding.py asks, by this hook)."""
     return request.getfixturevalue("engine").facts()

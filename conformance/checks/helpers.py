@@ -1,5 +1,6 @@
 """Small helpers shared by the checks: servers, reachability from a namespace, networks with a subnet of the
-suite's, what a failure message shows.  What a check asks one container is its Box's (conformance/lab/box.py)."""
+suite's, what a failure message shows.  What a check asks one container is its Box's
+(conformance/lab/engines/box.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import docker
 
-from conformance.lab.box import SILENCE_S, Box, ExecResult
-from conformance.lab.engine import bridge_of  # noqa: F401 - the checks take it from here
+from conformance.lab.engines.box import SILENCE_S, Box, ExecResult
+from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.wait import wait_for
 
 HTTPD_PORT = 8080

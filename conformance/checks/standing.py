@@ -12,7 +12,7 @@ check meets them as it would containers started for it.
 from __future__ import annotations
 
 from conformance.lab import Scope
-from conformance.lab.box import Box
+from conformance.lab.engines.box import Box
 
 from .helpers import EXPOSED_PORT, HTTPD_PORT
 

@@ -7,20 +7,11 @@ import pytest
 from packaging.version import Version
 from scapy.layers.inet import ICMP, IP, UDP
 
-from conformance.lab import firewall
-from conformance.lab.capture import Capture
+from conformance.lab.engines import firewall
+from conformance.lab.kernel.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import (
-    EXPOSED_PORT,
-    HTTPD_PORT,
-    host_end,
-    ipv4_of,
-    peer_via,
-    plain_address,
-    reachable,
-    subnet_network,
-)
+from .helpers import EXPOSED_PORT, HTTPD_PORT, host_end, ipv4_of, peer_via, plain_address, reachable, subnet_network
 
 
 def _attachment(lab, box) -> dict:

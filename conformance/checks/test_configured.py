@@ -1,13 +1,13 @@
 """The claims about daemon options (--bridge, --icc=false, --dns), on a second private engine started with them.
 
-The three checks share that engine (conformance/lab/configured.py), so they live in one module: under
+The three checks share that engine (conformance/lab/engines/configured.py), so they live in one module: under
 xdist a module goes whole to one worker, which starts the engine once.
 """
 
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
-from conformance.lab.resolver import PROBE_NAME
+from conformance.lab.world.resolver import PROBE_NAME
 from conformance.plugin import claims
 
 from .helpers import EXPOSED_PORT, SILENCE_S, host_end, httpd, ipv4_of

@@ -5,7 +5,7 @@ import os
 import pytest
 from scapy.layers.inet import ICMP, IP
 
-from conformance.lab.capture import Capture
+from conformance.lab.kernel.capture import Capture
 from conformance.plugin import claims
 
 from .helpers import PROBE_PAGE

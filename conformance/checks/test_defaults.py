@@ -6,7 +6,7 @@ import time
 import docker
 import pytest
 
-from conformance.lab.engine import DEFAULT_BRIDGE, DEFAULT_SUBNET
+from conformance.lab.engines.engine import DEFAULT_BRIDGE, DEFAULT_SUBNET
 from conformance.plugin import claims
 
 from .helpers import bridge_of, ipv4_of, subnet_network

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance.lab.host import RESOLV_CONF, is_loopback, parse_resolv_conf
-from conformance.lab.podman import PRODUCT as PODMAN
-from conformance.lab.resolver import PROBE_NAME
+from conformance.lab.engines.podman import PRODUCT as PODMAN
+from conformance.lab.kernel.machine import RESOLV_CONF, is_loopback, parse_resolv_conf
+from conformance.lab.world.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims
 
 from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd

@@ -3,8 +3,8 @@
 import pytest
 from scapy.layers.inet import ICMP, IP
 
-from conformance.lab import firewall
-from conformance.lab.capture import Capture
+from conformance.lab.engines import firewall
+from conformance.lab.kernel.capture import Capture
 from conformance.plugin import claims
 
 from .helpers import HTTPD_PORT, plain_address

@@ -13,9 +13,9 @@ import docker
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP
 
-from conformance.lab import firewall
-from conformance.lab.capture import Capture
-from conformance.lab.run import PREFIX
+from conformance.lab.engines import firewall
+from conformance.lab.kernel.capture import Capture
+from conformance.lab.safety.identity import PREFIX
 from conformance.plugin import article_claim, claims
 
 from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, serving

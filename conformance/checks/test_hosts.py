@@ -1,4 +1,5 @@
-"""Claims across hosts, checked between two private engines on a segment of the suite's (conformance/lab/hosts.py).
+"""Claims across hosts, checked between two private engines on a segment of the suite's
+(conformance/lab/engines/two_hosts.py).
 
 Host A and host B are engines in namespaces of their own whose only NIC (eth0) is a port of one bridge,
 so whatever one sends the other receives across that segment, where the captures listen.  The lab starts
@@ -17,7 +18,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
-from conformance.lab.hosts import SEGMENT_IF, VXLAN_PORT
+from conformance.lab.engines.two_hosts import SEGMENT_IF, VXLAN_PORT
 from conformance.plugin import claims
 
 from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, plain_address, reachable

@@ -15,10 +15,10 @@ from pyroute2 import netns as pyroute2_netns
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from conformance.lab import firewall
-from conformance.lab.capture import Capture, inject
-from conformance.lab.icmp import ping
-from conformance.lab.netns import Netns
+from conformance.lab.engines import firewall
+from conformance.lab.kernel.capture import Capture, inject
+from conformance.lab.kernel.icmp import ping
+from conformance.lab.kernel.netns import Netns
 from conformance.lab.wait import wait_for
 from conformance.plugin import article_claim, claims
 

@@ -10,8 +10,8 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from conformance.lab import firewall
-from conformance.lab.netns import namespace_of
+from conformance.lab.engines import firewall
+from conformance.lab.kernel.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 

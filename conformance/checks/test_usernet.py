@@ -9,8 +9,8 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from scapy.layers.inet import ICMP, IP
 
-from conformance.lab.capture import Capture
-from conformance.lab.icmp import ping
+from conformance.lab.kernel.capture import Capture
+from conformance.lab.kernel.icmp import ping
 from conformance.plugin import article_claim, claims
 
 from .helpers import HTTPD_PORT, PROBE_PAGE, SILENCE_S, bridge_of, httpd, ipv4_of, subnet_network

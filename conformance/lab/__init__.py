@@ -4,16 +4,16 @@
 preflight of xdist's controller or a report tool) does not load them all, scapy included.
 """
 
-from .engine import Engine, EngineUnavailable
+from .engines.engine import Engine, EngineUnavailable
 
 __all__ = ["Engine", "EngineUnavailable", "Lab", "Scope"]
 
 
 def __getattr__(name: str):
     if name == "Lab":
-        from .session import Lab
+        from .engines.under_test import Lab
         return Lab
     if name == "Scope":
-        from .scope import Scope
+        from .engines.scope import Scope
         return Scope
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

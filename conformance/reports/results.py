@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 STATUSES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 UNEXPECTED = ("failed", "xpassed", "error")
-# The user property with which conformance/recording.py names a call that pytest failed as XPASS(strict).
+# The user property with which conformance/plugin/recording.py names a call that pytest failed as XPASS(strict).
 STRICT_XPASS = ("outcome", "xpassed")
 
 

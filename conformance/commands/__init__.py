@@ -1,0 +1,1 @@
+"""The subcommands of ``docker-net-conformance``, one module each (conformance/cli.py's COMMANDS)."""

@@ -1,0 +1,92 @@
+"""A probe container of one check, and what a check asks of it.
+
+A ``Box`` is the docker SDK's ``Container`` (so anything that takes one, ``network.connect(box)`` included,
+takes it) with the questions the checks put to a container: run a command in it, its process, its network
+namespace (a ``Netns``: pyroute2 reads its links and addresses, scapy captures its traffic), its address and
+MAC on a network, a fetch and a ping from inside it, its resolv.conf.  ``Scope.container`` makes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from docker.models.containers import Container
+
+from ..kernel.capture import Capture
+from ..kernel.machine import parse_resolv_conf
+from ..kernel.netns import Netns, namespace_of
+from ..wait import wait_for
+
+# How long a probe waits for an answer that must not come: on one machine an answer takes well under a
+# millisecond, so a second is ample, and a check that expects silence spends no more than that.
+SILENCE_S = 1
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+class Box(Container):
+    """``box.exec("ip", "addr")``, ``box.netns.links()``, ``box.address(network)``, ``box.fetch(url)``,
+    ``box.pings(address)``, ``box.capture("eth0")``."""
+
+    def __init__(self, container: Container, default_network: str):
+        super().__init__(attrs=container.attrs, client=container.client,
+                         collection=container.collection)  # type: ignore[arg-type]  # it makes Containers
+        self.default_network = default_network  # what "bridge" means on this engine (Podman: "podman")
+
+    def exec(self, *argv: str, timeout: int = 10) -> ExecResult:
+        """Run *argv* in the container, bounded by busybox `timeout`."""
+        code, output = self.exec_run(["timeout", str(timeout), *argv], demux=False)
+        assert isinstance(output, bytes | None) and code is not None  # neither streamed nor detached
+        return ExecResult(code, (output or b"").decode(errors="replace"))
+
+    def sh(self, script: str, timeout: int = 10) -> ExecResult:
+        return self.exec("sh", "-c", script, timeout=timeout)
+
+    @property
+    def pid(self) -> int:
+        """Its first process, as the engine reports it now."""
+        self.reload()
+        return self.attrs["State"]["Pid"]
+
+    @property
+    def netns(self) -> Netns:
+        return namespace_of(self.pid)
+
+    def endpoint(self, network: str = "bridge") -> dict:
+        """Its settings on *network* (``NetworkSettings.Networks``, the only place API 1.52 keeps
+        addresses); "bridge" is the engine's default network whatever its name."""
+        self.reload()
+        networks = self.attrs["NetworkSettings"]["Networks"]
+        return networks[self.default_network if network == "bridge" and network not in networks else network]
+
+    def address(self, network: str = "bridge") -> str:
+        return self.endpoint(network)["IPAddress"]
+
+    def mac(self, network: str = "bridge") -> str:
+        return self.endpoint(network)["MacAddress"]
+
+    def fetch(self, url: str, timeout: int = 5) -> ExecResult:
+        """GET *url* from inside, with busybox wget; bounded by the exec's own `timeout` (`wget -T` crashes
+        Debian 12's busybox-static 1.35)."""
+        return self.exec("wget", "-q", "-O", "-", url, timeout=timeout)
+
+    def pings(self, address: str) -> bool:
+        """One busybox ping from inside; whether it was answered within SILENCE_S."""
+        return self.exec("ping", "-c", "1", "-W", str(SILENCE_S), address).exit_code == 0
+
+    def resolv(self) -> dict[str, list[str]]:
+        """The nameserver and search entries of its /etc/resolv.conf."""
+        return parse_resolv_conf(self.exec("cat", "/etc/resolv.conf").output)
+
+    def capture(self, ifname: str | None = "eth0", ipv4_filter: str | None = None) -> Capture:
+        """A capture of its traffic on *ifname* (None: every interface of its namespace)."""
+        return Capture(self.netns, ifname, ipv4_filter)
+
+    def wait_listening(self, port: int, timeout: float = 15) -> None:
+        netns = self.netns
+        wait_for(lambda: port in netns.listening_tcp_ports(), f"{self.name} to listen on TCP {port}",
+                 timeout=timeout)

@@ -1,0 +1,69 @@
+"""The one shape of a lab: an engine, the probe image on it, the resolver its containers ask, its scopes.
+
+The lab under test (session.Lab), the engine run with the options some claims are about
+(configured.ConfiguredLab) and each host of the two-host lab (hosts.Host) have this shape, so a Scope, and
+so every check, serves each alike.  They differ in how their engine starts (``_start_engine``) and where
+their resolver listens (``_resolver``).  A private engine always starts from the build under test
+(``dockerd``: --dockerd, else the one on PATH), as the variant aimed at this lab when there is one
+(lab/faults/__init__.py): a Docker engine with daemon options, a Podman engine and a second host fit alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+from ..kernel.netns import Netns
+from ..managed import Managed
+from ..safety.identity import Run
+from ..world.resolver import Resolver
+from .engine import Engine
+from .private import PrivateEngine
+from .probe import ensure_probe_image
+from .scope import Scope
+
+if TYPE_CHECKING:  # variants.py imports the labs' faults, so the labs import it only for its type
+    from ..faults import Variant
+    from ..safety.guard import Guard
+    from .under_test import Removals
+
+
+class EngineLab(Managed):
+    """``engine``, ``image``, ``resolver``, ``run``, ``scope()``; ``guard`` and ``removals`` where the lab
+    has them (the lab under test: it has uplinks to guard, and checks enough to remove in the background)."""
+
+    role = ""  # which variants change this lab's engine: those whose ``lab`` names it (variants.Variant.lab)
+    guard: Guard | None = None
+    removals: Removals | None = None
+
+    def __init__(self, run: Run, dockerd: str | None = None, variant: Variant | None = None):
+        self.run = run
+        self.dockerd = dockerd  # the build under test (--dockerd), else the dockerd on PATH
+        self.variant = variant  # the run's variant, if any: applied to this lab's private engine if aimed at it
+
+    def _setup(self, stack: ExitStack) -> None:
+        self.engine = self._start_engine(stack)
+        self.image = ensure_probe_image(self.engine.client)
+        self.resolver = stack.enter_context(self._resolver(stack))
+
+    def _start_engine(self, stack: ExitStack) -> Engine:
+        """This lab's engine, started (or connected to) with its undoing on *stack*."""
+        raise NotImplementedError
+
+    def _resolver(self, stack: ExitStack) -> Resolver:
+        """The resolver its containers get with ``--dns``, not yet entered; what it needs first (the lab's
+        upstream namespace) goes on *stack*."""
+        raise NotImplementedError
+
+    def _private(self, stack: ExitStack, name: str, options: Sequence[str] = (),
+                 prepare: Callable[[Netns], None] | None = None) -> Engine:
+        """A private engine of the build under test, stopped when *stack* closes: as the run's variant when
+        it is aimed at this lab, with *options* and *prepare* (run in its namespace before it starts) as well."""
+        if self.variant is not None and self.variant.lab == self.role:
+            return self.variant.start(stack, self.run, name, tuple(options), prepare=prepare, dockerd=self.dockerd)
+        return stack.enter_context(PrivateEngine(self.run, name, options, prepare=prepare,
+                                                 dockerd=self.dockerd)).engine
+
+    def scope(self) -> Scope:
+        return Scope(self)

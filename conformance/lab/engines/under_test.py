@@ -1,0 +1,185 @@
+"""One run's lab: the engine, the probe image, the upstream namespace and its resolver."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from typing import Any
+
+from ..faults import Variant
+from ..kernel.subnets import free_subnet
+from ..safety.guard import Guard
+from ..safety.identity import Run
+from ..safety.reserve import Reservations, from_random_start
+from ..safety.sweep import remove_labelled
+from ..world.resolver import PROBE_NAME, Resolver
+from ..world.upstream import Upstream
+from .engine import Engine, NoEngine, docker_host
+from .lab import EngineLab
+from .private import PodmanService
+
+log = logging.getLogger("conformance")
+
+ENGINE_MODES = ("auto", "system", "private", "podman")
+# Ports the suite chooses come from below the ephemeral range, where neither -P nor outgoing connections take theirs.
+PORT_FLOOR = 20000
+
+
+class Lab(EngineLab):
+    """``with Lab() as lab:`` — the engine under test, its upstream and resolver, and the egress guard.
+
+    ``engine_mode`` "auto" uses the engine at DOCKER_HOST when one answers and
+    starts a private one only when nothing answers there (an engine that answers
+    but cannot be used raises, and is never replaced by a substitute);
+    "system" insists on DOCKER_HOST; "private"
+    always starts one, with ``daemon_options``, as ``variant`` if one is given
+    (a variant is only ever applied to an engine the suite starts); "podman" starts a Podman service.
+    """
+
+    role = "engine"
+    guard: Guard
+
+    def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None,
+                 variant: Variant | None = None, dockerd: str | None = None):
+        if engine_mode not in ENGINE_MODES:
+            raise ValueError(f"engine mode must be one of {ENGINE_MODES}")
+        if variant is not None and engine_mode != "private":
+            raise ValueError(f"variant {variant.name} needs a private engine")
+        super().__init__(run or Run(), dockerd, variant)
+        self.engine_mode = engine_mode
+        self.daemon_options = daemon_options
+        self.reservations = Reservations()
+
+    def _setup(self, stack: ExitStack) -> None:
+        stack.callback(self.reservations.release_all)
+        super()._setup(stack)
+        self.guard = stack.enter_context(Guard(
+            self.engine.netns, self.engine.bridge.subnet, [self.upstream.slot.link, self.upstream.slot.remote_net]))
+
+    def _start_engine(self, stack: ExitStack) -> Engine:
+        engine = self._engine(stack)
+        stack.callback(remove_labelled, engine.client, self.run.id)  # what a check's own cleanup missed
+        self.removals = Removals()
+        stack.callback(self.removals.wait)  # before the sweep: what is being removed is not swept
+        return engine
+
+    def _engine(self, stack: ExitStack) -> Engine:
+        if self.engine_mode == "podman":
+            return stack.enter_context(PodmanService(self.run)).engine
+        if self.engine_mode != "private":
+            try:
+                engine = Engine.connect(docker_host())
+            except NoEngine:
+                if self.engine_mode == "system":
+                    raise
+                log.warning("no engine answers at %s: starting a private one", docker_host())
+            else:
+                stack.callback(engine.client.close)  # an engine the suite did not start is never stopped
+                return engine
+        return self._private(stack, "eng", self.daemon_options)
+
+    def _resolver(self, stack: ExitStack) -> Resolver:
+        """The outside world's resolver, in the upstream namespace."""
+        self.upstream = stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
+        return Resolver(self.upstream.netns, self.upstream.remote, {PROBE_NAME: self.upstream.remote})
+
+    def connect(self, port: int, address: str | None = None, timeout: float = 3.0) -> socket.socket:
+        """A TCP connection from the upstream namespace, by default to the engine's address."""
+        sock = self.upstream.netns.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address or self.upstream.engine_addr, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def http_get(self, port: int, path: str = "/", address: str | None = None, timeout: float = 3.0) -> str:
+        """GET *path* from the upstream namespace; the response body as text."""
+        connection = _UpstreamHTTP(self, address or self.upstream.engine_addr, port, timeout)
+        try:
+            connection.request("GET", path, headers={"Host": "probe"})
+            response = connection.getresponse()
+            body = response.read().decode(errors="replace")
+        except http.client.HTTPException as exc:
+            raise ConnectionError(f"unexpected HTTP response: {exc!r}") from None
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise ConnectionError(f"unexpected HTTP response: {response.status} {response.reason}")
+        return body
+
+    def free_port(self) -> int:
+        """A TCP port of the engine's namespace that is free and that no other run on the host may take."""
+        low = self.engine.netns.local_port_range().start
+        netns = self.engine.netns
+        port = self.reservations.first_free(f"port-{netns.inode}",
+                                            from_random_start(range(PORT_FLOOR, low if low > PORT_FLOOR else 65536)),
+                                            lambda p: _bindable(netns, p))
+        if port is None:
+            raise RuntimeError(f"no free TCP port from {PORT_FLOOR} up in {netns}")
+        return port
+
+    def free_subnet(self, prefix: int = 24):
+        """A subnet for a network a check creates, free on this host and held against other runs."""
+        subnet = free_subnet(self.engine.netns, self.engine.client, self.reservations, prefix)
+        self.guard.nets.append(subnet)
+        return subnet
+
+    def run_info(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run.id,
+            **self.engine.describe(),
+            "engine_variant": self.variant.name if self.variant else None,
+            "probe_image": self.image,
+            "upstream": {
+                "engine_addr": self.upstream.engine_addr,
+                "upstream_addr": self.upstream.upstream_addr,
+                "remote": self.upstream.remote,
+            },
+        }
+
+
+class _UpstreamHTTP(http.client.HTTPConnection):
+    """http.client over a connection of the lab's, from the upstream namespace."""
+
+    def __init__(self, lab: Lab, host: str, port: int, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._lab = lab
+        self._timeout = timeout
+
+    def connect(self) -> None:
+        self.sock = self._lab.connect(self.port, self.host, self._timeout)
+
+
+class Removals(ThreadPoolExecutor):
+    """Where the scopes of checks remove what they created, while the next check already runs: removing
+    a container takes about as long as starting one, and nothing waits for it but the end of the run."""
+
+    def __init__(self):
+        super().__init__(max_workers=2, thread_name_prefix="removal")
+        self._pending: list[Future] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        self._pending.append(future)
+        return future
+
+    def wait(self) -> None:
+        """Wait for every removal; one that failed is logged (the lab's sweep then removes what it left)."""
+        self.shutdown(wait=True)
+        for future in self._pending:
+            if future.exception() is not None:
+                log.warning("removing a check's containers and networks failed: %s", future.exception())
+
+
+def _bindable(netns, port: int) -> bool:
+    with netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True

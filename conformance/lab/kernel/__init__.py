@@ -1,0 +1,1 @@
+"""The kernel side of the lab: namespaces, captures, pings, subnets, processes, this machine's facts."""
