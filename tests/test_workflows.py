@@ -58,3 +58,22 @@ def test_fleet_runs_a_matrix_of_self_hosted_runners_then_merges_and_diffs():
     assert matrix["needs"] == "check" and matrix["if"] == "always()"
     script = "\n".join(step.get("run", "") for step in matrix["steps"])
     assert "python -m conformance merge" in script and "python -m conformance diff" in script
+
+
+TRIGGERS_THAT_RUN_STRANGERS_CODE = {"pull_request", "pull_request_target", "issue_comment", "workflow_run"}
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_root_on_a_runner_only_for_code_on_a_protected_branch(workflow):
+    """The jobs run as root on self-hosted runners: no trigger may run a pull request's (a fork's) code, a push
+    runs only on main, the token reads and nothing more, and every action is pinned to a commit (a moved tag
+    would run another's code as root)."""
+    spec = yaml.safe_load(workflow.read_text())
+    triggers = spec[True]  # PyYAML reads the bare key `on` as True
+    assert not TRIGGERS_THAT_RUN_STRANGERS_CODE & set(triggers)
+    if "push" in triggers:
+        assert triggers["push"] == {"branches": ["main"]}
+    assert spec["permissions"]["contents"] == "read"
+    assert not {scope for scope, grant in spec["permissions"].items() if grant == "write"}
+    uses = [step["uses"] for job in spec["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert uses and all(len(ref := use.split("@", 1)[1]) == 40 and int(ref, 16) >= 0 for use in uses), uses
