@@ -158,6 +158,25 @@ def test_side_reports_are_written(outcome):
         c["name"] for c in categories}
 
 
+def test_an_audit_tier_check_may_read_but_not_create(run_demo, pytester):
+    """Which fixtures create is conformance/plugin/needs.py's: an audit-tier check taking one is a usage error
+    that names what it takes; one that takes only the engine and evidence runs."""
+    fixtures = ("import pytest\nfrom conformance.plugin import claims\n\n"
+                "@pytest.fixture\ndef engine():\n    return 'connected'\n\n"
+                "@pytest.fixture\ndef run():\n    return 'a run'\n\n"
+                "@pytest.fixture\ndef scope(run):\n    return 'a scope'\n\n")
+    pytester.makepyfile(test_demo=fixtures + '@claims("demo/pass", tier="audit")\n'
+                                            "def test_reads(claim, engine, evidence):\n    pass\n")
+    result, _ = run_demo("--tier", "audit")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    pytester.makepyfile(test_demo=fixtures + '@claims("demo/pass", tier="audit")\n'
+                                            "def test_creates(claim, engine, scope):\n    pass\n")
+    result, _ = run_demo()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert ("test_demo.py::test_creates[demo/pass] is marked tier='audit' but creates things (it needs 'run', "
+            "'scope')") in result.stderr.str()
+
+
 def test_exit_code_is_nonzero_on_unexpected_outcomes(outcome):
     result, _, _ = outcome
     assert result.ret == pytest.ExitCode.TESTS_FAILED

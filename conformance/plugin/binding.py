@@ -16,6 +16,7 @@ import pytest
 
 from ..catalog import Claim, catalog, unmet_conditions
 from ..lab.kernel.machine import host_facts
+from .needs import creating
 from .options import TIERS
 from .run_facts import run_facts
 from .scheduling import engine_free_first
@@ -25,7 +26,7 @@ def claims(*ids: str, tier: str = "full") -> pytest.MarkDecorator:
     """Bind a check to the catalog claims it verifies.
 
     ``tier="audit"`` marks a check that only reads (the engine's API, rules, interfaces): it may take
-    ``engine`` and ``evidence``, never a fixture that creates something (all of those depend on ``run``).
+    ``engine`` and ``evidence``, never a fixture that creates something (conformance/plugin/needs.py says which).
     """
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}")
@@ -61,7 +62,7 @@ def article_claim(holds: bool, message: str) -> None:
 
 class EngineFacts:
     """The hook through which the checks' conftest gives the engine's facts: the plugin asks for them only
-    when a claim's ``applies`` (or the expectations' ``when``) names one, and knows no fixture by name."""
+    when a claim's ``applies`` (or the expectations' ``when``) names one, and asks for no fixture by name."""
 
     @pytest.hookspec(firstresult=True)
     def pytest_conformance_engine_facts(self, request: pytest.FixtureRequest) -> dict[str, Any] | None:
@@ -84,8 +85,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Police the tiers, select by --claim and --tier, and order engine-free checks first."""
     wanted, audit = set(config.option.claim), config.option.tier == "audit"
     for item in items:
-        if tier_of(item) == "audit" and "run" in getattr(item, "fixturenames", ()):
-            raise pytest.UsageError(f"{item.nodeid} is marked tier='audit' but creates things (it needs 'run')")
+        made = creating(getattr(item, "fixturenames", ())) if tier_of(item) == "audit" else []
+        if made:
+            raise pytest.UsageError(f"{item.nodeid} is marked tier='audit' but creates things (it needs "
+                                    f"{', '.join(map(repr, made))})")
     if wanted or audit:
         deselected = [item for item in items if (wanted and getattr(claim_of(item), "id", None) not in wanted)
                       or (audit and tier_of(item) != "audit")]
