@@ -16,6 +16,7 @@ import pytest
 
 from ..catalog import Claim, catalog, unmet_conditions
 from ..lab.kernel.machine import host_facts
+from ..reports import results
 from .needs import creating
 from .options import TIERS
 from .run_facts import run_facts
@@ -100,7 +101,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         claim = claim_of(item)
         if claim is None:
             continue
-        item.user_properties += [("claim", claim.id), ("tier", tier_of(item))]
+        item.user_properties += results.bound(claim.id, tier_of(item))
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +130,7 @@ def _claim_context(request: pytest.FixtureRequest) -> None:
     if known is not None and claim.id in known.expected and not unmet_conditions(known.when,
                                                                                  _facts(request, known.when)):
         expected = known.expected[claim.id]
-        request.node.user_properties += [("expectation", expected.reason), ("expected_status", expected.status)]
+        request.node.user_properties += results.expected(expected.reason, expected.status)
         request.node.add_marker(pytest.mark.xfail(strict=expected.status == "failed",
                                                   reason=f"known deviation ({known.path}): {expected.reason}"),
                                 append=False)
