@@ -132,6 +132,16 @@ def test_list_needs_no_root_and_no_engine(empty):
     assert all(needs for claim_id, needs in engine.items() if claim_id.startswith(("egress/", "ports/")))
 
 
+def test_list_says_the_claims_needing_an_engine_of_their_own_need_an_engine(empty):
+    """The two-host claims and the second engine's (conformance/plugin/needs.py's table, as their run knows it)."""
+    completed = cli("list", "--json", cwd=empty, unprivileged=True)
+    assert completed.returncode == 0, completed.stderr
+    claims = json.loads(completed.stdout)["claims"]
+    own = [c for c in claims if c["id"].startswith("hosts/") or "/test_configured.py::" in c["nodeid"]]
+    assert {c["id"].split("/")[0] for c in own} >= {"hosts", "dns", "defaults"}
+    assert [c["id"] for c in own if not c["needs_engine"]] == []
+
+
 def test_list_as_text_names_each_claims_kind_tier_topic_engine_and_article(empty):
     completed = cli("list", "-k", "netns and veth", cwd=empty)
     assert completed.returncode == 0, completed.stderr

@@ -1,13 +1,16 @@
 """The plugin turns check outcomes into claim statuses and reports (no engine needed)."""
 
 import json
+import xml.etree.ElementTree as ET
 
+import execnet
 import pytest
+from _pytest.reports import TestReport
 
 from conformance import plugin
 from conformance.catalog import load_catalog
 from conformance.plugin import binding, recording
-from conformance.reports import schema
+from conformance.reports import results, schema
 
 CATALOG = """\
 topic: demo
@@ -158,6 +161,51 @@ def test_side_reports_are_written(outcome):
         c["name"] for c in categories}
 
 
+def junit_properties(report_dir, name: str) -> list[tuple[str, str]]:
+    (case,) = [case for case in ET.parse(report_dir / "junit.xml").iter("testcase") if case.get("name") == name]
+    return [(p.get("name"), p.get("value")) for p in case.iter("property")]
+
+
+def test_junit_shows_each_checks_claim_tier_and_evidence_as_properties(outcome):
+    _, _, report_dir = outcome
+    assert junit_properties(report_dir, "test_passes[demo/pass]") == [
+        ("claim", "demo/pass"), ("tier", "full"), ("evidence", "evidence/demo_pass/note.txt")]
+    assert junit_properties(report_dir, "test_fails[demo/fail]") == [("claim", "demo/fail"), ("tier", "full")]
+
+
+def test_the_properties_cross_from_an_xdist_worker_as_they_were_written():
+    """Under -n N, a phase report goes from a worker to the controller as pytest serializes it and execnet
+    sends it: the properties are plain data, and read back on the other side as they were written."""
+    written = [*results.bound("demo/pass", "audit"), *results.expected("it varies", "flaky"),
+               results.evidence("evidence/demo_pass/a.txt"), results.evidence("evidence/demo_pass/b.pcap"),
+               results.STRICT_XPASS]
+    report = TestReport("test_demo.py::test_passes[demo/pass]", ("test_demo.py", 1, "test_passes"), {}, "failed",
+                        None, "call", [], 0.1, user_properties=written)
+    received = TestReport._from_json(execnet.loads(execnet.dumps(report._to_json())))
+    assert results.Properties.of(received.user_properties) == results.Properties(
+        claim="demo/pass", tier="audit", expectation="it varies", expected_status="flaky",
+        evidence=("evidence/demo_pass/a.txt", "evidence/demo_pass/b.pcap"), strict_xpass=True)
+
+
+def test_an_audit_tier_check_may_read_but_not_create(run_demo, pytester):
+    """Which fixtures create is conformance/plugin/needs.py's: an audit-tier check taking one is a usage error
+    that names what it takes; one that takes only the engine and evidence runs."""
+    fixtures = ("import pytest\nfrom conformance.plugin import claims\n\n"
+                "@pytest.fixture\ndef engine():\n    return 'connected'\n\n"
+                "@pytest.fixture\ndef run():\n    return 'a run'\n\n"
+                "@pytest.fixture\ndef scope(run):\n    return 'a scope'\n\n")
+    pytester.makepyfile(test_demo=fixtures + '@claims("demo/pass", tier="audit")\n'
+                                            "def test_reads(claim, engine, evidence):\n    pass\n")
+    result, _ = run_demo("--tier", "audit")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    pytester.makepyfile(test_demo=fixtures + '@claims("demo/pass", tier="audit")\n'
+                                            "def test_creates(claim, engine, scope):\n    pass\n")
+    result, _ = run_demo()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert ("test_demo.py::test_creates[demo/pass] is marked tier='audit' but creates things (it needs 'run', "
+            "'scope')") in result.stderr.str()
+
+
 def test_exit_code_is_nonzero_on_unexpected_outcomes(outcome):
     result, _, _ = outcome
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -189,6 +237,9 @@ def test_expectations_turn_a_known_deviation_into_an_expected_failure(run_demo, 
     claims = {c["id"]: c for c in report["claims"]}
     assert claims["demo/fail"]["status"] == "xfailed"
     assert claims["demo/fail"]["expectation"] == "this host class disagrees"
+    assert junit_properties(report_dir, "test_fails[demo/fail]") == [
+        ("claim", "demo/fail"), ("tier", "full"), ("expectation", "this host class disagrees"),
+        ("expected_status", "failed")]
     assert claims["demo/pass"]["status"] == "xpassed", "a deviation that is gone must be flagged"
     assert claims["demo/pass"]["message"] == f"[XPASS(strict)] known deviation ({known}): it used to fail"
     assert report["run_info"]["expectations"] == str(known)

@@ -2,12 +2,14 @@
 whole modules longest first, the namespace checks one by one at the end, and the early worker's start:
 engine-free checks while the slow engines start, then the two-host module, then the second engine's."""
 
+import ast
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from conformance.commands.runner import run_suite
+from conformance.plugin.needs import FIXTURES
 from conformance.plugin.scheduling import COST, EARLY_FILL, EARLY_WORKER, ChecksScheduling
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,3 +112,24 @@ def test_every_check_is_handed_out_once_and_modules_stay_whole(collection):
             if "test_netns.py" not in collection[index]:
                 owners.setdefault(module(collection[index]), set()).add(worker.gateway.id)
     assert all(len(held) == 1 for held in owners.values()), owners
+
+
+def fixtures_defined(path: Path) -> set[str]:
+    """The names of the functions the module at *path* decorates with ``@pytest.fixture`` (with arguments or not)."""
+    def fixture(decorator: ast.expr) -> bool:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        return ast.unparse(target) == "pytest.fixture"
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef) and any(map(fixture, node.decorator_list))}
+
+
+def test_the_needs_table_names_the_checks_fixtures_and_no_others():
+    """conformance/plugin/needs.py's table is what scheduling, ``list`` and the audit tier know of the fixtures:
+    each one conftest.py defines is in it, and so are the plugin's own (``evidence``, and ``claim``, which it
+    parametrizes), and nothing else."""
+    conftest = fixtures_defined(REPO / "conformance/checks/conftest.py")
+    plugin = fixtures_defined(REPO / "conformance/plugin/recording.py") | {"claim"}
+    assert conftest and "evidence" in plugin
+    assert set(FIXTURES) == conftest | plugin

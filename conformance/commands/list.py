@@ -17,10 +17,6 @@ import pytest
 
 from .run import pytest_session
 
-# The fixtures of conformance/checks/conftest.py that reach an engine (everything else a check takes is derived
-# from these or needs only the kernel).
-ENGINE_FIXTURES = {"lab", "engine", "configured"}
-
 
 class _Collected:
     """What the collection selected."""
@@ -34,12 +30,13 @@ class _Collected:
 
 def _row(item: pytest.Item, host_facts: set[str]) -> dict | None:
     from ..plugin.binding import claim_of, tier_of
+    from ..plugin.needs import needs_engine
 
     claim = claim_of(item)
     if claim is None:
         return None
     # A claim whose `applies` names an engine fact asks the engine before its check runs (binding._facts).
-    engine = bool(ENGINE_FIXTURES & set(getattr(item, "fixturenames", ()))) or bool(set(claim.applies) - host_facts)
+    engine = needs_engine(getattr(item, "fixturenames", ())) or bool(set(claim.applies) - host_facts)
     return {**claim.to_dict(), "tier": tier_of(item), "needs_engine": engine, "nodeid": item.nodeid}
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from ..catalog import Claim, catalog, unmet_conditions
 from ..lab.kernel.machine import host_facts
+from ..reports import results
+from .needs import creating
 from .options import TIERS
 from .run_facts import run_facts
 from .scheduling import engine_free_first
@@ -25,7 +27,7 @@ def claims(*ids: str, tier: str = "full") -> pytest.MarkDecorator:
     """Bind a check to the catalog claims it verifies.
 
     ``tier="audit"`` marks a check that only reads (the engine's API, rules, interfaces): it may take
-    ``engine`` and ``evidence``, never a fixture that creates something (all of those depend on ``run``).
+    ``engine`` and ``evidence``, never a fixture that creates something (conformance/plugin/needs.py says which).
     """
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}")
@@ -61,7 +63,7 @@ def article_claim(holds: bool, message: str) -> None:
 
 class EngineFacts:
     """The hook through which the checks' conftest gives the engine's facts: the plugin asks for them only
-    when a claim's ``applies`` (or the expectations' ``when``) names one, and knows no fixture by name."""
+    when a claim's ``applies`` (or the expectations' ``when``) names one, and asks for no fixture by name."""
 
     @pytest.hookspec(firstresult=True)
     def pytest_conformance_engine_facts(self, request: pytest.FixtureRequest) -> dict[str, Any] | None:
@@ -84,8 +86,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Police the tiers, select by --claim and --tier, and order engine-free checks first."""
     wanted, audit = set(config.option.claim), config.option.tier == "audit"
     for item in items:
-        if tier_of(item) == "audit" and "run" in getattr(item, "fixturenames", ()):
-            raise pytest.UsageError(f"{item.nodeid} is marked tier='audit' but creates things (it needs 'run')")
+        made = creating(getattr(item, "fixturenames", ())) if tier_of(item) == "audit" else []
+        if made:
+            raise pytest.UsageError(f"{item.nodeid} is marked tier='audit' but creates things (it needs "
+                                    f"{', '.join(map(repr, made))})")
     if wanted or audit:
         deselected = [item for item in items if (wanted and getattr(claim_of(item), "id", None) not in wanted)
                       or (audit and tier_of(item) != "audit")]
@@ -97,7 +101,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         claim = claim_of(item)
         if claim is None:
             continue
-        item.user_properties += [("claim", claim.id), ("tier", tier_of(item))]
+        item.user_properties += results.bound(claim.id, tier_of(item))
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +130,7 @@ def _claim_context(request: pytest.FixtureRequest) -> None:
     if known is not None and claim.id in known.expected and not unmet_conditions(known.when,
                                                                                  _facts(request, known.when)):
         expected = known.expected[claim.id]
-        request.node.user_properties += [("expectation", expected.reason), ("expected_status", expected.status)]
+        request.node.user_properties += results.expected(expected.reason, expected.status)
         request.node.add_marker(pytest.mark.xfail(strict=expected.status == "failed",
                                                   reason=f"known deviation ({known.path}): {expected.reason}"),
                                 append=False)

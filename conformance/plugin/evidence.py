@@ -9,11 +9,13 @@ from typing import Any
 
 import allure
 
+from ..reports import results
+
 
 class Evidence:
     """Write evidence for one check under ``<report-dir>/evidence/<claim>/``."""
 
-    def __init__(self, report_dir: Path, claim_id: str, user_properties: list):
+    def __init__(self, report_dir: Path, claim_id: str, user_properties: list[tuple[str, object]]):
         self.report_dir = report_dir
         self.directory = report_dir / "evidence" / re.sub(r"[^A-Za-z0-9.-]+", "_", claim_id)
         self._user_properties = user_properties
@@ -24,7 +26,7 @@ class Evidence:
 
     def _record(self, path: Path, kind: allure.attachment_type) -> Path:
         allure.attach.file(str(path), name=path.name, attachment_type=kind)
-        self._user_properties.append(("evidence", path.relative_to(self.report_dir).as_posix()))
+        self._user_properties.append(results.evidence(path.relative_to(self.report_dir).as_posix()))
         return path
 
     def text(self, name: str, content: str) -> Path:

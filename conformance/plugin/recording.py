@@ -11,7 +11,7 @@ import pytest
 
 from ..catalog import catalog
 from ..reports import allure_env, report_json, summary
-from ..reports.results import STRICT_XPASS, ClaimResult, fold
+from ..reports.results import STRICT_XPASS, ClaimResult, Properties, fold
 from .binding import claim_of
 from .evidence import Evidence
 from .run_facts import RunFacts, run_facts
@@ -46,11 +46,10 @@ class Recorder:
         self.workers: dict[str, RunFacts] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        properties = dict(report.user_properties)
-        if "claim" in properties:
-            result = self.results.setdefault(report.nodeid, ClaimResult(claim=str(properties["claim"]),
-                                                                        nodeid=report.nodeid,
-                                                                        tier=str(properties["tier"])))
+        told = Properties.of(report.user_properties)
+        if told.claim is not None:
+            result = self.results.setdefault(report.nodeid, ClaimResult(claim=told.claim, nodeid=report.nodeid,
+                                                                        tier=told.tier))
             fold(result, report)
 
     @pytest.hookimpl(optionalhook=True)

@@ -1,9 +1,10 @@
 """How a run orders its checks, how ``-n N`` hands them to xdist's workers, and what a process starts in
 the background as its run begins (checks/conftest.py starts it).
 
-A check needs one of three things, and nothing more: no engine (the raw-namespace checks, which take only
-ENGINE_FREE fixtures), the lab (the engine under test), or, besides the lab, an engine of its own that takes
-seconds to start and to stop: the second engine (test_configured.py) or the two-host lab (test_hosts.py).
+A check needs one of three things, and nothing more: no engine (the raw-namespace checks), the lab (the
+engine under test), or, besides the lab, an engine of its own that takes seconds to start and to stop: the
+second engine (test_configured.py) or the two-host lab (test_hosts.py).  Which it is comes from the fixtures
+it takes, by conformance/plugin/needs.py's table.
 
 Serially, the engine-free checks come first, while the lab (and a private engine, if it needs one) and the
 two-host lab start in the background; the two-host checks come last, so that lab has the longest to stand up.
@@ -33,26 +34,17 @@ from typing import Any
 
 from xdist.scheduler import LoadScopeScheduling
 
+from .needs import Reach, engine_free, needs_engine, reaches
+
 # The worker that begins with engine-free checks while the slow engines start in the background, then gets
 # the modules that need them (two_hosts_early, second_engine_early, lab_early).
 EARLY_WORKER = "gw0"
-# The fixtures a check may take and still need no engine (the namespace claims take these).
-ENGINE_FREE = frozenset({"claim", "namespaces", "evidence", "run"})
-SECOND_ENGINE = frozenset({"configured", "configured_scope"})
-TWO_HOSTS = frozenset({"hosts"})
-LAB = frozenset({"lab", "engine"})
 # Seconds each costs on the 2-core development machine, from the benchmark's timelines: a check that needs
 # the engine starts a container or two and waits on it; one that needs none builds namespaces; a second
 # private engine takes a few seconds to start and to stop; the two-host lab, two engines and a swarm, more.
 COST = {"engine check": 1.2, "namespace check": 0.4, "second engine": 5.0, "two hosts": 10.0}
 # Seconds of engine-free checks EARLY_WORKER runs first: about what the two-host lab takes to stand up.
 EARLY_FILL = 6.0
-
-
-def _needs(fixtures: Iterable[str]) -> int:
-    """0: no engine; 1: the lab; 2: the lab and an engine of its own (the second engine, the two hosts)."""
-    names = set(fixtures)
-    return 2 if names & (SECOND_ENGINE | TWO_HOSTS) else 1 if names & LAB else 0
 
 
 @cache
@@ -66,21 +58,20 @@ def check_arguments(path: Path) -> dict[str, frozenset[str]]:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
 
 
-def needs_engine(item: Any) -> bool:
-    """Whether a collected check needs an engine (the lab's, the second one, the two hosts'), from its
-    fixture closure."""
-    return _needs(getattr(item, "fixturenames", ())) > 0
+def _closure(item: Any) -> Iterable[str]:
+    return getattr(item, "fixturenames", ())
 
 
-def _uses(item: Any, fixtures: frozenset[str]) -> bool:
-    return bool(fixtures & set(getattr(item, "fixturenames", ())))
+def _uses(item: Any, reach: Reach) -> bool:
+    return reach in reaches(_closure(item))
 
 
 def engine_free_first(items: list[Any]) -> None:
-    """Order a run's checks (stably: modules stay together): those needing no engine first, while the lab
-    starts (lab_early); those needing an engine of their own last, the two-host checks the very last, so
-    the engines started in the background as the run began have the longest to start."""
-    items.sort(key=lambda item: (_needs(getattr(item, "fixturenames", ())), _uses(item, TWO_HOSTS)))
+    """Order a run's checks (stably: modules stay together) by the farthest Reach of their fixtures: those
+    needing no engine first, while the lab starts (lab_early); those needing an engine of their own last, the
+    two-host checks the very last, so the engines started in the background as the run began have the longest
+    to start."""
+    items.sort(key=lambda item: max(reaches(_closure(item)), default=Reach.KERNEL))
 
 
 def _is_early(config: Any) -> bool:
@@ -93,26 +84,26 @@ def lab_early(config: Any, items: list[Any]) -> bool:
     """Whether this process starts its lab as its run begins, in the background: where its first checks
     need no engine and later ones the lab: a serial run (engine_free_first), and EARLY_WORKER when the
     scheduler gives it engine-free checks first (a two-host module to run)."""
-    if not items or not any(_uses(item, LAB | SECOND_ENGINE | TWO_HOSTS) for item in items):
+    if not any(needs_engine(_closure(item)) for item in items):
         return False
     if not hasattr(config, "workerinput"):
-        return not needs_engine(items[0])
-    return _is_early(config) and any(_uses(item, TWO_HOSTS) for item in items) \
-        and not all(needs_engine(item) for item in items)
+        return not needs_engine(_closure(items[0]))
+    return _is_early(config) and any(_uses(item, Reach.TWO_HOSTS) for item in items) \
+        and not all(needs_engine(_closure(item)) for item in items)
 
 
 def second_engine_early(config: Any, items: list[Any]) -> bool:
     """Whether this process starts the second engine (test_configured.py's) as its run begins, in the
     background: serially, when a check needs it; under xdist, on EARLY_WORKER, to which the scheduler gives
     that module early, so the engine and its probe image are ready when it gets there."""
-    return _is_early(config) and any(_uses(item, SECOND_ENGINE) for item in items)
+    return _is_early(config) and any(_uses(item, Reach.SECOND_ENGINE) for item in items)
 
 
 def two_hosts_early(config: Any, items: list[Any]) -> bool:
     """Whether this process starts the two-host lab as its run begins, in the background: serially, when a
     check needs it; under xdist, on EARLY_WORKER, to which the scheduler gives the two-host module after
     its engine-free checks."""
-    return _is_early(config) and any(_uses(item, TWO_HOSTS) for item in items)
+    return _is_early(config) and any(_uses(item, Reach.TWO_HOSTS) for item in items)
 
 
 class ChecksScheduling(LoadScopeScheduling):
@@ -132,19 +123,19 @@ class ChecksScheduling(LoadScopeScheduling):
 
     def _engine_free(self, nodeid: str) -> bool:
         arguments = self._arguments(nodeid)
-        return arguments is not None and arguments <= ENGINE_FREE
+        return arguments is not None and engine_free(arguments)
 
     def _split_scope(self, nodeid: str) -> str:
         return nodeid if self._engine_free(nodeid) else nodeid.split("::", 1)[0]
 
-    def _takes(self, unit: dict[str, bool], fixtures: frozenset[str]) -> bool:
-        return any((self._arguments(nodeid) or frozenset()) & fixtures for nodeid in unit)
+    def _takes(self, unit: dict[str, bool], reach: Reach) -> bool:
+        return any(reach in reaches(self._arguments(nodeid) or ()) for nodeid in unit)
 
     def _second_engine(self, unit: dict[str, bool]) -> bool:
-        return self._takes(unit, SECOND_ENGINE)
+        return self._takes(unit, Reach.SECOND_ENGINE)
 
     def _two_hosts(self, unit: dict[str, bool]) -> bool:
-        return self._takes(unit, TWO_HOSTS)
+        return self._takes(unit, Reach.TWO_HOSTS)
 
     def _cost(self, unit: dict[str, bool]) -> float:
         checks = sum(COST["namespace check"] if self._engine_free(n) else COST["engine check"] for n in unit)

@@ -1,13 +1,71 @@
-"""Per-claim outcomes, folded from pytest's phase reports (setup, call, teardown)."""
+"""Per-claim outcomes, folded from pytest's phase reports (setup, call, teardown), and the properties with which
+the suite's plugin tells them what pytest's reports do not.
+
+Those properties are pytest's user properties: (name, value) pairs of strings, which xdist sends with each phase
+report from a worker to the controller and junit.xml shows as ``<property>`` elements.  The plugin writes them
+with the functions below and fold() reads them with Properties, so each name is spelled here only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 STATUSES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 UNEXPECTED = ("failed", "xpassed", "error")
-# The user property with which conformance/plugin/recording.py names a call that pytest failed as XPASS(strict).
-STRICT_XPASS = ("outcome", "xpassed")
+
+Property = tuple[str, str]
+_CLAIM = "claim"
+_TIER = "tier"
+_EXPECTATION = "expectation"
+_EXPECTED_STATUS = "expected_status"
+_EVIDENCE = "evidence"
+# A call that pytest failed as XPASS(strict): conformance/plugin/recording.py names it so, as no exception does.
+STRICT_XPASS: Property = ("outcome", "xpassed")
+
+
+def bound(claim: str, tier: str) -> list[Property]:
+    """The claim a check verifies and its tier (conformance/plugin/binding.py, at collection)."""
+    return [(_CLAIM, claim), (_TIER, tier)]
+
+
+def expected(reason: str, status: str) -> list[Property]:
+    """The known deviation (--expectations) a check's outcome is expected to show, and its status: failed or
+    flaky (conformance/plugin/binding.py, at the check's setup)."""
+    return [(_EXPECTATION, reason), (_EXPECTED_STATUS, status)]
+
+
+def evidence(path: str) -> Property:
+    """A file of evidence a check wrote, relative to the report directory (conformance/plugin/evidence.py)."""
+    return (_EVIDENCE, path)
+
+
+@dataclass(frozen=True)
+class Properties:
+    """One phase report's properties, read back; pytest's own and other plugins' are passed over."""
+
+    claim: str | None = None
+    tier: str = "full"
+    expectation: str | None = None
+    expected_status: str | None = None
+    evidence: tuple[str, ...] = ()
+    strict_xpass: bool = False
+
+    @classmethod
+    def of(cls, user_properties: Iterable[tuple[str, object]]) -> Properties:
+        """Read *user_properties*: a name given twice takes the last value, and evidence every one."""
+        named: dict[str, str] = {}
+        paths: list[str] = []
+        strict_xpass = False
+        for name, value in user_properties:
+            if name == _EVIDENCE:
+                paths.append(str(value))
+            elif (name, value) == STRICT_XPASS:
+                strict_xpass = True
+            else:
+                named[name] = str(value)
+        return cls(claim=named.get(_CLAIM), tier=named.get(_TIER, cls.tier), expectation=named.get(_EXPECTATION),
+                   expected_status=named.get(_EXPECTED_STATUS), evidence=tuple(paths), strict_xpass=strict_xpass)
 
 
 @dataclass
@@ -36,9 +94,10 @@ def _message(report) -> str:
 
 def fold(result: ClaimResult, report) -> None:
     """Update *result* with one phase report of its test."""
+    told = Properties.of(report.user_properties)
     result.duration += report.duration
-    result.evidence.extend(v for k, v in report.user_properties if k == "evidence" and v not in result.evidence)
-    result.expectation = dict(report.user_properties).get("expectation", result.expectation)
+    result.evidence.extend(path for path in told.evidence if path not in result.evidence)
+    result.expectation = result.expectation if told.expectation is None else told.expectation
     xfail = hasattr(report, "wasxfail")
     if report.when == "setup":
         if report.failed:
@@ -47,7 +106,7 @@ def fold(result: ClaimResult, report) -> None:
             result.status = "xfailed" if xfail else "skipped"
             result.message = report.wasxfail if xfail else _message(report)
     elif report.when == "call":
-        if xfail and report.passed and ("expected_status", "flaky") in map(tuple, report.user_properties):
+        if xfail and report.passed and told.expected_status == "flaky":
             result.status, result.message = "passed", ""  # a flaky known deviation that did not happen this time
         elif xfail:
             result.status = "xfailed" if report.skipped else "xpassed"
@@ -55,7 +114,7 @@ def fold(result: ClaimResult, report) -> None:
         elif report.passed:
             result.status, result.message = "passed", ""
         elif report.failed:
-            result.status = "xpassed" if STRICT_XPASS in map(tuple, report.user_properties) else "failed"
+            result.status = "xpassed" if told.strict_xpass else "failed"
             result.message = _message(report)
         else:
             result.status, result.message = "skipped", _message(report)
