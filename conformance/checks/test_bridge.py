@@ -38,7 +38,7 @@ def pair(standing):
 
 
 @claims("bridge/default-mode")
-def test_default_mode(claim, pair, scope, lab, evidence):
+def test_default_mode(claim, pair, lab, evidence):
     unspecified, explicit = (_attachment(lab, box) for box in pair)
     evidence.json("attachments", {"without --network": unspecified, "--network bridge": explicit})
     bridge = lab.engine.bridge
@@ -53,7 +53,7 @@ def test_default_mode(claim, pair, scope, lab, evidence):
 
 
 @claims("bridge/own-namespace")
-def test_own_namespace(claim, pair, scope, lab, evidence):
+def test_own_namespace(claim, pair, lab, evidence):
     one, two = pair
     inodes = {"engine": lab.engine.netns.inode, "one": one.netns.inode, "two": two.netns.inode}
     links = sorted(one.netns.links())
@@ -63,7 +63,7 @@ def test_own_namespace(claim, pair, scope, lab, evidence):
 
 
 @claims("bridge/veth-to-bridge")
-def test_veth_to_bridge(claim, pair, scope, lab, evidence):
+def test_veth_to_bridge(claim, pair, lab, evidence):
     box, _ = pair
     inside = box.netns.links()["eth0"]
     name, outside = host_end(lab.engine.netns, box.netns)
@@ -76,7 +76,7 @@ def test_veth_to_bridge(claim, pair, scope, lab, evidence):
 
 
 @claims("bridge/address-from-subnet")
-def test_address_from_subnet(claim, pair, scope, lab, evidence):
+def test_address_from_subnet(claim, pair, lab, evidence):
     box, _ = pair
     addresses = ipv4_of(box.netns)
     subnet = lab.engine.bridge.network
@@ -88,7 +88,7 @@ def test_address_from_subnet(claim, pair, scope, lab, evidence):
 
 
 @claims("bridge/gateway-is-bridge")
-def test_gateway_is_bridge(claim, pair, scope, lab, evidence):
+def test_gateway_is_bridge(claim, pair, lab, evidence):
     """Per address family: the IPv4 default route via the bridge's IPv4 address (which must answer), and an
     IPv6 default route, where the engine gives one (--ipv6), via an IPv6 address the bridge itself holds."""
     box, _ = pair
@@ -122,7 +122,7 @@ def test_address_by_dhcp(claim, scope, lab, evidence):
 
 
 @claims("bridge/distinct-addresses")
-def test_distinct_addresses(claim, pair, scope, evidence):
+def test_distinct_addresses(claim, pair, evidence):
     """As the containers' own eth0 has them (netlink), beside what the engine reports."""
     b1, b2 = pair
     seen = {box.name: (ipv4_of(box.netns), box.netns.links()["eth0"]["address"]) for box in (b1, b2)}
@@ -134,7 +134,7 @@ def test_distinct_addresses(claim, pair, scope, evidence):
 
 
 @claims("bridge/containers-reach-each-other")
-def test_containers_reach_each_other(claim, pair, scope, evidence):
+def test_containers_reach_each_other(claim, pair, evidence):
     client, server = pair
     address, own = server.address(), client.address()
     replied = client.pings(address)
@@ -147,7 +147,7 @@ def test_containers_reach_each_other(claim, pair, scope, evidence):
 
 
 @claims("bridge/one-layer2-segment")
-def test_one_layer2_segment(claim, pair, scope, evidence):
+def test_one_layer2_segment(claim, pair, evidence):
     client, server = pair
     address, sender = server.address(), client.address()
     sender_mac = client.netns.links()["eth0"]["address"]
@@ -188,7 +188,7 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
 
 
 @claims("bridge/mtu-follows-network")
-def test_mtu_follows_network(claim, pair, scope, lab, evidence):
+def test_mtu_follows_network(claim, pair, lab, evidence):
     box, _ = pair
     eth0 = box.netns.links()["eth0"]
     evidence.json("eth0", {"eth0": eth0, "network_mtu": lab.engine.bridge.mtu})

@@ -27,7 +27,7 @@ def test_masquerade_rule(claim, engine, evidence):
 
 
 @claims("egress/masquerade-source")
-def test_masquerade_source(claim, pair, scope, lab, evidence):
+def test_masquerade_source(claim, pair, lab, evidence):
     _, box = pair
     remote, upstream, bridge = lab.upstream.remote, lab.upstream, lab.engine.bridge.name
     with Capture(lab.engine.netns, bridge) as on_bridge, Capture(upstream.netns, upstream.upstream_if) as beyond:
@@ -50,7 +50,7 @@ def test_masquerade_source(claim, pair, scope, lab, evidence):
 
 
 @claims("egress/no-nat-between-containers")
-def test_no_nat_between_containers(claim, pair, scope, evidence):
+def test_no_nat_between_containers(claim, pair, evidence):
     server, client = pair
     fetched = client.fetch(f"http://{server.address()}:{HTTPD_PORT}/cgi-bin/peer")
     peer = plain_address(fetched.output)

@@ -16,7 +16,7 @@ def nones(standing, shared):
 
 
 @claims("none/only-loopback")
-def test_only_loopback(claim, nones, scope, evidence):
+def test_only_loopback(claim, nones, evidence):
     box, _ = nones
     links = box.netns.links()
     own_view = box.exec("ls", "/sys/class/net").output.split()
@@ -27,7 +27,7 @@ def test_only_loopback(claim, nones, scope, evidence):
 
 
 @claims("none/no-connectivity")
-def test_no_connectivity(claim, nones, scope, lab, evidence):
+def test_no_connectivity(claim, nones, lab, evidence):
     box, _ = nones
     netns = box.netns
     routes, addresses = netns.routes(), netns.addresses()
@@ -40,7 +40,7 @@ def test_no_connectivity(claim, nones, scope, lab, evidence):
 
 
 @claims("none/own-namespace")
-def test_own_namespace(claim, nones, scope, lab, evidence):
+def test_own_namespace(claim, nones, lab, evidence):
     one, two = nones
     inodes = {"engine": lab.engine.netns.inode, "one": one.netns.inode, "two": two.netns.inode}
     evidence.json("namespaces", inodes)
@@ -63,7 +63,7 @@ def test_user_can_add_interface(claim, scope, namespaces, evidence):
 
 
 @claims("none/no-configuration-at-all")
-def test_no_configuration_at_all(claim, nones, scope, evidence):
+def test_no_configuration_at_all(claim, nones, evidence):
     box, _ = nones
     netns = box.netns
     links, addresses = netns.links(), netns.addresses()

@@ -56,7 +56,7 @@ def published(shared, lab) -> Published:
 
 
 @claims("ports/dnat-rule")
-def test_dnat_rule(claim, published, scope, lab, evidence):
+def test_dnat_rule(claim, published, lab, evidence):
     box, host_port = published.box, published.host_port
     target = f"{box.address()}:{HTTPD_PORT}"
     dnat = firewall.dnat_for(lab.engine.nat_rules(), host_port)
@@ -146,7 +146,7 @@ def _through(lab, box, proxy) -> dict:
 
 
 @claims("ports/docker-proxy-per-binding")
-def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
+def test_docker_proxy_per_binding(claim, published, lab, evidence):
     """One docker-proxy per binding, each forwarding to the container's address of its own family (IPv4 for
     an IPv6 binding when the container has no IPv6 address: the proxy bridges the families); and real
     traffic through each, at its loopback address: the proxy must hold a connection to the container while
@@ -288,7 +288,7 @@ def test_reached_at_container_port(claim, published, lab, evidence):
 
 
 @claims("ports/docker-proxy-carries-traffic")
-def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
+def test_docker_proxy_carries_traffic(claim, published, lab, evidence):
     """A connection from another host, held open while both ends are read: the container's end must face
     the client's own address and port, and no docker-proxy socket may carry it."""
     box, host_port = published.box, published.host_port

@@ -69,7 +69,7 @@ def test_create_makes_bridge(claim, plain_net, lab, evidence):
 
 
 @claims("usernet/subnet-and-gateway")
-def test_subnet_and_gateway(claim, nets, scope, lab, evidence):
+def test_subnet_and_gateway(claim, nets, lab, evidence):
     network, subnet, gateway, box = nets.net2, nets.subnet2, nets.gateway2, nets.other
     netns = box.netns
     addresses, routes = ipv4_of(netns), netns.routes()
@@ -82,7 +82,7 @@ def test_subnet_and_gateway(claim, nets, scope, lab, evidence):
 
 
 @claims("usernet/static-ip")
-def test_static_ip(claim, nets, scope, evidence):
+def test_static_ip(claim, nets, evidence):
     wanted, box = nets.static_ip, nets.server
     fetched = nets.peer.fetch(f"http://{wanted}:{HTTPD_PORT}/")
     got = ipv4_of(box.netns)
@@ -106,7 +106,7 @@ def test_static_ip_needs_subnet(claim, plain_net, scope, lab, evidence):
 
 
 @claims("usernet/same-network-reach")
-def test_same_network_reach(claim, nets, scope, evidence):
+def test_same_network_reach(claim, nets, evidence):
     one, two, name = nets.peer, nets.server, nets.net1.name
     results = {
         "one->two": one.pings(two.address(name)),
@@ -118,7 +118,7 @@ def test_same_network_reach(claim, nets, scope, evidence):
 
 
 @claims("usernet/different-networks-isolated")
-def test_different_networks_isolated(claim, nets, scope, evidence):
+def test_different_networks_isolated(claim, nets, evidence):
     """Docker 20.10 deletes and re-inserts FORWARD's jump to DOCKER-ISOLATION-STAGE-1 whenever any network
     is created or removed on the engine (libnetwork's EnsureJumpRule), and a packet sent in between is
     forwarded: an answered probe is repeated, and only a container that reaches the other network again,
@@ -178,7 +178,7 @@ def lan(lab, namespaces):
 
 
 @claims("usernet/macvlan-on-parent")
-def test_macvlan_on_parent(claim, lan, scope, lab, evidence):
+def test_macvlan_on_parent(claim, lan, scope, evidence):
     netns, parent, far_end, subnet = lan
     pool = docker.types.IPAMPool(subnet=str(subnet), gateway=str(subnet[1]))
     network = scope.network("mvl", driver="macvlan", options={"parent": parent},
