@@ -14,6 +14,7 @@ import docker
 
 from conformance.lab.engines.box import SILENCE_S, Box, ExecResult
 from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
+from conformance.lab.engines.probe import EXPOSED_PORT  # noqa: F401 - the checks take it from here
 from conformance.lab.wait import wait_for
 
 HTTPD_PORT = 8080
@@ -28,9 +29,6 @@ def httpd(port: int = HTTPD_PORT, bind: str = "", root: str = "/www") -> list[st
 def plain_address(peer: str) -> str:
     """'[::ffff:198.51.100.2]' as busybox httpd reports it -> '198.51.100.2'."""
     return peer.strip().strip("[]").removeprefix("::ffff:")
-
-
-EXPOSED_PORT = 9999  # the port the probe image EXPOSEs (fixtures/probe/Dockerfile)
 
 
 def reachable(netns, address: str, port: int, timeout: float = SILENCE_S) -> bool:
