@@ -106,7 +106,7 @@ def test_egress_unchanged(claim, joined, lab, evidence):
     sources, replied = {}, {}
     for box in (b1, b2):
         with Capture(upstream.netns, upstream.upstream_if) as capture:
-            replied[box.name] = box.exec("ping", "-c", "1", "-W", "2", remote).exit_code == 0
+            replied[box.name] = box.ping(remote, wait=2).exit_code == 0
         sources[box.name] = sorted({p[IP].src for p in capture.packets(
             lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
     evidence.json("egress", {"replied": replied, "sources_upstream": sources})
@@ -127,7 +127,7 @@ def test_sees_member_traffic(claim, joined, standing, lab, evidence):
     remote, b1_address = lab.upstream.remote, b1.address()
     ours = lambda p: IP in p and ICMP in p and MEMBER_PATTERN in bytes(p[ICMP].payload)  # noqa: E731
     with b2.capture() as monitor, bystander.capture() as elsewhere:
-        sent = b1.exec("ping", "-c", "3", "-A", "-W", "2", "-p", f"{MEMBER_BYTE:02x}", remote)  # -A: next on reply
+        sent = b1.ping(remote, count=3, wait=2, adaptive=True, pattern=MEMBER_BYTE)
         monitor.wait(lambda p: ours(p) and p[ICMP].type == 0 and p[IP].dst == b1_address)
     seen = {kind: sorted({(p[IP].src, p[IP].dst) for p in monitor.packets(ours) if p[ICMP].type == code})
             for kind, code in (("requests", 8), ("replies", 0))}

@@ -31,7 +31,7 @@ def test_masquerade_source(claim, pair, lab, evidence):
     _, box = pair
     remote, upstream, bridge = lab.upstream.remote, lab.upstream, lab.engine.bridge.name
     with Capture(lab.engine.netns, bridge) as on_bridge, Capture(upstream.netns, upstream.upstream_if) as beyond:
-        ping = box.exec("ping", "-c", "1", "-W", "2", remote)
+        ping = box.ping(remote, wait=2)
     evidence.pcap("bridge", on_bridge)
     evidence.pcap("upstream", beyond)
     evidence.text("ping", ping.output)

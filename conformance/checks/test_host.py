@@ -151,7 +151,7 @@ def test_egress_with_host_address(claim, host_box, lab, evidence):
         on_bridge = (captures.enter_context(Capture(lab.engine.netns, bridge))
                      if bridge in lab.engine.netns.links() else None)
         beyond = captures.enter_context(Capture(upstream.netns, upstream.upstream_if))
-        ping = box.exec("ping", "-c", "1", "-W", "2", remote)
+        ping = box.ping(remote, wait=2)
     evidence.pcap("upstream", beyond)
     evidence.text("ping", ping.output if on_bridge else f"{ping.output}\n# no device {bridge} to capture on")
     seen = sorted({p[IP].src for p in requests(beyond)})
