@@ -1,6 +1,6 @@
-"""Small helpers shared by the checks: servers, reachability from a namespace, networks with a subnet of the
-suite's, what a failure message shows.  What a check asks one container is its Box's
-(conformance/lab/engines/box.py)."""
+"""Small helpers shared by the checks: servers, networks with a subnet of the suite's, what a failure message
+shows.  What a check asks one container is its Box's (conformance/lab/engines/box.py); what reaches what from
+a namespace, its Netns's (conformance/lab/kernel/netns.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import docker
 
-from conformance.lab.engines.box import SILENCE_S, Box, ExecResult
+from conformance.lab.engines.box import Box, ExecResult
 from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
+from conformance.lab.engines.probe import EXPOSED_PORT  # noqa: F401 - the checks take it from here
+from conformance.lab.kernel.netns import SILENCE_S  # noqa: F401 - the checks take it from here
 from conformance.lab.wait import wait_for
 
 HTTPD_PORT = 8080
@@ -28,20 +30,6 @@ def httpd(port: int = HTTPD_PORT, bind: str = "", root: str = "/www") -> list[st
 def plain_address(peer: str) -> str:
     """'[::ffff:198.51.100.2]' as busybox httpd reports it -> '198.51.100.2'."""
     return peer.strip().strip("[]").removeprefix("::ffff:")
-
-
-EXPOSED_PORT = 9999  # the port the probe image EXPOSEs (fixtures/probe/Dockerfile)
-
-
-def reachable(netns, address: str, port: int, timeout: float = SILENCE_S) -> bool:
-    """Whether a TCP connection from *netns* to address:port is accepted."""
-    with netns.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect((address, port))
-        except OSError:
-            return False
-        return True
 
 
 def host_end(engine_netns, box_netns, ifname: str = "eth0") -> tuple[str, dict]:
@@ -106,7 +94,7 @@ def peer_via(lab, port: int) -> str:
     """The peer address the probe saw for a GET from the upstream namespace to the engine's *port*; a
     connection that fails or gets no answer is a failure naming the endpoint and the error."""
     try:
-        return plain_address(lab.http_get(port, "/cgi-bin/peer"))
+        return plain_address(lab.upstream.netns.http_get(lab.upstream.engine_addr, port, "/cgi-bin/peer"))
     except OSError as exc:  # refused, reset, timed out, unreachable; ConnectionError is one too
         raise AssertionError(f"GET {lab.upstream.engine_addr}:{port} from upstream ({lab.upstream.upstream_addr}) "
                              f"failed: {exc!r}") from None

@@ -33,7 +33,7 @@ def test_daemon_bridge_option(claim, configured, configured_scope, evidence):
 
 
 @claims("dns/link-restricts-access")
-def test_link_restricts_access(claim, configured, configured_scope, evidence):
+def test_link_restricts_access(claim, configured_scope, evidence):
     """The stranger's fetch, which must get no answer and so waits SILENCE_S, runs while the linked container
     (which needs the target to exist) starts."""
     scope = configured_scope

@@ -26,7 +26,7 @@ def joined(shared):
 
 
 @claims("container/shares-network-stack")
-def test_shares_network_stack(claim, joined, scope, evidence):
+def test_shares_network_stack(claim, joined, evidence):
     b1, b2 = joined
     netns1, netns2 = b1.netns, b2.netns
     links1, links2 = netns1.links(), netns2.links()
@@ -40,7 +40,7 @@ def test_shares_network_stack(claim, joined, scope, evidence):
 
 
 @claims("container/loopback-between-members")
-def test_loopback_between_members(claim, joined, scope, evidence):
+def test_loopback_between_members(claim, joined, evidence):
     b1, b2 = joined
     started = b1.exec("httpd", "-p", f"127.0.0.1:{LOOPBACK_PORT}", "-h", "/www")
     assert started.exit_code == 0, f"control: httpd did not start in b1: {started.output}"
@@ -51,7 +51,7 @@ def test_loopback_between_members(claim, joined, scope, evidence):
 
 
 @claims("container/served-at-shared-address")
-def test_served_at_shared_address(claim, joined, scope, evidence):
+def test_served_at_shared_address(claim, joined, evidence):
     b1, b2 = joined
     site = b2.sh("mkdir -p /tmp/site && echo 'hellp world' > /tmp/site/index.html && httpd -p 80 -h /tmp/site")
     assert site.exit_code == 0, f"control: httpd did not start in b2: {site.output}"
@@ -63,7 +63,7 @@ def test_served_at_shared_address(claim, joined, scope, evidence):
 
 
 @claims("container/filesystem-isolated")
-def test_filesystem_isolated(claim, joined, scope, evidence):
+def test_filesystem_isolated(claim, joined, evidence):
     b1, b2 = joined
     made = b1.exec("sh", "-c", "mkdir /tmp/data && ls /tmp")
     seen = b2.exec("ls", "/tmp")
@@ -73,7 +73,7 @@ def test_filesystem_isolated(claim, joined, scope, evidence):
 
 
 @claims("container/process-list-isolated")
-def test_process_list_isolated(claim, joined, scope, evidence):
+def test_process_list_isolated(claim, joined, evidence):
     marker = MARKER
     b1, b2 = joined
     in_b1 = b1.exec("ps", "-o", "pid,args").output
@@ -86,7 +86,7 @@ def test_process_list_isolated(claim, joined, scope, evidence):
 
 
 @claims("container/shared-port-space")
-def test_shared_port_space(claim, joined, scope, evidence):
+def test_shared_port_space(claim, joined, evidence):
     b1, b2 = joined
     started = b1.exec("httpd", "-p", str(SHARED_PORT), "-h", "/www")
     assert started.exit_code == 0, f"control: httpd did not start in b1: {started.output}"
@@ -100,13 +100,13 @@ def test_shared_port_space(claim, joined, scope, evidence):
 
 
 @claims("container/egress-unchanged")
-def test_egress_unchanged(claim, joined, scope, lab, evidence):
+def test_egress_unchanged(claim, joined, lab, evidence):
     b1, b2 = joined
     remote, upstream = lab.upstream.remote, lab.upstream
     sources, replied = {}, {}
     for box in (b1, b2):
         with Capture(upstream.netns, upstream.upstream_if) as capture:
-            replied[box.name] = box.exec("ping", "-c", "1", "-W", "2", remote).exit_code == 0
+            replied[box.name] = box.ping(remote, wait=2).exit_code == 0
         sources[box.name] = sorted({p[IP].src for p in capture.packets(
             lambda p: IP in p and ICMP in p and p[IP].dst == remote and p[ICMP].type == 8)})
     evidence.json("egress", {"replied": replied, "sources_upstream": sources})
@@ -117,7 +117,7 @@ def test_egress_unchanged(claim, joined, scope, lab, evidence):
 
 
 @claims("container/sees-member-traffic")
-def test_sees_member_traffic(claim, joined, standing, scope, lab, evidence):
+def test_sees_member_traffic(claim, joined, standing, lab, evidence):
     """A monitor's view: a capture opened in b2's namespace (as b2's own process holds it) must see b1's
     marked pings and their replies, while a bystander on the same bridge, with a namespace of its own, sees
     none of them: the observation comes from sharing X's stack, not from the traffic being everywhere."""
@@ -127,7 +127,7 @@ def test_sees_member_traffic(claim, joined, standing, scope, lab, evidence):
     remote, b1_address = lab.upstream.remote, b1.address()
     ours = lambda p: IP in p and ICMP in p and MEMBER_PATTERN in bytes(p[ICMP].payload)  # noqa: E731
     with b2.capture() as monitor, bystander.capture() as elsewhere:
-        sent = b1.exec("ping", "-c", "3", "-A", "-W", "2", "-p", f"{MEMBER_BYTE:02x}", remote)  # -A: next on reply
+        sent = b1.ping(remote, count=3, wait=2, adaptive=True, pattern=MEMBER_BYTE)
         monitor.wait(lambda p: ours(p) and p[ICMP].type == 0 and p[IP].dst == b1_address)
     seen = {kind: sorted({(p[IP].src, p[IP].dst) for p in monitor.packets(ours) if p[ICMP].type == code})
             for kind, code in (("requests", 8), ("replies", 0))}

@@ -54,7 +54,7 @@ def _queries_for(queries, name: str) -> list:
 
 
 @claims("dns/default-bridge-no-names")
-def test_default_bridge_no_names(claim, bridged, scope, lab, evidence):
+def test_default_bridge_no_names(claim, bridged, lab, evidence):
     """What the lookup met on its way: the container's resolver, the upstream's log, the embedded address."""
     server, client = bridged
     name, address, resolver = server.name, server.address(), lab.resolver.address
@@ -107,7 +107,7 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
 
 
 @claims("dns/link-alias")
-def test_link_alias(claim, bridged, named, scope, evidence):
+def test_link_alias(claim, bridged, named, evidence):
     target, _ = bridged
     address, client = target.address(), named
     hosts = client.exec("cat", "/etc/hosts").output
@@ -152,7 +152,7 @@ def test_resolv_conf_from_host(claim, default_resolv_conf, evidence):
 
 
 @claims("dns/dns-option")
-def test_dns_option(claim, bridged, scope, lab, evidence):
+def test_dns_option(claim, bridged, lab, evidence):
     server = lab.resolver.address
     _, box = bridged  # run with --dns pointing at the suite's resolver, as every probe is
     seen = box.resolv()
@@ -169,15 +169,15 @@ def test_dns_option(claim, bridged, scope, lab, evidence):
 
 
 @claims("dns/add-host")
-def test_add_host(claim, named, scope, lab, evidence):
+def test_add_host(claim, named, lab, evidence):
     """NAME points at the suite's stand-in for a server on the internet, which no container-to-container
     rule (icc) stands between; the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
     address, client = lab.upstream.remote, named
     hosts = client.exec("cat", "/etc/hosts").output
     asked = len(lab.resolver.queries)
-    by_name = client.exec("ping", "-c", "1", "-W", "2", "www.a.com")
+    by_name = client.ping("www.a.com", wait=2)
     asked_dns = _queries_for(lab.resolver.queries[asked:], "www.a.com")
-    by_address = client.exec("ping", "-c", "1", "-W", "2", address) if by_name.exit_code else by_name
+    by_address = client.ping(address, wait=2) if by_name.exit_code else by_name
     evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
                               f"# DNS queries for www.a.com: {asked_dns}")
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
@@ -189,7 +189,7 @@ def test_add_host(claim, named, scope, lab, evidence):
 
 
 @claims("dns/hostname-option")
-def test_hostname_option(claim, named, scope, evidence):
+def test_hostname_option(claim, named, evidence):
     box = named
     name = box.exec("hostname").output.strip()
     hosts = box.exec("cat", "/etc/hosts").output
@@ -201,7 +201,7 @@ def test_hostname_option(claim, named, scope, evidence):
 
 
 @claims("dns/default-hostname")
-def test_default_hostname(claim, bridged, scope, evidence):
+def test_default_hostname(claim, bridged, evidence):
     _, box = bridged
     name = box.exec("hostname").output.strip()
     evidence.text("hostname", f"hostname: {name}\ncontainer id: {box.id}")
@@ -225,14 +225,13 @@ def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
 
 
 @claims("dns/hostname-breaks-ping")
-def test_hostname_breaks_ping(claim, named, bridged, scope, lab, evidence):
+def test_hostname_breaks_ping(claim, named, bridged, lab, evidence):
     """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname); named's --add-host
     and --link touch neither its routes nor the names pinged here."""
     remote, (_, plain) = lab.upstream.remote, bridged
     results = {}
     for who, box in (("with --hostname", named), ("without", plain)):
-        results[who] = {target: box.exec("ping", "-c", "1", "-W", "2", target)
-                        for target in (remote, PROBE_NAME)}
+        results[who] = {target: box.ping(target, wait=2) for target in (remote, PROBE_NAME)}
     evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
                                      for who, by_target in results.items() for target, r in by_target.items()))
     outcome = {who: {t: r.exit_code == 0 for t, r in by_target.items()} for who, by_target in results.items()}

@@ -27,11 +27,11 @@ def test_masquerade_rule(claim, engine, evidence):
 
 
 @claims("egress/masquerade-source")
-def test_masquerade_source(claim, pair, scope, lab, evidence):
+def test_masquerade_source(claim, pair, lab, evidence):
     _, box = pair
     remote, upstream, bridge = lab.upstream.remote, lab.upstream, lab.engine.bridge.name
     with Capture(lab.engine.netns, bridge) as on_bridge, Capture(upstream.netns, upstream.upstream_if) as beyond:
-        ping = box.exec("ping", "-c", "1", "-W", "2", remote)
+        ping = box.ping(remote, wait=2)
     evidence.pcap("bridge", on_bridge)
     evidence.pcap("upstream", beyond)
     evidence.text("ping", ping.output)
@@ -50,7 +50,7 @@ def test_masquerade_source(claim, pair, scope, lab, evidence):
 
 
 @claims("egress/no-nat-between-containers")
-def test_no_nat_between_containers(claim, pair, scope, evidence):
+def test_no_nat_between_containers(claim, pair, evidence):
     server, client = pair
     fetched = client.fetch(f"http://{server.address()}:{HTTPD_PORT}/cgi-bin/peer")
     peer = plain_address(fetched.output)

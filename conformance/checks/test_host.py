@@ -46,7 +46,7 @@ def _views(box, engine_netns) -> dict:
 
 
 @claims("host/shares-engine-namespace")
-def test_shares_engine_namespace(claim, host_box, scope, lab, evidence):
+def test_shares_engine_namespace(claim, host_box, lab, evidence):
     """Other runs (and workloads) add and remove links all the time, so the container's view is read between
     two reads of the engine's: what was there throughout must be seen, and nothing that was never there.
     A link made and removed within one such read can still break that, so up to ten reads are tried."""
@@ -80,7 +80,7 @@ def _peer_via_host_box(box, lab, port: int) -> str:
 
 
 @claims("host/port-conflict")
-def test_port_conflict(claim, host_box, scope, lab, evidence):
+def test_port_conflict(claim, host_box, lab, evidence):
     port = lab.free_port()
     with lab.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("0.0.0.0", port))
@@ -94,7 +94,7 @@ def test_port_conflict(claim, host_box, scope, lab, evidence):
 
 
 @claims("host/reachable-without-nat")
-def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
+def test_reachable_without_nat(claim, host_box, lab, evidence):
     port = lab.free_port()
     with serving(host_box, port) as started:
         assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
@@ -107,7 +107,7 @@ def test_reachable_without_nat(claim, host_box, scope, lab, evidence):
 
 
 @claims("host/filesystem-isolated")
-def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
+def test_filesystem_isolated(claim, host_box, lab, evidence):
     marker = f"/tmp/{lab.run.name('host-fs')}"
     box = host_box
     made = box.exec("touch", marker)
@@ -128,7 +128,7 @@ def test_filesystem_isolated(claim, host_box, scope, lab, evidence):
 
 
 @claims("host/process-list-isolated")
-def test_process_list_isolated(claim, host_box, scope, lab, evidence):
+def test_process_list_isolated(claim, host_box, lab, evidence):
     box = host_box
     listing = box.exec("ps", "-o", "pid,comm").output
     pid_ns = {"container": os.stat(f"/proc/{box.pid}/ns/pid").st_ino,
@@ -139,7 +139,7 @@ def test_process_list_isolated(claim, host_box, scope, lab, evidence):
 
 
 @claims("host/egress-with-host-address")
-def test_egress_with_host_address(claim, host_box, scope, lab, evidence):
+def test_egress_with_host_address(claim, host_box, lab, evidence):
     box = host_box
     upstream, remote, bridge = lab.upstream, lab.upstream.remote, lab.engine.bridge.name
 
@@ -151,7 +151,7 @@ def test_egress_with_host_address(claim, host_box, scope, lab, evidence):
         on_bridge = (captures.enter_context(Capture(lab.engine.netns, bridge))
                      if bridge in lab.engine.netns.links() else None)
         beyond = captures.enter_context(Capture(upstream.netns, upstream.upstream_if))
-        ping = box.exec("ping", "-c", "1", "-W", "2", remote)
+        ping = box.ping(remote, wait=2)
     evidence.pcap("upstream", beyond)
     evidence.text("ping", ping.output if on_bridge else f"{ping.output}\n# no device {bridge} to capture on")
     seen = sorted({p[IP].src for p in requests(beyond)})
@@ -316,7 +316,7 @@ def test_no_veth_created(claim, scope, lab, evidence):
 
 
 @claims("host/dockerfile-sets-no-network-mode")
-def test_dockerfile_sets_no_network_mode(claim, standing, scope, lab, evidence):
+def test_dockerfile_sets_no_network_mode(claim, standing, lab, evidence):
     dockerfile = f"FROM {lab.image}\nNETWORK host\n"
     try:
         lab.engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True, forcerm=True,

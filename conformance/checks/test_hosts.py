@@ -21,7 +21,7 @@ from scapy.layers.vxlan import VXLAN
 from conformance.lab.engines.two_hosts import SEGMENT_IF, VXLAN_PORT
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, plain_address, reachable
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
 
 SERVICE_PORT = 8083  # a web server in host B's own namespace (host mode): a service on another node
 # A container that joins the overlay on one host is known to the other once the swarm's gossip has spread
@@ -122,10 +122,9 @@ def test_overlay_encapsulated(claim, hosts, overlay_pair, evidence):
     server, client = overlay_pair
     client_ip, server_ip = client.address(hosts.overlay), server.address(hosts.overlay)
     inner = {client_ip, server_ip}
-    ping = ["ping", "-c", "1", "-W", str(SILENCE_S), server_ip]
-    converged = _eventually(lambda: client.exec(*ping))  # then the capture sees a settled exchange
+    converged = _eventually(lambda: client.ping(server_ip))  # then the capture sees a settled exchange
     with hosts.segment.capture(hosts.a.port) as capture:
-        answered = client.exec(*ping)
+        answered = client.ping(server_ip)
     evidence.pcap("segment", capture)
     frames = capture.packets()
     vxlan = [p for p in frames if VXLAN in p and IP in p[VXLAN]]
@@ -166,7 +165,7 @@ def test_macvlan_across_hosts(claim, hosts, on, evidence):
         devices[host.name] = {"kind": link["kind"], "link": link["link"],
                               "parent": host.netns.links()[SEGMENT_IF]["index"]}
     with hosts.segment.capture(hosts.a.port) as capture:
-        answered = boxes[0].exec("ping", "-c", "2", "-A", "-W", str(SILENCE_S), ip_b)  # -A: next on reply
+        answered = boxes[0].ping(ip_b, count=2, adaptive=True)
     evidence.pcap("segment", capture)
     frames = [p for p in capture.packets() if IP in p and {p[IP].src, p[IP].dst} == {ip_a, ip_b}]
     seen = sorted({(p[Ether].src, p[IP].src, p[IP].ttl) for p in frames})
@@ -192,8 +191,8 @@ def test_container_ip_not_reachable(claim, hosts, web, evidence):
     with hosts.b.netns.iproute() as ipr:  # host B routes the container IP to host A: the strongest case
         ipr.route("add", dst=route, gateway=hosts.a.address)
     try:
-        direct = reachable(hosts.b.netns, container_ip, UNPUBLISHED_PORT)
-        published = reachable(hosts.b.netns, hosts.a.address, PUBLISHED_PORT, timeout=5)
+        direct = hosts.b.netns.reachable(container_ip, UNPUBLISHED_PORT)
+        published = hosts.b.netns.reachable(hosts.a.address, PUBLISHED_PORT, timeout=5)
     finally:
         with hosts.b.netns.iproute() as ipr:
             ipr.route("del", dst=route, gateway=hosts.a.address)

@@ -17,7 +17,6 @@ from scapy.packet import Raw
 
 from conformance.lab.engines import firewall
 from conformance.lab.kernel.capture import Capture, inject
-from conformance.lab.kernel.icmp import ping
 from conformance.lab.kernel.netns import Netns
 from conformance.lab.wait import wait_for
 from conformance.plugin import article_claim, claims
@@ -138,11 +137,11 @@ def test_fresh_has_only_lo_down(claim, namespaces, evidence):
 def test_loopback_unreachable_until_up(claim, namespaces, evidence):
     ns0 = namespaces("ns0", fresh=True)
     try:
-        before = ping(ns0, "127.0.0.1")
+        before = ns0.pings("127.0.0.1")
     except OSError as exc:
         before = exc
     ns0.up("lo")
-    after = ping(ns0, "127.0.0.1")
+    after = ns0.pings("127.0.0.1")
     evidence.text("ping-127.0.0.1", f"lo down: {before!r}\nlo up: replied={after}")
     assert isinstance(before, OSError) and before.errno == errno.ENETUNREACH, (
         f"with lo down, ping 127.0.0.1 gave {before!r}, not 'Network is unreachable'"
@@ -288,7 +287,7 @@ def _article_pair(namespaces):
 @claims("netns/veth-connects-namespaces")
 def test_veth_connects_namespaces(claim, namespaces, evidence):
     ns0, ns1 = _article_pair(namespaces)
-    replied = ping(ns1, "10.0.0.1")
+    replied = ns1.pings("10.0.0.1")
     ends = {"veth0": ns0.links()["veth0"], "veth1": ns1.links()["veth1"]}
     evidence.json("veth-ends", {**ends, "ping_10.0.0.1_from_ns1": replied})
     assert replied, f"ns1 got no answer from 10.0.0.1 (in ns0: {echo_blockers(ns0)})"
@@ -319,7 +318,7 @@ def test_rename_keeps_configuration(claim, namespaces, evidence):
     ns0.up("eth0")
     after = ns0.links().get("eth0")
     addresses = ns0.addresses()
-    replied = ping(ns1, "10.0.0.1")
+    replied = ns1.pings("10.0.0.1")
     evidence.json("rename", {"before": before, "after": after, "addresses": addresses, "ping": replied})
     assert after is not None, "there is no eth0 after the rename"
     assert {k: after[k] for k in ("index", "address", "link")} == {k: before[k] for k in ("index", "address", "link")}
@@ -331,7 +330,7 @@ def test_rename_keeps_configuration(claim, namespaces, evidence):
 def test_bridge_joins_many(claim, namespaces, evidence):
     hub, leaves = _bridged(namespaces)
     results = {
-        f"n{i + 1}->10.0.0.{j + 1}": ping(leaf, f"10.0.0.{j + 1}")
+        f"n{i + 1}->10.0.0.{j + 1}": leaf.pings(f"10.0.0.{j + 1}")
         for i, leaf in enumerate(leaves) for j in range(len(leaves)) if i != j
     }
     evidence.json("pings", results)
@@ -376,7 +375,7 @@ def test_bridge_takes_address_and_mac(claim, namespaces, evidence):
     with hub.iproute() as ipr:
         ipr.link("set", index=ipr.link_lookup(ifname="br0")[0], address=chosen)
     hub.up("br0", "10.0.0.254/24")
-    replied = ping(n1, "10.0.0.254")
+    replied = n1.pings("10.0.0.254")
     answered_from = {str(n["dst"]): n["lladdr"] for n in n1.neighbours()}.get("10.0.0.254")
     evidence.json("bridge", {"br0": hub.links()["br0"], "ping": replied, "n1_neighbour_10.0.0.254": answered_from})
     assert hub.links()["br0"]["address"] == chosen, "the bridge did not take the MAC address"

@@ -16,7 +16,7 @@ def nones(standing, shared):
 
 
 @claims("none/only-loopback")
-def test_only_loopback(claim, nones, scope, evidence):
+def test_only_loopback(claim, nones, evidence):
     box, _ = nones
     links = box.netns.links()
     own_view = box.exec("ls", "/sys/class/net").output.split()
@@ -27,11 +27,11 @@ def test_only_loopback(claim, nones, scope, evidence):
 
 
 @claims("none/no-connectivity")
-def test_no_connectivity(claim, nones, scope, lab, evidence):
+def test_no_connectivity(claim, nones, lab, evidence):
     box, _ = nones
     netns = box.netns
     routes, addresses = netns.routes(), netns.addresses()
-    ping = box.exec("ping", "-c", "1", "-W", "1", lab.upstream.remote)
+    ping = box.ping(lab.upstream.remote)
     evidence.json("routes-and-addresses", {"routes": routes, "addresses": addresses})
     evidence.text("ping-upstream", ping.output)
     assert routes == [], f"main routing table is not empty: {routes}"
@@ -40,7 +40,7 @@ def test_no_connectivity(claim, nones, scope, lab, evidence):
 
 
 @claims("none/own-namespace")
-def test_own_namespace(claim, nones, scope, lab, evidence):
+def test_own_namespace(claim, nones, lab, evidence):
     one, two = nones
     inodes = {"engine": lab.engine.netns.inode, "one": one.netns.inode, "two": two.netns.inode}
     evidence.json("namespaces", inodes)
@@ -55,7 +55,7 @@ def test_user_can_add_interface(claim, scope, namespaces, evidence):
     outside.up("diy0", "192.0.2.1/24")
     inside.up("eth0", "192.0.2.2/24")
     addresses = inside.addresses()
-    replied = box.exec("ping", "-c", "1", "-W", "2", "192.0.2.1").exit_code == 0
+    replied = box.ping("192.0.2.1", wait=2).exit_code == 0
     evidence.json("diy", {"addresses_in_the_container": addresses, "ping_192.0.2.1": replied})
     assert "192.0.2.2/24" in addresses, f"the container's namespace does not hold the address it was given: {addresses}"
     assert replied, (
@@ -63,11 +63,11 @@ def test_user_can_add_interface(claim, scope, namespaces, evidence):
 
 
 @claims("none/no-configuration-at-all")
-def test_no_configuration_at_all(claim, nones, scope, evidence):
+def test_no_configuration_at_all(claim, nones, evidence):
     box, _ = nones
     netns = box.netns
     links, addresses = netns.links(), netns.addresses()
-    ping = box.exec("ping", "-c", "1", "-W", "1", "127.0.0.1")
+    ping = box.ping("127.0.0.1")
     evidence.json("loopback", {"links": links, "addresses": addresses, "ping_127.0.0.1": ping.output})
     assert sorted(links) == ["lo"], f"the container has interfaces besides lo: {sorted(links)}"
     lo_up = bool(links["lo"]["flags"] & IFF_UP)

@@ -15,7 +15,7 @@ from conformance.lab.kernel.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, plain_address, reachable, socket_inodes
+from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, plain_address, socket_inodes
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -56,7 +56,7 @@ def published(shared, lab) -> Published:
 
 
 @claims("ports/dnat-rule")
-def test_dnat_rule(claim, published, scope, lab, evidence):
+def test_dnat_rule(claim, published, lab, evidence):
     box, host_port = published.box, published.host_port
     target = f"{box.address()}:{HTTPD_PORT}"
     dnat = firewall.dnat_for(lab.engine.nat_rules(), host_port)
@@ -117,19 +117,18 @@ def _through(lab, box, proxy) -> dict:
     """One request to *proxy*'s binding at a loopback address, which Docker's DNAT leaves alone (nat OUTPUT
     skips 127.0.0.0/8 and ::1): what the proxy's own sockets, the container and the answer showed meanwhile."""
     address = LOOPBACK.get(proxy.host_ip, proxy.host_ip)
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    ip = ipaddress.ip_address(address)
     seen: dict = {"to": f"[{address}]:{proxy.host_port}"}
-    if not ipaddress.ip_address(address).is_loopback:
+    if not ip.is_loopback:
         return seen | {"skipped": "a binding to a non-loopback address is DNATed, not proxied, from the host"}
-    if family == socket.AF_INET6:
+    if ip.version == 6:
         _settled(lab.engine.netns, lab.engine.bridge.name)
-    with lab.engine.netns.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(3)
-        try:
-            sock.connect((address, proxy.host_port))
-        except OSError as exc:
-            return seen | ({"skipped": f"no {address} here: {exc!r}"} if exc.errno in NO_LOOPBACK
-                           else {"error": f"connect: {exc!r}"})
+    try:
+        sock = lab.engine.netns.connect(address, proxy.host_port)
+    except OSError as exc:
+        return seen | ({"skipped": f"no {address} here: {exc!r}"} if exc.errno in NO_LOOPBACK
+                       else {"error": f"connect: {exc!r}"})
+    with sock:
         target = (proxy.container_ip, proxy.container_port)
         try:
             seen["proxy_to_container"] = wait_for(lambda: _carried_by(proxy, target), "the proxy's connection",
@@ -146,7 +145,7 @@ def _through(lab, box, proxy) -> dict:
 
 
 @claims("ports/docker-proxy-per-binding")
-def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
+def test_docker_proxy_per_binding(claim, published, lab, evidence):
     """One docker-proxy per binding, each forwarding to the container's address of its own family (IPv4 for
     an IPv6 binding when the container has no IPv6 address: the proxy bridges the families); and real
     traffic through each, at its loopback address: the proxy must hold a connection to the container while
@@ -182,8 +181,8 @@ def test_docker_proxy_per_binding(claim, published, scope, lab, evidence):
 @claims("ports/form-ip-hostport-containerport")
 def test_form_ip_hostport_containerport(claim, published, lab, evidence):
     host_ip, host_port = published.ip, published.ip_port
-    at_ip = reachable(lab.upstream.netns, host_ip, host_port)
-    elsewhere = reachable(lab.engine.netns, "127.0.0.1", host_port)
+    at_ip = lab.upstream.netns.reachable(host_ip, host_port)
+    elsewhere = lab.engine.netns.reachable("127.0.0.1", host_port)
     evidence.json("reachability", {"bindings": published.bindings(),
                                    f"{host_ip}:{host_port} from upstream": at_ip,
                                    f"127.0.0.1:{host_port} on the engine": elsewhere})
@@ -204,14 +203,14 @@ def test_form_ip_containerport(claim, scope, lab, evidence):
     assert len(bindings) == 1 and bindings[0][0] == host_ip, f"bindings {bindings}, expected one on {host_ip}"
     host_port = bindings[0][1]
     assert host_port in ephemeral, f"host port {host_port} is outside the ephemeral range {ephemeral}"
-    assert reachable(lab.upstream.netns, host_ip, host_port), f"nothing answers at {host_ip}:{host_port}"
+    assert lab.upstream.netns.reachable(host_ip, host_port), f"nothing answers at {host_ip}:{host_port}"
 
 
 @claims("ports/form-hostport-containerport")
 def test_form_hostport_containerport(claim, published, lab, evidence):
     host_port = published.host_port
-    outward = reachable(lab.upstream.netns, lab.upstream.engine_addr, host_port)
-    loopback = reachable(lab.engine.netns, "127.0.0.1", host_port)
+    outward = lab.upstream.netns.reachable(lab.upstream.engine_addr, host_port)
+    loopback = lab.engine.netns.reachable("127.0.0.1", host_port)
     evidence.json("reachability", {"outward address from upstream": outward, "127.0.0.1 on the engine": loopback})
     assert outward, f"host port {host_port} does not answer at {lab.upstream.engine_addr}"
     assert loopback, f"host port {host_port} does not answer at 127.0.0.1"
@@ -231,7 +230,7 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
     assert all(port in ephemeral for _, port in bindings), f"host ports {bindings} are outside {ephemeral}"
     host_port = bindings[0][1]
     peer = peer_via(lab, host_port)
-    who = lab.http_get(host_port, "/who").strip()
+    who = lab.upstream.netns.http_get(lab.upstream.engine_addr, host_port, "/who").strip()
     assert who == box.name, f"{lab.upstream.engine_addr}:{host_port} is served by {who!r}, not by {box.name}"
     assert peer == lab.upstream.upstream_addr, f"the published port answered for {peer}"
 
@@ -250,8 +249,8 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
               and (r.to or "").rpartition(":")[0] == address]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
     tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
-             reachable(lab.upstream.netns, lab.upstream.engine_addr, EXPOSED_PORT),
-             f"127.0.0.1:{EXPOSED_PORT} on the engine": reachable(lab.engine.netns, "127.0.0.1", EXPOSED_PORT)}
+             lab.upstream.netns.reachable(lab.upstream.engine_addr, EXPOSED_PORT),
+             f"127.0.0.1:{EXPOSED_PORT} on the engine": lab.engine.netns.reachable("127.0.0.1", EXPOSED_PORT)}
     evidence.json("publication", {"ports": ports, "dnat_to_container": to_box, "proxies": proxies,
                                   "connections": tried})
     assert ports.get(f"{EXPOSED_PORT}/tcp") is None, f"the EXPOSEd port got host bindings {ports}"
@@ -265,7 +264,7 @@ def test_host_port_exclusive(claim, published, scope, lab, evidence):
     host_port = published.host_port
     with pytest.raises(docker.errors.APIError) as refused:
         scope.container("second", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
-    still = reachable(lab.upstream.netns, lab.upstream.engine_addr, host_port)
+    still = lab.upstream.netns.reachable(lab.upstream.engine_addr, host_port)
     evidence.text("second-container", f"{refused.value}\nfirst still serves {host_port}: {still}")
     assert "already allocated" in str(refused.value) or "in use" in str(refused.value), (
         f"the second container failed for another reason: {refused.value}"
@@ -277,8 +276,8 @@ def test_host_port_exclusive(claim, published, scope, lab, evidence):
 def test_reached_at_container_port(claim, published, lab, evidence):
     container_port, host_port = published.container_port, published.remapped
     address = lab.upstream.engine_addr
-    at_host_port = reachable(lab.upstream.netns, address, host_port)
-    at_container_port = reachable(lab.upstream.netns, address, container_port)
+    at_host_port = lab.upstream.netns.reachable(address, host_port)
+    at_container_port = lab.upstream.netns.reachable(address, container_port)
     evidence.json("reachability", {f"{address}:{host_port} (host port)": at_host_port,
                                    f"{address}:{container_port} (container port)": at_container_port})
     assert at_host_port, f"-p {host_port}:{container_port} is not reachable at the host port"
@@ -288,13 +287,13 @@ def test_reached_at_container_port(claim, published, lab, evidence):
 
 
 @claims("ports/docker-proxy-carries-traffic")
-def test_docker_proxy_carries_traffic(claim, published, scope, lab, evidence):
+def test_docker_proxy_carries_traffic(claim, published, lab, evidence):
     """A connection from another host, held open while both ends are read: the container's end must face
     the client's own address and port, and no docker-proxy socket may carry it."""
     box, host_port = published.box, published.host_port
     proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
     try:
-        sock = lab.connect(host_port)
+        sock = lab.upstream.netns.connect(lab.upstream.engine_addr, host_port)
     except OSError as exc:
         raise AssertionError(f"{lab.upstream.engine_addr}:{host_port} refuses a connection from upstream: "
                              f"{exc!r}") from None

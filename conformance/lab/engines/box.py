@@ -3,7 +3,8 @@
 A ``Box`` is the docker SDK's ``Container`` (so anything that takes one, ``network.connect(box)`` included,
 takes it) with the questions the checks put to a container: run a command in it, its process, its network
 namespace (a ``Netns``: pyroute2 reads its links and addresses, scapy captures its traffic), its address and
-MAC on a network, a fetch and a ping from inside it, its resolv.conf.  ``Scope.container`` makes them.
+MAC on a network, a fetch and a ping from inside it (with its busybox, as the articles do), its resolv.conf.
+``Scope.container`` makes them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ from docker.models.containers import Container
 
 from ..kernel.capture import Capture
 from ..kernel.machine import parse_resolv_conf
-from ..kernel.netns import Netns, namespace_of
+from ..kernel.netns import SILENCE_S, Netns, namespace_of
 from ..wait import wait_for
-
-# How long a probe waits for an answer that must not come: on one machine an answer takes well under a
-# millisecond, so a second is ample, and a check that expects silence spends no more than that.
-SILENCE_S = 1
 
 
 @dataclass(frozen=True)
@@ -30,7 +27,7 @@ class ExecResult:
 
 class Box(Container):
     """``box.exec("ip", "addr")``, ``box.netns.links()``, ``box.address(network)``, ``box.fetch(url)``,
-    ``box.pings(address)``, ``box.capture("eth0")``."""
+    ``box.ping(address)``, ``box.capture("eth0")``."""
 
     def __init__(self, container: Container, default_network: str):
         super().__init__(attrs=container.attrs, client=container.client,
@@ -74,9 +71,14 @@ class Box(Container):
         Debian 12's busybox-static 1.35)."""
         return self.exec("wget", "-q", "-O", "-", url, timeout=timeout)
 
-    def pings(self, address: str) -> bool:
-        """One busybox ping from inside; whether it was answered within SILENCE_S."""
-        return self.exec("ping", "-c", "1", "-W", str(SILENCE_S), address).exit_code == 0
+    def ping(self, address: str, count: int = 1, wait: int = SILENCE_S, adaptive: bool = False,
+             pattern: int | None = None) -> ExecResult:
+        """busybox ping from inside: *count* echo requests (-c), waiting *wait* seconds for the first reply (-W;
+        SILENCE_S, the wait for an answer that must not come, unless the caller needs longer); *adaptive* (-A)
+        sends each as the last one's reply comes; *pattern* (-p) is the byte filling the payload, to tell
+        these requests from any other.  Exit code 0: answered; the output is the evidence."""
+        options = [*(["-A"] if adaptive else []), *(["-p", f"{pattern:02x}"] if pattern is not None else [])]
+        return self.exec("ping", "-c", str(count), "-W", str(wait), *options, address)
 
     def resolv(self) -> dict[str, list[str]]:
         """The nameserver and search entries of its /etc/resolv.conf."""

@@ -29,6 +29,7 @@ PROBE_DIR = FIXTURES / "probe"
 REPOSITORY = "docker-net-conformance/probe"
 log = logging.getLogger("conformance")
 SAVED_DIR = STATE_DIR / "images"  # one archive per tag, named by its context hash: never stale
+EXPOSED_PORT = 9999  # the port fixtures/probe/Dockerfile EXPOSEs
 
 
 class ProbeUnavailable(RuntimeError):

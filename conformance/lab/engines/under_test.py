@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import logging
 import socket
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,32 +85,6 @@ class Lab(EngineLab):
         self.upstream = stack.enter_context(Upstream(self.run, self.engine.netns, self.reservations))
         return Resolver(self.upstream.netns, self.upstream.remote, {PROBE_NAME: self.upstream.remote})
 
-    def connect(self, port: int, address: str | None = None, timeout: float = 3.0) -> socket.socket:
-        """A TCP connection from the upstream namespace, by default to the engine's address."""
-        sock = self.upstream.netns.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect((address or self.upstream.engine_addr, port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    def http_get(self, port: int, path: str = "/", address: str | None = None, timeout: float = 3.0) -> str:
-        """GET *path* from the upstream namespace; the response body as text."""
-        connection = _UpstreamHTTP(self, address or self.upstream.engine_addr, port, timeout)
-        try:
-            connection.request("GET", path, headers={"Host": "probe"})
-            response = connection.getresponse()
-            body = response.read().decode(errors="replace")
-        except http.client.HTTPException as exc:
-            raise ConnectionError(f"unexpected HTTP response: {exc!r}") from None
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise ConnectionError(f"unexpected HTTP response: {response.status} {response.reason}")
-        return body
-
     def free_port(self) -> int:
         """A TCP port of the engine's namespace that is free and that no other run on the host may take."""
         low = self.engine.netns.local_port_range().start
@@ -141,18 +114,6 @@ class Lab(EngineLab):
                 "remote": self.upstream.remote,
             },
         }
-
-
-class _UpstreamHTTP(http.client.HTTPConnection):
-    """http.client over a connection of the lab's, from the upstream namespace."""
-
-    def __init__(self, lab: Lab, host: str, port: int, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self._lab = lab
-        self._timeout = timeout
-
-    def connect(self) -> None:
-        self.sock = self._lab.connect(self.port, self.host, self._timeout)
 
 
 class Removals(ThreadPoolExecutor):

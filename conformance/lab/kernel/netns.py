@@ -2,11 +2,15 @@
 
 Modelled on the kernel's selftests/net/lib/py: a namespace is an object you can
 open netlink and sockets in; a namespace the suite creates is removed on exit.
+What the checks ask of reach from a namespace (a TCP connection, whether one is accepted, a GET, an ICMP
+echo) is asked here, one way whichever namespace it is; from inside a container, with its own tools, its Box
+asks (lab/engines/box.py).
 """
 
 from __future__ import annotations
 
 import ctypes
+import http.client
 import ipaddress
 import os
 import socket
@@ -23,6 +27,9 @@ from ..managed import Managed
 from ..tally import count
 
 NETNS_RUN_DIR = Path("/run/netns")
+# How long a probe waits for an answer that must not come: on one machine an answer takes well under a
+# millisecond, so a second is ample, and a check that expects silence spends no more than that.
+SILENCE_S = 1
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -69,6 +76,54 @@ class Netns:
                 os.close(target)
         finally:
             os.close(own)
+
+    def connect(self, address: str, port: int, timeout: float = 3.0) -> socket.socket:
+        """A TCP connection from here to address:port (IPv4 or IPv6, by the address), connected within
+        *timeout*; the OSError of a refusal, a reset, a timeout or no route is the caller's."""
+        sock = self.socket(_family(address), socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def reachable(self, address: str, port: int, timeout: float = SILENCE_S) -> bool:
+        """Whether a TCP connection from here to address:port is accepted within *timeout*.  Only the
+        connection's failure means no: a namespace that cannot be entered (its container gone) raises."""
+        with self.socket(_family(address), socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect((address, port))
+            except OSError:
+                return False
+            return True
+
+    def http_get(self, address: str, port: int, path: str = "/", timeout: float = 3.0) -> str:
+        """GET *path* at address:port from here; the body of a 200 response as text.  Any other answer, or
+        one that is not HTTP, is a ConnectionError; not getting one at all, the OSError of the connection."""
+        connection = _HTTPFrom(self, address, port, timeout)
+        try:
+            # Host: any name will do; busybox httpd serves its one site whatever the header says
+            connection.request("GET", path, headers={"Host": "probe"})
+            response = connection.getresponse()
+            body = response.read().decode(errors="replace")
+        except http.client.HTTPException as exc:
+            raise ConnectionError(f"unexpected HTTP response: {exc!r}") from None
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise ConnectionError(f"unexpected HTTP response: {response.status} {response.reason}")
+        return body
+
+    def pings(self, address: str, timeout: float = 2.0) -> bool:
+        """Whether one ICMP echo request from here to *address* is answered within *timeout* (icmp.py: no
+        ping binary needed).  Raises the kernel's OSError when it refuses to send (no route, network down)."""
+        from .icmp import echo  # scapy, which only what pings from a namespace needs (see lab/__init__.py)
+
+        with self.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+            return echo(sock, address, timeout)
 
     def iproute(self) -> IPRoute:
         """A netlink socket inside this namespace (close it, or use it in a with block)."""
@@ -219,6 +274,22 @@ class Netns:
 
     def listening_tcp_ports(self) -> set[int]:
         return {s["local"][1] for s in self.tcp_sockets(SS_LISTEN)}
+
+
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+class _HTTPFrom(http.client.HTTPConnection):
+    """http.client over a connection made in a namespace (Netns.connect), not in the suite's own."""
+
+    def __init__(self, netns: Netns, address: str, port: int, timeout: float):
+        super().__init__(address, port, timeout=timeout)
+        self._netns = netns
+        self._timeout = timeout
+
+    def connect(self) -> None:
+        self.sock = self._netns.connect(self.host, self.port, self._timeout)
 
 
 class NamedNetns(Netns, Managed):
