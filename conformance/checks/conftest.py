@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import ExitStack
 from typing import TypeVar
 
 import pytest
@@ -23,6 +23,7 @@ from conformance.lab.engines.two_hosts import FAULTS_BY_NAME as HOST_FAULTS
 from conformance.lab.engines.two_hosts import TwoHosts
 from conformance.lab.faults import VARIANTS, Variant
 from conformance.lab.kernel.netns import NamedNetns
+from conformance.lab.managed import Managed
 from conformance.lab.safety.identity import Run
 from conformance.lab.safety.sweep import Liveness, sweep_dead_runs
 from conformance.plugin import preflight, require, run_facts
@@ -30,7 +31,7 @@ from conformance.plugin.scheduling import lab_early, second_engine_early, two_ho
 
 from .standing import Standing
 
-T = TypeVar("T")
+L = TypeVar("L", bound=Managed)
 EARLY_LAB = pytest.StashKey[Background]()
 SECOND_ENGINE = pytest.StashKey[Background]()
 TWO_HOSTS = pytest.StashKey[Background]()
@@ -71,8 +72,7 @@ def _start_early(config: pytest.Config, items: list[pytest.Item], run: Run, stac
                               (SECOND_ENGINE, _configured_early, _configured_lab),
                               (TWO_HOSTS, _two_hosts_early, _two_hosts)):
         if wanted(config, items):
-            config.stash[key] = Background(make(config, run))
-            stack.callback(config.stash[key].close)  # once a fixture closed it, this does nothing
+            config.stash[key] = stack.enter_context(Background(make(config, run)))
 
 
 def _configured_early(config: pytest.Config, items: list[pytest.Item]) -> bool:
@@ -92,16 +92,6 @@ def _podman_under_test(config: pytest.Config) -> bool:
     return mode == "podman" or (mode != "private" and served_by_podman(docker_host()))
 
 
-def _taken(config: pytest.Config, key: pytest.StashKey, make: Callable[[pytest.Config, Run], AbstractContextManager],
-           run: Run) -> AbstractContextManager:
-    """What was started early under *key* (now the caller's: the stash forgets it), else ``make(config, run)``."""
-    if key not in config.stash:
-        return make(config, run)
-    early = config.stash[key]
-    del config.stash[key]
-    return early
-
-
 @pytest.fixture
 def namespaces(request: pytest.FixtureRequest, run: Run) -> Iterator[Callable[..., NamedNetns]]:
     """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends (and, under a
@@ -118,12 +108,21 @@ def namespaces(request: pytest.FixtureRequest, run: Run) -> Iterator[Callable[..
         yield make
 
 
-def _entered(request: pytest.FixtureRequest, stack: ExitStack, what: str, lab: AbstractContextManager[T]) -> T:
-    """Enter *lab* on *stack*; when no engine can serve it, fail the fixture with one line (*what*: the
-    reason), so the checks that need it error with that line and no traceback."""
+def _entered(request: pytest.FixtureRequest, what: str, key: pytest.StashKey[Background],
+             make: Callable[[pytest.Config, Run], L], run: Run) -> L:
+    """The lab object ``make(config, run)``, entered and now the caller's to exit: the one started early under
+    *key* (the stash forgets it), else one started now, the same way, and waited for at once.  When no engine can
+    serve it, fail the fixture with one line (*what*: the reason), so the checks that need it error with that line
+    and no traceback."""
     require(request, "engine")
+    config = request.config
     try:
-        return stack.enter_context(lab)
+        if key in config.stash:
+            early = config.stash[key]
+            del config.stash[key]
+            return early.take()
+        with Background(make(config, run)) as now:
+            return now.take()
     except (EngineUnavailable, ProbeUnavailable) as exc:
         failure = f"{what}: {exc}"
     pytest.fail(failure, pytrace=False)
@@ -132,7 +131,7 @@ def _entered(request: pytest.FixtureRequest, stack: ExitStack, what: str, lab: A
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest, run: Run) -> Iterator[Lab]:
     with ExitStack() as stack:
-        lab = _entered(request, stack, "lab unavailable", _taken(request.config, EARLY_LAB, _new_lab, run))
+        lab = stack.push(_entered(request, "lab unavailable", EARLY_LAB, _new_lab, run))
         run_facts(request.config).described(lab.run_info())
         yield lab
     _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
@@ -219,9 +218,10 @@ def configured(request: pytest.FixtureRequest, run: Run) -> Iterator[ConfiguredL
         pytest.skip(f"not applicable: engine_product={product!r}: these claims are about dockerd's own options "
                     "(--bridge, --icc, --dns), which it does not have")
     with ExitStack() as stack:
-        yield _entered(request, stack, "cannot start an engine with the options these claims are about",
-                       _taken(request.config, SECOND_ENGINE, _configured_lab, run))
-        request.config.stash[STOPPING].later(stack.pop_all())
+        configured = _entered(request, "cannot start an engine with the options these claims are about", SECOND_ENGINE,
+                              _configured_lab, run)
+        stack.callback(request.config.stash[STOPPING].later, configured)
+        yield configured
 
 
 @pytest.fixture
@@ -256,12 +256,11 @@ def hosts(request: pytest.FixtureRequest, run: Run) -> Iterator[TwoHosts]:
     if product != "docker":  # two dockerds beside it would be a substitute for the engine under test
         pytest.skip(f"not applicable: engine_product={product!r}: the two-host lab is two dockerds in a swarm")
     with ExitStack() as stack:
-        lab = _entered(request, stack, "cannot start the two-host lab", _taken(request.config, TWO_HOSTS, _two_hosts,
-                                                                                 run))
-        run_facts(request.config).described_two_hosts(lab.run_info())
-        yield lab
-        request.config.stash[STOPPING].later(
-            stack.pop_all(), lambda: _report_guard(request, lab.guard, f"egress-leaks-{run.id}-segment.pcap"))
+        hosts = _entered(request, "cannot start the two-host lab", TWO_HOSTS, _two_hosts, run)
+        stack.callback(request.config.stash[STOPPING].later, hosts,
+                       lambda: _report_guard(request, hosts.guard, f"egress-leaks-{run.id}-segment.pcap"))
+        run_facts(request.config).described_two_hosts(hosts.run_info())
+        yield hosts
 
 
 def pytest_conformance_engine_facts(request: pytest.FixtureRequest) -> dict:

@@ -1,76 +1,80 @@
-"""Context managers entered, or exited, in threads of their own, so that a private engine's start (and its
-probe image) or its stop overlaps the checks that run meanwhile."""
+"""Lab objects entered, or exited, in threads of their own, so that a private engine's start (and its probe image)
+or its stop overlaps the checks that run meanwhile.  Both are lab objects themselves (managed.py), entered like any
+other, so that no thread of theirs outlives them: the run ends only once each has ended."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
-from typing import Any
+from contextlib import ExitStack
+from typing import Generic, TypeVar
+
+from .managed import Managed
 
 log = logging.getLogger("conformance")
+M = TypeVar("M", bound=Managed)
 
 
-class Background:
-    """``Background(ConfiguredLab(run))`` starts entering it now; ``with`` (or an ExitStack's
-    ``enter_context``) waits for it and returns what entering returned, or raises what entering raised.
-    ``close()`` exits it, entered or not, once however often it is called (``__exit__`` calls it)."""
+class Background(Managed, Generic[M]):
+    """``stack.enter_context(Background(ConfiguredLab(run)))`` starts entering the lab object in a thread of its own
+    and returns at once.  ``take()`` waits for it and hands it over, entered: from then on its exit is the taker's,
+    as that of any lab object it entered itself.  Where entering it raised, ``take()`` raises that (a lab object
+    that fails to enter has undone what it did).  One that nobody took is exited when this exits."""
 
-    def __init__(self, manager: AbstractContextManager):
-        self.manager = manager
-        self._entered: Any = None
+    def __init__(self, lab_object: M):
+        self.lab_object = lab_object
         self._error: BaseException | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._enter, name=f"enter {type(manager).__name__}", daemon=True)
+        self._taken = False
+        self._thread = threading.Thread(target=self._enter, name=f"enter {type(lab_object).__name__}", daemon=True)
+
+    def _setup(self, stack: ExitStack) -> None:
         self._thread.start()
+        stack.callback(self._exit_untaken)
 
     def _enter(self) -> None:
         try:
-            self._entered = self.manager.__enter__()
+            self.lab_object.__enter__()
         except BaseException as exc:
             self._error = exc
 
-    def __enter__(self) -> Any:
+    def take(self) -> M:
         self._thread.join()
+        self._taken = True
         if self._error is not None:
             raise self._error
-        return self._entered
+        return self.lab_object
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
+    def _exit_untaken(self) -> None:
         self._thread.join()
-        if self._error is None and not self._closed:  # a manager that failed to enter cleaned up after itself
-            self._closed = True
-            self.manager.__exit__(None, None, None)
+        if not self._taken:
+            self.lab_object.__exit__(None, None, None)
 
 
-class Stopping:
-    """``with Stopping() as stopping: ... stopping.later(stack, then)``: *stack* is closed (an engine stopped)
-    in a thread of its own, then *then* runs; leaving the with block waits for every one.  A module's engines
-    stop so while the next module's checks run.  A stop that fails is logged, not raised: it would fail
-    whichever check happens to be the last (the run's sweep, or the next run's, removes what it left)."""
+class Stopping(Managed):
+    """``stopping.later(lab_object, then)``: *lab_object*, entered and now handed over, is exited (an engine stopped)
+    in a thread of its own, then *then* runs; exiting this waits for every one.  A module's engines stop so while
+    the next module's checks run.  A stop that fails is logged, not raised: it would fail whichever check happens
+    to be the last (the run's sweep, or the next run's, removes what it left)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._threads: list[threading.Thread] = []
 
-    def later(self, stack: ExitStack, then: Callable[[], None] = lambda: None) -> None:
-        def close() -> None:
+    def _setup(self, stack: ExitStack) -> None:
+        stack.callback(self._wait)
+
+    def later(self, lab_object: Managed, then: Callable[[], None] = lambda: None) -> None:
+        def stop() -> None:
             try:
-                stack.close()
+                lab_object.__exit__(None, None, None)
                 then()
             except Exception:
                 log.exception("stopping in the background failed")
 
-        thread = threading.Thread(target=close, name="stop in the background", daemon=True)
+        thread = threading.Thread(target=stop, name=f"stop {type(lab_object).__name__}", daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def __enter__(self) -> Stopping:
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def _wait(self) -> None:
         for thread in self._threads:
             thread.join()

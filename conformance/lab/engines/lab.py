@@ -21,12 +21,11 @@ from ..world.resolver import Resolver
 from .engine import Engine
 from .private import PrivateEngine
 from .probe import ensure_probe_image
-from .scope import Scope
+from .scope import Removals, Scope
 
 if TYPE_CHECKING:  # variants.py imports the labs' faults, so the labs import it only for its type
     from ..faults import Variant
     from ..safety.guard import Guard
-    from .under_test import Removals
 
 
 class EngineLab(Managed):

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import docker
 from docker.models.containers import Container
 from docker.models.networks import Network
 
 from ..kernel.netns import namespace_of
+from ..managed import Managed
 from ..safety.reserve import Reservations
 from ..tally import count
 from .box import Box
@@ -20,14 +24,35 @@ from .box import Box
 if TYPE_CHECKING:  # the labs make scopes
     from .lab import EngineLab
 
+log = logging.getLogger("conformance")
 SLEEP = ["sleep", "3600"]
 _serial = itertools.count(1)
+T = TypeVar("T")
 
 
-class Scope:
-    """What one check (or one module's shared topology) creates in the engine; ``close()`` removes all of it,
-    also after a failure: the containers at once, concurrently, then the networks, then its reservations.
-    Where the lab has ``removals`` (an executor), that happens there, and the next check need not wait."""
+class Removals(Managed):
+    """Where the scopes of checks remove what they created, while the next check already runs: removing
+    a container takes about as long as starting one, and nothing waits for it but the end of the lab, whose
+    exit waits for every removal.  One that failed is logged (the lab's sweep then removes what it left)."""
+
+    def _setup(self, stack: ExitStack) -> None:
+        self._pending: list[Future] = []
+        stack.callback(self._log_failures)
+        self._pool = stack.enter_context(ThreadPoolExecutor(max_workers=2, thread_name_prefix="removal"))
+
+    def submit(self, remove: Callable[[], None]) -> None:
+        self._pending.append(self._pool.submit(remove))
+
+    def _log_failures(self) -> None:
+        for future in self._pending:
+            if future.exception() is not None:
+                log.warning("removing a check's containers and networks failed: %s", future.exception())
+
+
+class Scope(Managed):
+    """What one check (or one module's shared topology) creates in the engine; its exit removes all of it, also
+    after a failure: the containers at once, concurrently, then the networks, then its reservations.  Where the
+    lab has ``removals``, that happens there, and the next check need not wait."""
 
     def __init__(self, lab: EngineLab):
         self.lab = lab
@@ -37,29 +62,18 @@ class Scope:
         self._containers: list[Box] = []
         self._networks: list[Network] = []
         self._gateway_macs: dict[str | None, dict[str, str | None]] = {}  # container id -> its gateways' MACs
-        self._stack = ExitStack()
-        self._stack.callback(self.reservations.release_all)
 
-    def __enter__(self) -> Scope:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.lab.removals is None:
-            self._remove()
-        else:
-            self.lab.removals.submit(self._remove)
+    def _setup(self, stack: ExitStack) -> None:
+        removals = self.lab.removals
+        stack.callback(self._remove if removals is None else partial(removals.submit, self._remove))
 
     def _remove(self) -> None:
-        try:
-            for removable, remove in ((self._containers, _remove_container), (self._networks, _remove_network)):
-                with ThreadPoolExecutor(max_workers=8) as pool:
-                    list(pool.map(remove, removable))
-                removable.clear()
-        finally:
-            self._stack.close()
+        """The containers, then the networks (one still in use cannot go), then the reservations; each of the three
+        is tried even where one before it failed."""
+        with ExitStack() as stack:
+            stack.callback(self.reservations.release_all)
+            stack.callback(_remove_all, self._networks, _remove_network)
+            stack.callback(_remove_all, self._containers, _remove_container)
 
     def name(self, suffix: str) -> str:
         return self.lab.run.name(f"{self.serial}{suffix}")
@@ -161,6 +175,11 @@ class Scope:
         engine = self.lab.engine
         self.reservations.hold(f"port-{engine.netns.inode}", port)
         return port not in engine.netns.listening_tcp_ports()
+
+
+def _remove_all(removable: list[T], remove: Callable[[T], None]) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(remove, removable))
 
 
 def _remove_container(container: Container) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
@@ -19,6 +18,7 @@ from ..world.upstream import Upstream
 from .engine import Engine, NoEngine, docker_host
 from .lab import EngineLab
 from .private import PodmanService
+from .scope import Removals
 
 log = logging.getLogger("conformance")
 
@@ -61,8 +61,8 @@ class Lab(EngineLab):
     def _start_engine(self, stack: ExitStack) -> Engine:
         engine = self._engine(stack)
         stack.callback(remove_labelled, engine.client, self.run.id)  # what a check's own cleanup missed
-        self.removals = Removals()
-        stack.callback(self.removals.wait)  # before the sweep: what is being removed is not swept
+        # Its removals are waited for before the sweep: what is still being removed is not swept.
+        self.removals = stack.enter_context(Removals())
         return engine
 
     def _engine(self, stack: ExitStack) -> Engine:
@@ -114,27 +114,6 @@ class Lab(EngineLab):
                 "remote": self.upstream.remote,
             },
         }
-
-
-class Removals(ThreadPoolExecutor):
-    """Where the scopes of checks remove what they created, while the next check already runs: removing
-    a container takes about as long as starting one, and nothing waits for it but the end of the run."""
-
-    def __init__(self):
-        super().__init__(max_workers=2, thread_name_prefix="removal")
-        self._pending: list[Future] = []
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future = super().submit(fn, *args, **kwargs)
-        self._pending.append(future)
-        return future
-
-    def wait(self) -> None:
-        """Wait for every removal; one that failed is logged (the lab's sweep then removes what it left)."""
-        self.shutdown(wait=True)
-        for future in self._pending:
-            if future.exception() is not None:
-                log.warning("removing a check's containers and networks failed: %s", future.exception())
 
 
 def _bindable(netns, port: int) -> bool:

@@ -162,14 +162,9 @@ class Netns:
             if peer_netns is not None:
                 ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_fd=peer_netns.path)
 
-    @contextmanager
-    def veth(self, name: str, peer: str, peer_netns: Netns | None = None) -> Iterator[None]:
+    def veth(self, name: str, peer: str, peer_netns: Netns | None = None) -> Veth:
         """``add_veth`` for the length of a with block; the pair is deleted however the block ends."""
-        self.add_veth(name, peer, peer_netns)
-        try:
-            yield
-        finally:
-            self.delete(name)
+        return Veth(self, name, peer, peer_netns)
 
     def delete(self, ifname: str) -> bool:
         """Delete *ifname* if it is here (a veth takes its peer with it); whether it was."""
@@ -310,6 +305,21 @@ class NamedNetns(Netns, Managed):
     def _remove(self) -> None:
         if os.path.exists(self.path):
             _netns.remove(self.name)
+
+
+class Veth(Managed):
+    """A veth pair made in *netns* for the length of a with block (``Netns.veth``): a link the run creates, so a
+    lab object, deleted (with its peer) however the block ends."""
+
+    def __init__(self, netns: Netns, name: str, peer: str, peer_netns: Netns | None):
+        self.netns = netns
+        self.name = name
+        self.peer = peer
+        self.peer_netns = peer_netns
+
+    def _setup(self, stack: ExitStack) -> None:
+        self.netns.add_veth(self.name, self.peer, self.peer_netns)
+        stack.callback(self.netns.delete, self.name)
 
 
 def namespace_of(pid: int) -> Netns:

@@ -16,9 +16,11 @@ import itertools
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TypeVar
 
+from ..managed import Managed
 from ..wait import wait_for
 from .identity import STATE_DIR
 
@@ -26,12 +28,18 @@ RESERVED_DIR = STATE_DIR / "reserved"
 T = TypeVar("T")
 
 
-class Lock:
-    """An exclusive flock on *path*, removed with the file when released."""
+class Lock(Managed):
+    """An exclusive flock on *path*, removed with the file when released: ``with Lock(path):`` holds it for the
+    block, waiting while another process holds it.  ``acquire(blocking=False)`` tries it without waiting, for the
+    reservations, which hold what they got until ``release_all``."""
 
     def __init__(self, path: Path):
         self.path = path
         self.fd: int | None = None
+
+    def _setup(self, stack: ExitStack) -> None:
+        self.acquire()
+        stack.callback(self.release)
 
     def acquire(self, blocking: bool = True) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,13 +67,6 @@ class Lock:
             self.path.unlink(missing_ok=True)
             os.close(self.fd)
             self.fd = None
-
-    def __enter__(self) -> Lock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 class Reservations:

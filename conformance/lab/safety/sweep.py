@@ -33,7 +33,8 @@ RUNS_DIR = STATE_DIR / "runs"
 
 
 class Liveness(Lock):
-    """``with Liveness(run):`` — this run is alive for exactly as long as the block runs."""
+    """``with Liveness(run):`` — this run is alive for exactly as long as the block runs: a lab object like any
+    other, entered first and exited last, after everything the run made is gone."""
 
     def __init__(self, run: Run):
         super().__init__(RUNS_DIR / f"{run.id}.lock")
