@@ -117,7 +117,7 @@ def test_every_article_is_accounted_for():
 
 
 def test_mutation_map_names_only_faults_and_uses_every_fault():
-    """Every fault a claim names exists and breaks something (FAULTS in conformance/lab/faults/__init__.py);
+    """Every fault a claim names exists and breaks something (FAULTS, the registry of conformance/lab/faults/);
     every fault is mapped to some claim, so the mutation run applies each one."""
     named = {fault for claim in catalog() for fault in claim.faults}
     faults = {fault.name for fault in FAULTS}

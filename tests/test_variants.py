@@ -1,4 +1,5 @@
-"""The runtime wrapper's bundle edits (``Variant.in_bundle``) on a bundle of our own: no engine needed."""
+"""The fault registry, and the runtime wrapper's bundle edits (``Fault.in_bundle``) on a bundle of our own: no
+engine needed."""
 
 import json
 import subprocess
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.lab.faults import VARIANTS, _runtime
+from conformance.lab.engines.lab import Target
+from conformance.lab.faults import BY_NAME, FAULTS, UNUSUAL
+from conformance.lab.faults.fault import Fault
+from conformance.lab.faults.wrapper import runtime_script
 
 ENGINE_FILES = {"/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf", "/etc/hostname": "hostname"}
 
@@ -22,7 +26,7 @@ def _create(tmp_path: Path, fault: str) -> tuple[dict, dict[str, str]]:
     mounts = [{"destination": dest, "type": "bind", "source": str(containers / name)}
               for dest, name in ENGINE_FILES.items()]
     (bundle / "config.json").write_text(json.dumps({"hostname": "abc", "mounts": mounts}))
-    script = _runtime(None, "/proc/1/ns/net", VARIANTS[fault].in_bundle, tmp_path / "data").splitlines()
+    script = runtime_script(None, "/proc/1/ns/net", BY_NAME[fault].in_bundle, tmp_path / "data").splitlines()
     wrapper = tmp_path / "runtime"
     wrapper.write_text("\n".join(script[:-1]) + "\n")  # all but the exec of runc: the edits are what is tested
     subprocess.run([sys.executable, str(wrapper), "--root", "/run/r", "--log-format", "json", "create",
@@ -49,3 +53,28 @@ def test_hostname_overridden_sets_the_uts_name_only(tmp_path):
     config, sources = _create(tmp_path, "hostname-overridden")
     assert config["hostname"] == "cf-fault-host"
     assert all(Path(source).parent.name == "abc" for source in sources.values())
+
+
+def test_every_fault_and_configuration_has_a_name_of_its_own():
+    assert len(BY_NAME) == len(FAULTS) + len(UNUSUAL)
+
+
+# The fields each target's lab applies (fault.py): a fault sets only those of its own target, and only a
+# configuration (healthy) carries expected failures.
+TARGET_FIELDS = {
+    Target.ENGINE: {"options", "tools", "before_start", "after_start", "in_container", "in_bundle"},
+    Target.CONFIGURED: {"options", "tools", "before_start", "after_start", "in_container", "in_bundle"},
+    Target.TWO_HOSTS: {"swarm", "on_two_hosts"},
+    Target.NAMESPACES: {"on_namespace"},
+}
+HEALTHY_FIELDS = {"expected", "expected_when"}
+
+
+@pytest.mark.parametrize("fault", [*FAULTS, *UNUSUAL], ids=lambda fault: fault.name)
+def test_a_fault_sets_only_what_its_target_applies(fault):
+    plain = Fault("plain", "nothing changed")
+    changed = {name for name in vars(plain) if name not in ("name", "why", "target")
+               and getattr(fault, name) != getattr(plain, name)}
+    allowed = TARGET_FIELDS[fault.target] | (HEALTHY_FIELDS if fault in UNUSUAL else set())
+    assert changed, f"{fault.name} changes nothing"
+    assert changed <= allowed, f"{fault.name} ({fault.target.name}) sets {sorted(changed - allowed)}"

@@ -18,10 +18,11 @@ from conformance.lab import EngineUnavailable, Lab, Scope
 from conformance.lab.background import Background, Stopping
 from conformance.lab.engines.configured import ConfiguredLab
 from conformance.lab.engines.engine import Engine, docker_host, served_by_podman
+from conformance.lab.engines.lab import Target
 from conformance.lab.engines.probe import ProbeUnavailable
-from conformance.lab.engines.two_hosts import FAULTS_BY_NAME as HOST_FAULTS
 from conformance.lab.engines.two_hosts import TwoHosts
-from conformance.lab.faults import VARIANTS, Variant
+from conformance.lab.faults import BY_NAME
+from conformance.lab.faults.fault import Fault
 from conformance.lab.kernel.netns import NamedNetns
 from conformance.lab.managed import Managed
 from conformance.lab.safety.identity import Run
@@ -97,12 +98,12 @@ def namespaces(request: pytest.FixtureRequest, run: Run) -> Iterator[Callable[..
     """``namespaces("ns0", fresh=True)``: a named namespace of this check, removed when it ends (and, under a
     ``--variant`` that changes namespaces, changed as that fault says)."""
     serial = itertools.count()
-    variant = _variant(request.config)
+    fault = _fault(request.config)
     with ExitStack() as stack:
         def make(suffix: str, fresh: bool = False) -> NamedNetns:
             netns = stack.enter_context(NamedNetns(run.name(f"{suffix}-{next(serial)}"), fresh=fresh))
-            if variant is not None and variant.namespaces is not None:
-                variant.namespaces(netns)
+            if fault is not None and fault.target is Target.NAMESPACES and fault.on_namespace is not None:
+                fault.on_namespace(netns)
             return netns
 
         yield make
@@ -137,23 +138,24 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Iterator[Lab]:
     _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
 
 
-def _variant(config: pytest.Config) -> Variant | None:
-    """The run's ``--variant``: each lab applies it to its own engine when it is aimed at that lab."""
-    return VARIANTS[config.option.variant] if config.option.variant else None
+def _fault(config: pytest.Config) -> Fault | None:
+    """The run's ``--variant``, the one place it is looked up: each lab, and ``namespaces``, takes it and
+    applies it when its target is theirs."""
+    return BY_NAME[config.option.variant] if config.option.variant else None
 
 
 def _new_lab(config: pytest.Config, run: Run) -> Lab:
     option = config.option
     return Lab(engine_mode=option.engine, daemon_options=tuple(option.daemon_opt), run=run,
-               variant=_variant(config), dockerd=option.dockerd)
+               fault=_fault(config), dockerd=option.dockerd)
 
 
 def _configured_lab(config: pytest.Config, run: Run) -> ConfiguredLab:
-    return ConfiguredLab(run, dockerd=config.option.dockerd, variant=_variant(config))
+    return ConfiguredLab(run, dockerd=config.option.dockerd, fault=_fault(config))
 
 
 def _two_hosts(config: pytest.Config, run: Run) -> TwoHosts:
-    return TwoHosts(run, HOST_FAULTS.get(config.option.variant), config.option.dockerd)
+    return TwoHosts(run, _fault(config), config.option.dockerd)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ The suite runs, as a user would start it, against private engines:
 2. under each fault of the catalog's map (``faults:`` in a claim), with only the
    claims mapped to it: each of those checks must fail — the fault is *caught*;
 3. on each unusual but healthy configuration, with every claim: nothing may fail,
-   except a claim the variant itself expects to fail on this engine (``expected``,
+   except a claim the configuration itself expects to fail on this engine (``expected``,
    with its reason and the engines it applies to), which the run is given as an
    expectations file: reported xfailed with that reason, and failed if it passes.
 
@@ -30,7 +30,8 @@ from typing import Any
 import yaml
 
 from ..catalog import Catalog, catalog
-from ..lab.faults import FAULTS, UNUSUAL, VARIANTS, Variant
+from ..lab.faults import BY_NAME, FAULTS, UNUSUAL
+from ..lab.faults.fault import Fault
 from ..reports import report_json, summary
 from .runner import EngineOptions, RunFailed, run_suite
 
@@ -51,7 +52,7 @@ def unexplained(report: dict[str, Any]) -> dict[str, str]:
 
 
 def fault_map(cat: Catalog) -> dict[str, list[str]]:
-    """{fault: the claims whose checks must fail under it}, in the order of the variants module."""
+    """{fault: the claims whose checks must fail under it}, in the order of the registry (lab/faults/)."""
     mapped: dict[str, list[str]] = defaultdict(list)
     for claim in cat:
         for fault in claim.faults:
@@ -59,16 +60,16 @@ def fault_map(cat: Catalog) -> dict[str, list[str]]:
     return {fault.name: mapped[fault.name] for fault in FAULTS if mapped[fault.name]}
 
 
-def expectations_file(variant: Variant, directory: Path) -> Path | None:
-    """The expectations file that tells a run of *variant* which claims it rightly fails, and why."""
-    if not variant.expected:
+def expectations_file(configuration: Fault, directory: Path) -> Path | None:
+    """The expectations file that tells a run of *configuration* which claims it rightly fails, and why."""
+    if not configuration.expected:
         return None
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"expected-{variant.name}.yaml"
+    path = directory / f"expected-{configuration.name}.yaml"
     path.write_text(yaml.safe_dump({
-        "when": dict(variant.expected_when),
-        "expected": {cid: {"status": "failed", "reason": f"{variant.name}: {why}"}
-                     for cid, why in variant.expected.items()},
+        "when": dict(configuration.expected_when),
+        "expected": {cid: {"status": "failed", "reason": f"{configuration.name}: {why}"}
+                     for cid, why in configuration.expected.items()},
     }, sort_keys=False, allow_unicode=True))
     return path
 
@@ -118,24 +119,24 @@ def mutate(report_dir: Path, only: set[str] | None = None, dockerd: str | None =
         inapplicable = sorted(cid for cid, o in outcomes.items() if o["status"] == "skipped"
                               and o["message"].startswith("not applicable") and seen[cid]["applies"])
         applied = len(claim_ids) - len(inapplicable)
-        faults[name] = {"why": VARIANTS[name].why, "caught": caught, "applied": applied,
+        faults[name] = {"why": BY_NAME[name].why, "caught": caught, "applied": applied,
                         "inapplicable": inapplicable, "claims": outcomes}
         _progress(f"fault {name}: {caught}/{applied} caught" + (f", {len(inapplicable)} not applicable on this "
                                                                  "engine" if inapplicable else ""))
 
     configurations: dict[str, dict[str, Any]] = {}
-    for variant in UNUSUAL:
-        if only and variant.name not in only:
+    for configuration in UNUSUAL:
+        if only and configuration.name not in only:
             continue
-        directory = report_dir / "configurations" / variant.name
-        known = expectations_file(variant, report_dir / "expectations")
+        directory = report_dir / "configurations" / configuration.name
+        known = expectations_file(configuration, report_dir / "expectations")
         report = run_suite(directory, *(("--expectations", str(known)) if known else ()),
-                           engine=EngineOptions(dockerd=dockerd, variant=variant.name)).required()
+                           engine=EngineOptions(dockerd=dockerd, variant=configuration.name)).required()
         wrong = unexplained(report)
         expected = {c["id"]: f"{c['status']}: {c['expectation']}" for c in report["claims"] if c.get("expectation")}
-        configurations[variant.name] = {"why": variant.why, "totals": report["totals"], "unexplained": wrong,
-                                        "expected": expected}
-        _progress(f"configuration {variant.name}: {len(wrong)} unexplained outcomes")
+        configurations[configuration.name] = {"why": configuration.why, "totals": report["totals"],
+                                              "unexplained": wrong, "expected": expected}
+        _progress(f"configuration {configuration.name}: {len(wrong)} unexplained outcomes")
 
     applied = sum(f["applied"] for f in faults.values())
     caught = sum(f["caught"] for f in faults.values())
@@ -170,7 +171,7 @@ def succeeded(report: dict[str, Any]) -> bool:
 def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
 
     parser.add_argument("--report-dir", type=Path, default=Path("reports/mutation"))
-    parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), metavar="NAME",
+    parser.add_argument("--only", nargs="+", choices=sorted(BY_NAME), metavar="NAME",
                         help="only these faults and configurations (the healthy run always happens)")
     parser.add_argument("--dockerd", type=Path, metavar="PATH",
                         help="start every private engine from this dockerd build, as `run --dockerd` does "

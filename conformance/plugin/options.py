@@ -13,9 +13,9 @@ GROUP = ("conformance", "Docker networking conformance")  # pytest's group name 
 
 
 def _variants() -> list[str]:
-    from ..lab.faults import VARIANTS  # the lab takes half a second to import; --help needs no names
+    from ..lab.faults import BY_NAME  # the lab takes half a second to import; --help needs no names
 
-    return sorted(VARIANTS)
+    return sorted(BY_NAME)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ OPTIONS = (
            dict(metavar="PATH")),
     Option("--daemon-opt", "a private engine's dockerd option, e.g. --daemon-opt=--ip-masq=false",
            dict(action="append", default=[], metavar="OPTION")),
-    Option("--variant", "a private engine as a named fault or configuration (lab/faults/__init__.py)",
+    Option("--variant", "a private engine as a named fault or configuration (lab/faults/)",
            dict(metavar="NAME"), choices=_variants),
     Option("--claim", "only this claim (repeatable), e.g. --claim egress/masquerade-source",
            dict(action="append", default=[], metavar="ID")),

@@ -10,7 +10,7 @@ dns/daemon-dns-setting, dns/link-restricts-access).  It is a lab of the one
 shape (shape.py): started from the same dockerd binary as a private engine
 under test would be (--dockerd), so it tests the installation, not some other
 build, and as a fault aimed at it when ``--variant`` names one (the
-``configured-*`` faults of variants.py).  It needs no outside world: everything
+``configured-*`` faults of lab/faults/, Target.CONFIGURED).  It needs no outside world: everything
 its checks exchange stays on its own bridge.
 """
 
@@ -19,12 +19,12 @@ from __future__ import annotations
 import ipaddress
 from contextlib import ExitStack
 
-from ..faults import Variant
+from ..faults.fault import Fault
 from ..kernel.netns import Netns
 from ..safety.identity import Run
 from ..world.resolver import PROBE_NAME, Resolver
 from .engine import Engine
-from .lab import EngineLab
+from .lab import EngineLab, Target
 
 # The namespace is private to this engine, so one fixed subnet of the benchmarking range is free by construction.
 BRIDGE_NET = ipaddress.IPv4Network("198.18.0.0/24")
@@ -33,10 +33,10 @@ BRIDGE_NET = ipaddress.IPv4Network("198.18.0.0/24")
 class ConfiguredLab(EngineLab):
     """``with ConfiguredLab(run) as cfg: cfg.engine, cfg.bridge_name, cfg.gateway, cfg.scope()``"""
 
-    role = "configured"
+    target = Target.CONFIGURED
 
-    def __init__(self, run: Run, dockerd: str | None = None, variant: Variant | None = None):
-        super().__init__(run, dockerd, variant)
+    def __init__(self, run: Run, dockerd: str | None = None, fault: Fault | None = None):
+        super().__init__(run, dockerd, fault)
         self.bridge_name = run.ifname("b0")
         self.gateway = str(BRIDGE_NET[1])
         self.subnet = str(BRIDGE_NET)

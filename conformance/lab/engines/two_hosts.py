@@ -20,8 +20,8 @@ attached to an attachable overlay need no IPVS (a kernel without CONFIG_IP_VS, l
 only lacks swarm services' virtual IPs and the ingress routing mesh, which no claim is about; dockerd logs
 that it cannot read net.ipv4.vs.* and carries on).
 
-A HostFault breaks the lab in one place (a rule on one host, the segment's port security, a swarm
-option), named by ``--variant`` like the faults of variants.py, which lists these too.
+The run's fault, when its target is this lab (Target.TWO_HOSTS; lab/faults/hosts.py), breaks it in one place:
+a swarm option, or once the lab stands a rule on one host or the segment's port security.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ import ipaddress
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import docker
 from scapy.utils import wrpcap
@@ -46,7 +45,10 @@ from ..safety.reserve import Reservations, from_random_start
 from ..world.resolver import PROBE_NAME, Resolver
 from . import firewall
 from .engine import Engine
-from .lab import EngineLab
+from .lab import EngineLab, Target
+
+if TYPE_CHECKING:  # the faults import this module (lab/faults/hosts.py acts on a TwoHosts): it names only their type
+    from ..faults.fault import Fault
 
 SEGMENT_IF = "eth0"  # each host's end of the segment: its one NIC, the macvlan parent
 VXLAN_PORT = 4789  # the swarm's default data-path port
@@ -142,22 +144,12 @@ class Host(EngineLab):
         firewall.change(self.netns, self.engine.iptables_variant, table, action, rule)
 
 
-@dataclass(frozen=True)
-class HostFault:
-    """A fault of the two-host lab: *swarm* options for `swarm init`, then *apply* once the lab stands."""
-
-    name: str
-    why: str
-    apply: Callable[[TwoHosts], None] = lambda hosts: None
-    swarm: dict = field(default_factory=dict)
-
-
 class TwoHosts(Managed):
     """``with TwoHosts(run) as hosts: hosts.a, hosts.b, hosts.segment, hosts.block, hosts.overlay``"""
 
-    def __init__(self, run: Run, fault: HostFault | None = None, dockerd: str | None = None):
+    def __init__(self, run: Run, fault: Fault | None = None, dockerd: str | None = None):
         self.run = run
-        self.fault = fault
+        self.fault = fault if fault is not None and fault.target is Target.TWO_HOSTS else None  # the run's, if ours
         self.dockerd = dockerd
         self.reservations = Reservations()
 
@@ -173,8 +165,8 @@ class TwoHosts(Managed):
         self.overlay = self._overlay()
         self.guard = stack.enter_context(SegmentGuard(self.segment, [
             self.block.net, *(net for host in (self.a, self.b) for net in engine_subnets(host.engine.client))]))
-        if self.fault is not None:
-            self.fault.apply(self)
+        if self.fault is not None and self.fault.on_two_hosts is not None:
+            self.fault.on_two_hosts(self)
 
     def _swarm(self, **options) -> None:
         """Host A initialises a swarm on its segment address, host B joins it as a worker.  The swarm's
@@ -251,45 +243,3 @@ class SegmentGuard(Managed):
     def describe(self) -> dict:
         leaks = self.leaks()
         return {"uplinks": [self.name], "leaks": len(leaks), "packets": [p.summary() for p in leaks[:20]]}
-
-
-def _vxlan_dropped(hosts: TwoHosts) -> None:
-    hosts.b.iptables("filter", "-I", f"INPUT -p udp --dport {VXLAN_PORT} -j DROP")
-
-
-def _port_security(hosts: TwoHosts) -> None:
-    """Each port of the segment admits frames from its host's own MAC only, as many clouds' switches do."""
-    for host in (hosts.a, hosts.b):
-        result = hosts.segment.netns.run("ebtables", "-A", "FORWARD", "-i", host.port, "-s", "!", host.mac,
-                                         "-j", "DROP")
-        if result.returncode != 0:
-            raise RuntimeError(f"ebtables in {hosts.segment.netns}: {result.stderr.strip()}")
-
-
-def _forward_accept(hosts: TwoHosts) -> None:
-    hosts.a.iptables("filter", "-P", "FORWARD ACCEPT")
-
-
-def _dnat_skipped(hosts: TwoHosts) -> None:
-    hosts.a.iptables("nat", "-I", f"PREROUTING -i {SEGMENT_IF} -j RETURN")
-
-
-def _masquerade_skipped(hosts: TwoHosts) -> None:
-    hosts.a.iptables("nat", "-I", f"POSTROUTING -o {SEGMENT_IF} -j RETURN")
-
-
-HOST_FAULTS = (
-    HostFault("hosts-vxlan-dropped", f"host B drops UDP {VXLAN_PORT} (`-I INPUT -p udp --dport {VXLAN_PORT} -j "
-              "DROP`): the overlay's VXLAN never arrives", _vxlan_dropped),
-    HostFault("hosts-data-path-port", "the swarm formed with --data-path-port=4790: the overlay works, its VXLAN "
-              f"is not on UDP {VXLAN_PORT}", swarm={"data_path_port": 4790}),
-    HostFault("hosts-port-security", "the segment admits each host's own MAC only (ebtables on its ports): "
-              "frames from the containers' macvlan MACs are dropped", _port_security),
-    HostFault("hosts-forward-accept", "host A's FORWARD policy ACCEPT (as dockerd 20.10 leaves it when "
-              "forwarding was on before it started): its bridge is routed to from the segment", _forward_accept),
-    HostFault("hosts-dnat-skipped", f"host A skips its nat PREROUTING for {SEGMENT_IF} (`-I PREROUTING -i "
-              f"{SEGMENT_IF} -j RETURN`): no DNAT from the segment, docker-proxy answers instead", _dnat_skipped),
-    HostFault("hosts-masquerade-skipped", f"host A skips its nat POSTROUTING for {SEGMENT_IF}: its containers' "
-              "packets reach the segment with their container addresses", _masquerade_skipped),
-)
-FAULTS_BY_NAME = {fault.name: fault for fault in HOST_FAULTS}

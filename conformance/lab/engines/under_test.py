@@ -7,7 +7,7 @@ import socket
 from contextlib import ExitStack
 from typing import Any
 
-from ..faults import Variant
+from ..faults.fault import Fault
 from ..kernel.subnets import free_subnet
 from ..safety.guard import Guard
 from ..safety.identity import Run
@@ -16,7 +16,7 @@ from ..safety.sweep import remove_labelled
 from ..world.resolver import PROBE_NAME, Resolver
 from ..world.upstream import Upstream
 from .engine import Engine, NoEngine, docker_host
-from .lab import EngineLab
+from .lab import EngineLab, Target
 from .private import PodmanService
 from .scope import Removals
 
@@ -34,20 +34,20 @@ class Lab(EngineLab):
     starts a private one only when nothing answers there (an engine that answers
     but cannot be used raises, and is never replaced by a substitute);
     "system" insists on DOCKER_HOST; "private"
-    always starts one, with ``daemon_options``, as ``variant`` if one is given
-    (a variant is only ever applied to an engine the suite starts); "podman" starts a Podman service.
+    always starts one, with ``daemon_options``, as ``fault`` if one is given and aimed at it
+    (a fault is only ever applied to an engine the suite starts); "podman" starts a Podman service.
     """
 
-    role = "engine"
+    target = Target.ENGINE
     guard: Guard
 
     def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None,
-                 variant: Variant | None = None, dockerd: str | None = None):
+                 fault: Fault | None = None, dockerd: str | None = None):
         if engine_mode not in ENGINE_MODES:
             raise ValueError(f"engine mode must be one of {ENGINE_MODES}")
-        if variant is not None and engine_mode != "private":
-            raise ValueError(f"variant {variant.name} needs a private engine")
-        super().__init__(run or Run(), dockerd, variant)
+        if fault is not None and engine_mode != "private":
+            raise ValueError(f"fault {fault.name} needs a private engine")
+        super().__init__(run or Run(), dockerd, fault)
         self.engine_mode = engine_mode
         self.daemon_options = daemon_options
         self.reservations = Reservations()
@@ -106,7 +106,7 @@ class Lab(EngineLab):
         return {
             "run_id": self.run.id,
             **self.engine.describe(),
-            "engine_variant": self.variant.name if self.variant else None,
+            "engine_variant": self.fault.name if self.fault else None,
             "probe_image": self.image,
             "upstream": {
                 "engine_addr": self.upstream.engine_addr,
