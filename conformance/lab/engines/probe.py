@@ -27,7 +27,6 @@ from ..safety.identity import STATE_DIR
 
 PROBE_DIR = FIXTURES / "probe"
 REPOSITORY = "docker-net-conformance/probe"
-EXPOSED_PORT = 9999  # the port fixtures/probe/Dockerfile EXPOSEs
 log = logging.getLogger("conformance")
 SAVED_DIR = STATE_DIR / "images"  # one archive per tag, named by its context hash: never stale
 EXPOSED_PORT = 9999  # the port fixtures/probe/Dockerfile EXPOSEs
