@@ -91,7 +91,7 @@ def usage() -> str:
         "",
         "pytest options pass through: every other argument goes to pytest, which runs the checks, e.g.",
         "  -k EXPR  select claims by id and words (-k 'egress and not rule')    -n N  run checks in parallel",
-        "  -x  stop at the first failure    -v  one line per claim    --lf  only what failed last time",
+        "  -x  stop at the first failure    -v  one line per claim    --maxfail N  stop after N failures",
         f"All of pytest's options, with the suite's in their own group: {PROG} run --help",
         "The same run through plain pytest: pytest -p conformance.plugin --pyargs conformance.checks ...",
         "",

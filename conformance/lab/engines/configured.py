@@ -7,7 +7,7 @@
 
 One engine serves three claims (defaults/daemon-bridge-option,
 dns/daemon-dns-setting, dns/link-restricts-access).  It is a lab of the one
-shape (shape.py): started from the same dockerd binary as a private engine
+shape (lab.py's EngineLab): started from the same dockerd binary as a private engine
 under test would be (--dockerd), so it tests the installation, not some other
 build, and as a fault aimed at it when ``--variant`` names one (the
 ``configured-*`` faults of lab/faults/, Target.CONFIGURED).  It needs no outside world: everything

@@ -1,7 +1,7 @@
 """The one shape of a lab: an engine, the probe image on it, the resolver its containers ask, its scopes.
 
-The lab under test (session.Lab), the engine run with the options some claims are about
-(configured.ConfiguredLab) and each host of the two-host lab (hosts.Host) have this shape, so a Scope, and
+The lab under test (under_test.Lab), the engine run with the options some claims are about
+(configured.ConfiguredLab) and each host of the two-host lab (two_hosts.Host) have this shape, so a Scope, and
 so every check, serves each alike.  They differ in how their engine starts (``_start_engine``) and where
 their resolver listens (``_resolver``).  A private engine always starts from the build under test
 (``dockerd``: --dockerd, else the one on PATH), as the run's fault when its target is this lab's (lab/faults/):

@@ -110,7 +110,7 @@ class Segment(Managed):
 
 
 class Host(EngineLab):
-    """One host: a private engine whose eth0 is on the segment, a lab of the one shape (shape.py), so a
+    """One host: a private engine whose eth0 is on the segment, a lab of the one shape (lab.py), so a
     Scope serves it unchanged."""
 
     def __init__(self, run: Run, name: str, segment: Segment, address: str, prefixlen: int,
