@@ -4,18 +4,18 @@ a namespace, its Netns's (conformance/lab/kernel/netns.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import docker
 
-from conformance.lab.engines.box import Box, ExecResult
+from conformance.lab.engines.box import Box
 from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.engines.probe import EXPOSED_PORT  # noqa: F401 - the checks take it from here
 from conformance.lab.kernel.netns import SILENCE_S  # noqa: F401 - the checks take it from here
+from conformance.lab.managed import Managed
 from conformance.lab.wait import wait_for
 
 HTTPD_PORT = 8080
@@ -100,18 +100,24 @@ def peer_via(lab, port: int) -> str:
                              f"failed: {exc!r}") from None
 
 
-@contextlib.contextmanager
-def serving(box: Box, port: int) -> Iterator[ExecResult]:
+class Serving(Managed):
     """busybox httpd on *port* in a running *box*, started by an exec: httpd binds, then forks into the
-    background, so the exec's result says whether it got the port (exit 0) or why not.  Stopped after, by
-    its exact command line (busybox has no pkill; where the box sees the host's processes, only it matches)."""
-    argv = ["httpd", "-p", str(port), "-h", "/www"]
-    started = box.exec(*argv)
-    try:
-        yield started
-    finally:
-        if started.exit_code == 0:
-            box.sh("for p in $(pidof httpd); do "
-                   f"""[ "$(tr '\\0' ' ' < /proc/$p/cmdline)" = "{' '.join(argv)} " ] && kill "$p"; done""")
-            netns = box.netns
-            wait_for(lambda: port not in netns.listening_tcp_ports(), f"httpd on port {port} to stop", timeout=5)
+    background, so the exec's result (``started``) says whether it got the port (exit 0) or why not.  A server
+    that started is stopped on exit, by its exact command line (busybox has no pkill; where the box sees the
+    host's processes, only it matches), and waited for until the port is free again."""
+
+    def __init__(self, box: Box, port: int):
+        self.box, self.port = box, port
+        self.argv = ["httpd", "-p", str(port), "-h", "/www"]
+
+    def _setup(self, stack: ExitStack) -> None:
+        self.started = self.box.exec(*self.argv)
+        if self.started.exit_code == 0:
+            stack.callback(self._stop)
+
+    def _stop(self) -> None:
+        self.box.sh("for p in $(pidof httpd); do "
+                    f"""[ "$(tr '\\0' ' ' < /proc/$p/cmdline)" = "{' '.join(self.argv)} " ] && kill "$p"; done""")
+        netns = self.box.netns
+        wait_for(lambda: self.port not in netns.listening_tcp_ports(), f"httpd on port {self.port} to stop",
+                 timeout=5)

@@ -18,7 +18,7 @@ from conformance.lab.kernel.capture import Capture
 from conformance.lab.safety.identity import PREFIX
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, serving
+from .helpers import EXPOSED_PORT, HTTPD_PORT, Serving, httpd, peer_via
 
 SIGNIFICANCE = 0.001  # a sign test's p below this is not chance
 VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into its container
@@ -85,19 +85,20 @@ def test_port_conflict(claim, host_box, lab, evidence):
     with lab.engine.netns.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
         holder.bind(("0.0.0.0", port))
         holder.listen()
-        with serving(host_box, port) as started:
+        with Serving(host_box, port) as server:
             whose = _whose_netns(host_box, lab)
-    evidence.text("httpd", f"host port {port} held by the suite; httpd exit status {started.exit_code}\n"
-                           f"{started.output}\n# {whose}")
-    assert started.exit_code != 0, f"httpd in a host-mode container bound port {port}, which the host holds: {whose}"
-    assert "in use" in started.output, f"httpd failed for another reason: {started.output.strip()}"
+    evidence.text("httpd", f"host port {port} held by the suite; httpd exit status {server.started.exit_code}\n"
+                           f"{server.started.output}\n# {whose}")
+    assert server.started.exit_code != 0, \
+        f"httpd in a host-mode container bound port {port}, which the host holds: {whose}"
+    assert "in use" in server.started.output, f"httpd failed for another reason: {server.started.output.strip()}"
 
 
 @claims("host/reachable-without-nat")
 def test_reachable_without_nat(claim, host_box, lab, evidence):
     port = lab.free_port()
-    with serving(host_box, port) as started:
-        assert started.exit_code == 0, f"control: httpd on port {port} did not start: {started.output}"
+    with Serving(host_box, port) as server:
+        assert server.started.exit_code == 0, f"control: httpd on port {port} did not start: {server.started.output}"
         peer = _peer_via_host_box(host_box, lab, port)
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
     evidence.text("nat-table", lab.engine.nat_dump())
@@ -166,8 +167,9 @@ def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
     with -P: a second host-mode container run with it."""
     if not scope.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
-    with serving(host_box, EXPOSED_PORT) as started:
-        assert started.exit_code == 0, f"control: httpd on port {EXPOSED_PORT} did not start: {started.output}"
+    with Serving(host_box, EXPOSED_PORT) as server:
+        assert server.started.exit_code == 0, \
+            f"control: httpd on port {EXPOSED_PORT} did not start: {server.started.output}"
         peer = _peer_via_host_box(host_box, lab, EXPOSED_PORT)
     box = scope.container("publish-all", network="host", publish_all_ports=True)
     box.reload()
@@ -252,8 +254,9 @@ def test_faster_than_bridge(claim, host_box, scope, lab, evidence):
     noise of a shared 2-core VM, and a verdict that flips with the load is not a verdict."""
     host_port, published_port = lab.free_port(), lab.free_port()
     bridge_box = scope.container("bridge", httpd(), ports={f"{HTTPD_PORT}/tcp": published_port})
-    with serving(host_box, host_port) as started:
-        assert started.exit_code == 0, f"control: httpd on port {host_port} did not start: {started.output}"
+    with Serving(host_box, host_port) as server:
+        assert server.started.exit_code == 0, \
+            f"control: httpd on port {host_port} did not start: {server.started.output}"
         bridge_box.wait_listening(HTTPD_PORT)
         samples, seen, peer = _measure(claim, lab, host_port, published_port)
     pairs = claim.params["samples"]
