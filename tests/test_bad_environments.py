@@ -95,3 +95,12 @@ def test_socket_permission_denied(monkeypatch):
     monkeypatch.setattr(preflight.Engine, "connect", classmethod(refuse))
     (problem,) = [p for p in preflight.environment("auto") if p.affects == "engine"]
     assert str(problem).startswith("permission denied on ") and "docker group" in str(problem)
+
+
+def test_a_docker_host_with_a_password_leaves_it_nowhere(tmp_path):
+    """The problem line names the address it could not use, which lands in run_info.problems, every affected
+    claim's message, JUnit and Allure: its userinfo is masked there and in every other file of the report."""
+    completed, report = run(tmp_path, "-k", "defaults or netns/veth", env={"DOCKER_HOST": "tcp://user:s3cret@127.0.0.1:1"})
+    assert_one_line(completed, report, "tcp://***@127.0.0.1:1: only unix sockets are supported")
+    leaked = [str(p) for p in (tmp_path / "r").rglob("*") if p.is_file() and b"s3cret" in p.read_bytes()]
+    assert not leaked and "s3cret" not in completed.stdout + completed.stderr, leaked

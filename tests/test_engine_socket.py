@@ -2,13 +2,19 @@
 run starts anything beside the engine under test: a dockerd beside Podman would serve checks that do not
 apply), and the client the suite talks to it with."""
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from conformance.lab.engines.engine import EngineClient, served_by_podman
+from conformance.lab.engines.engine import EngineClient, EngineUntrusted, daemon_pid, served_by_podman
+from conformance.lab.kernel.procs import comm
+from conformance.lab.safety.trust import root_tool
+from conformance.lab.wait import wait_for
 
 # A process named NAME (prctl PR_SET_NAME: what /proc/PID/comm says) listening on the socket PATH.
 LISTENER = """
@@ -52,3 +58,30 @@ def test_the_client_never_reads_the_environment(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(Exception):  # noqa: B017 - nothing listens; only the proxy lookup matters here
         client.ping()
     assert seen == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's dockerd is made by root")
+def test_a_socket_activated_engine_must_be_roots():
+    """Behind a socket systemd holds, the dockerd naming it is the engine: it too must be root's, or another
+    user's dockerd naming root's socket would be taken for the engine under test."""
+    home = Path(tempfile.mkdtemp(prefix="cf-socket-"))  # in /tmp, which nobody may enter (pytest's is root's)
+    try:
+        home.chmod(0o755)
+        path = home / "engine.sock"
+        dockerd = home / "dockerd"  # a shell running this script: /proc/PID/comm says dockerd
+        dockerd.write_text("#!/bin/sh\nsleep 60\n")
+        dockerd.chmod(0o755)
+        nobody = [root_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"]
+        with subprocess.Popen([sys.executable, "-c", LISTENER, "systemd", str(path)], stdout=subprocess.PIPE,
+                              text=True) as listener, \
+                subprocess.Popen([*nobody, str(dockerd), "-H", f"unix://{path}"]) as other:
+            try:
+                assert listener.stdout is not None and listener.stdout.readline() == "listening\n"
+                wait_for(lambda: comm(other.pid) == "dockerd", "the dockerd to start", timeout=5)
+                with pytest.raises(EngineUntrusted, match=r"held by systemd .* runs as nobody \(uid 65534\)"):
+                    daemon_pid(str(path))
+            finally:
+                listener.kill()
+                other.kill()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -90,7 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not getattr(config.option, "allure_report_dir", None):
         config.option.allure_report_dir = str(report_dir / "allure-results")
         config.option.clean_alluredir = True
-    facts.found(preflight.environment(config.option.engine, config.option.dockerd))
+    facts.found(preflight.environment(config.option.engine, config.option.dockerd,
+                                      creates=config.option.tier != "audit"))
     config.pluginmanager.register(recording.Recorder(config), "conformance-recorder")
 
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from ..lab.engines.engine import Engine, EngineUnavailable, NoEngine, docker_host
+from ..lab.engines.engine import Engine, EngineUnavailable, EngineUntrusted, NoEngine, docker_host
 from ..lab.kernel.netns import NamedNetns
-from ..lab.safety.identity import Run
+from ..lab.safety import redact
+from ..lab.safety.identity import RUN_DIR, STATE_DIR, Run
+from ..lab.safety.trust import Untrusted, private_dir
 
 # Docker 19.03: the oldest engine whose API has everything the checks use.
 MIN_API = "1.40"
@@ -26,26 +28,49 @@ AFFECTS = ("everything", "engine", "namespaces")
 
 @dataclass(frozen=True)
 class Problem:
+    """One problem line.  Its text is masked as it is made (safety/redact.py): it lands in run_info, in every
+    affected claim's message, in JUnit and Allure, and a DOCKER_HOST can carry a user and password."""
+
     what: str
     fix: str
     affects: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "what", redact.text(self.what))
+        object.__setattr__(self, "fix", redact.text(self.fix))
 
     def __str__(self) -> str:
         return f"{self.what} — {self.fix}"
 
 
-def environment(engine_mode: str, dockerd: str | None = None) -> list[Problem]:
-    """What is wrong before anything is created: privileges, the engine, the tools it needs."""
+def environment(engine_mode: str, dockerd: str | None = None, creates: bool = True) -> list[Problem]:
+    """What is wrong before anything is created: privileges, the engine, the tools it needs, and (for a run
+    that *creates*, not the audit tier) the suite's own directories, made or checked here before any use."""
     problems = []
     if os.geteuid() != 0:
         problems.append(Problem("not root: the suite creates network namespaces and reads the engine's firewall",
                                 "run it as root (sudo python -m conformance)", "everything"))
+    elif creates:
+        problems += _directories()
     engine = _engine_problem(engine_mode, dockerd)
     if engine is not None:
         problems.append(engine)
     if shutil.which("iptables") is None:
         problems.append(Problem("no iptables on PATH: Docker's bridge networking needs it and the suite reads "
                                 "rules with it", "apt-get install iptables", "engine"))
+    return problems
+
+
+def _directories() -> list[Problem]:
+    """The state and run directories, where the suite keeps its engines, sockets, locks and images: made
+    root's and 0700, or a problem when they exist and another user could have written there."""
+    problems = []
+    for directory in (STATE_DIR, RUN_DIR):
+        try:
+            private_dir(directory)
+        except (Untrusted, OSError) as exc:
+            problems.append(Problem(f"the suite's directory {directory} cannot be trusted: {exc}",
+                                    f"remove {directory} (the suite makes it again, root's and 0700)", "namespaces"))
     return problems
 
 
@@ -67,6 +92,10 @@ def _engine_problem(engine_mode: str, dockerd: str | None = None) -> Problem | N
                 return Problem(f"no Docker engine answers at {url}",
                                "start it (systemctl start docker), or leave out --engine system so the suite "
                                "starts a private engine", "engine")
+        except EngineUntrusted as exc:
+            return Problem(" ".join(str(exc).split()),
+                           "point DOCKER_HOST at root's engine, or pass --engine private to test an engine the "
+                           "suite starts itself instead", "engine")
         except EngineUnavailable as exc:
             if "Permission denied" in str(exc):
                 return Problem(f"permission denied on {url}", "run as root, or as a member of the docker group",

@@ -13,26 +13,44 @@ or changed) and are unpacked with ``dpkg -x``.  A tree whose packages are alread
 unpacked at the versions the suite now offers is left as it is, so CI can call
 this on every run.
 
-The mirror is the one this host's APT already uses for Debian (the first
-``/debian`` URI of its sources), or ``CONFORMANCE_DEBIAN_MIRROR``.
+The mirror is the one this host's APT already uses for Debian (the first http(s)
+``/debian`` URI of its sources), or ``CONFORMANCE_DEBIAN_MIRROR``, an http(s) URL.
+Release files are checked as APT checks them, signatures and validity both, except
+for a dated snapshot (``snapshot.debian.org/archive/debian/20250101T000000Z``),
+whose Release files are expired by design: there only the validity check is off,
+and the configuration and the log say so.
+
+The cache is root's and 0700 (safety/trust.py's ``private_dir``), and the sha256
+of every executable of an unpacked tree is recorded beside it when it is unpacked
+(``tree.sha256.json``) and checked before a private engine runs it (``verify``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
-CACHE = Path("/var/cache/docker-net-conformance/engines")
+from ..safety.identity import CACHE_DIR
+from ..safety.trust import Untrusted, private_dir, sha256
+
+CACHE = CACHE_DIR / "engines"
 SUITES = ("trixie", "sid")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 # docker.io's own package holds dockerd and docker-proxy; these of its dependencies are the rest of the engine.
 ENGINE_PARTS = ("containerd", "tini", "tini-static")
+# A path segment naming the moment a snapshot archive was taken (snapshot.debian.org's form).
+SNAPSHOT = re.compile(r"^\d{8}T\d{6}Z$")
+DIGESTS = "tree.sha256.json"  # beside each tree: {path in the tree: sha256, or "-> target" for a symlink}
+log = logging.getLogger("conformance")
 
 
 class FetchFailed(RuntimeError):
@@ -50,10 +68,25 @@ class Build:
         return self.root / "usr" / "sbin" / "dockerd"
 
 
+def _http_url(uri: str) -> bool:
+    """Whether *uri* is an http(s) URL with a host and no whitespace: what a sources line may name without
+    taking other fields (options, suites, a second line) along."""
+    parsed = urlparse(uri)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc) and not re.search(r"[\s\x00-\x1f\x7f]", uri)
+
+
+def is_snapshot(uri: str) -> bool:
+    """Whether *uri* is a dated snapshot of an archive, whose Release files are past their Valid-Until."""
+    return any(SNAPSHOT.match(segment) for segment in urlparse(uri).path.split("/"))
+
+
 def mirror() -> str:
-    """The Debian archive this host's APT uses (or CONFORMANCE_DEBIAN_MIRROR)."""
-    if os.environ.get("CONFORMANCE_DEBIAN_MIRROR"):
-        return os.environ["CONFORMANCE_DEBIAN_MIRROR"].rstrip("/")
+    """The Debian archive this host's APT uses (or CONFORMANCE_DEBIAN_MIRROR), an http(s) URL."""
+    chosen = os.environ.get("CONFORMANCE_DEBIAN_MIRROR")
+    if chosen:
+        if not _http_url(chosen):
+            raise FetchFailed(f"CONFORMANCE_DEBIAN_MIRROR={chosen!r}: not an http(s) URL without whitespace")
+        return chosen.rstrip("/")
     texts = []
     for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
         if path.suffix in (".list", ".sources") or path.name == "sources.list":
@@ -63,18 +96,27 @@ def mirror() -> str:
                 continue
     for text in texts:
         for uri in re.findall(r"(?:^URIs:\s*|^deb\s+(?:\[[^]]*\]\s+)?)(\S+)", text, re.MULTILINE):
-            if uri.rstrip("/").endswith("/debian"):
+            if uri.rstrip("/").endswith("/debian") and _http_url(uri):
                 return uri.rstrip("/")
-    raise FetchFailed("no Debian archive in this host's APT sources: set CONFORMANCE_DEBIAN_MIRROR to one")
+    raise FetchFailed("no http(s) Debian archive in this host's APT sources: set CONFORMANCE_DEBIAN_MIRROR to one")
 
 
 def _apt_config(suite: str, base: Path) -> Path:
-    """An APT configuration for *suite* alone, every directory under *base*."""
+    """An APT configuration for *suite* alone, every directory under *base*.  Release files are checked for
+    validity (Valid-Until) except on a dated snapshot, where the configuration says why."""
     for sub in ("etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d", "lists/partial",
                 "cache/archives/partial", "state"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    (base / "etc" / "sources.list").write_text(f"deb [signed-by={KEYRING}] {mirror()} {suite} main\n")
+    archive = mirror()
+    (base / "etc" / "sources.list").write_text(f"deb [signed-by={KEYRING}] {archive} {suite} main\n")
     (base / "status").touch()
+    validity = []
+    if is_snapshot(archive):
+        log.warning("%s is a dated snapshot: its Release files are not checked for expiry (Valid-Until), only "
+                    "for their signatures", archive)
+        validity = [f"// {archive} is a dated snapshot, whose Release files are past their Valid-Until by design:",
+                    "// their signatures are still checked, their expiry is not.",
+                    'Acquire::Check-Valid-Until "false";']
     config = base / "apt.conf"
     config.write_text("\n".join([
         f'Dir::Etc "{base}/etc";',
@@ -87,8 +129,7 @@ def _apt_config(suite: str, base: Path) -> Path:
         f'Dir::State::Lists "{base}/lists";',
         f'Dir::State::status "{base}/status";',
         f'Dir::Cache "{base}/cache";',
-        # The archive may be a snapshot older than its Release file's Valid-Until; signatures are still checked.
-        'Acquire::Check-Valid-Until "false";',
+        *validity,
         'Acquire::Languages "none";',
         'APT::Sandbox::User "root";',  # the cache is root's; _apt could not write the downloads there
         "",
@@ -122,15 +163,26 @@ def packages(config: Path) -> dict[str, str]:
 
 
 def fetch(suite: str, cache: Path = CACHE) -> Build:
-    """Fetch and unpack *suite*'s docker.io, containerd and tini into ``cache/<suite>/tree``."""
+    """Fetch and unpack *suite*'s docker.io, containerd and tini into ``cache/<suite>/tree``, and record its
+    executables' digests; a tree already unpacked at those versions is kept when it still matches them."""
     base = cache / suite
+    try:
+        for directory in (cache.parent, cache, base):
+            private_dir(directory)
+    except Untrusted as exc:
+        raise FetchFailed(str(exc)) from None
     config = _apt_config(suite, base / "apt")
     _apt(config, "apt-get", "update", "-q")
     wanted = packages(config)
     manifest = base / "tree.json"
     root = base / "tree"
     if manifest.is_file() and json.loads(manifest.read_text()) == wanted and (root / "usr/sbin/dockerd").is_file():
-        return Build(suite, root, wanted)
+        try:
+            verify(root)
+        except FetchFailed as exc:
+            log.warning("unpacking %s again: %s", suite, exc)
+        else:
+            return Build(suite, root, wanted)
     debs = base / "debs"
     debs.mkdir(exist_ok=True)
     for old in debs.glob("*.deb"):
@@ -146,9 +198,45 @@ def fetch(suite: str, cache: Path = CACHE) -> Build:
     if not (staging / "usr/sbin/dockerd").is_file():
         raise FetchFailed(f"{suite}'s docker.io has no usr/sbin/dockerd")
     subprocess.run(["rm", "-rf", str(root)], check=True)
+    (base / DIGESTS).unlink(missing_ok=True)
     staging.rename(root)
+    (base / DIGESTS).write_text(json.dumps(digests(root), indent=1, sort_keys=True) + "\n")
     manifest.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
     return Build(suite, root, wanted)
+
+
+def digests(root: Path) -> dict[str, str]:
+    """What can run from the tree *root*: the sha256 of each executable file, and each symlink's target
+    (one could lead anywhere), by path in the tree."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            found[path.relative_to(root).as_posix()] = f"-> {os.readlink(path)}"
+        elif stat.S_ISREG(mode) and mode & 0o111:
+            found[path.relative_to(root).as_posix()] = sha256(path)
+    return found
+
+
+def is_build(root: Path) -> bool:
+    """Whether *root* is a tree this module unpacked (``CACHE/<suite>/tree``), which verify() must pass."""
+    return root.name == "tree" and root.resolve().parent.parent == CACHE.resolve()
+
+
+def verify(root: Path) -> None:
+    """FetchFailed unless the tree *root*'s executables are those recorded when it was unpacked: none
+    changed, none added, none gone (a program added to usr/sbin would come first on its daemon's PATH)."""
+    try:
+        recorded = json.loads((root.parent / DIGESTS).read_text())
+    except (OSError, ValueError) as exc:
+        raise FetchFailed(f"{root}: no record of its executables' digests ({exc}); fetch it again "
+                          f"(python -m conformance.lab.engines.builds {root.parent.name})") from None
+    found = digests(root)
+    differ = sorted(set(found) ^ set(recorded) | {p for p in found.keys() & recorded.keys() if found[p] != recorded[p]})
+    if differ:
+        raise FetchFailed(f"{root}: {len(differ)} executables differ from those unpacked ({', '.join(differ[:5])}"
+                          f"{', ...' if len(differ) > 5 else ''}); fetch it again "
+                          f"(python -m conformance.lab.engines.builds {root.parent.name})")
 
 
 def main(argv: list[str]) -> int:

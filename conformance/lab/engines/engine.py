@@ -20,9 +20,13 @@ from urllib.parse import urlparse
 
 import docker
 import psutil
+from docker.auth import AuthConfig
+from docker.utils.proxy import ProxyConfig
 
 from ..kernel.netns import Netns, namespace_of
-from ..kernel.procs import cmdline, comm, executable, processes
+from ..kernel.procs import cmdline, comm, executable, processes, uids
+from ..safety import redact
+from ..safety.trust import unsafe_path, user
 from . import firewall, nftables, podman
 from .daemon import daemon_options, default_bridge_overrides
 
@@ -42,22 +46,79 @@ class NoEngine(EngineUnavailable):
     ``--engine auto`` may start a private engine; an engine that answers is never replaced by one."""
 
 
+class EngineUntrusted(EngineUnavailable):
+    """What listens at the address is not root's alone: the process is another user's, or another user could
+    replace its socket.  The suite runs as root, runs tools for the engine and sends it what it builds, so
+    it is never asked anything (its message names the owner)."""
+
+
 def docker_host() -> str:
     return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-def _peer_pid(socket_path: str) -> int:
+def _peer(socket_path: str) -> tuple[int, int]:
+    """(pid, uid) of the process listening on *socket_path*, as the kernel recorded them when it listened
+    (SO_PEERCRED): what it says, not what anything answers."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(socket_path)
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[0]
+    pid, uid, _ = struct.unpack("3i", creds)
+    return pid, uid
+
+
+def _not_roots(pid: int, listened_as: int | None = None) -> str | None:
+    """Why the process *pid* is not root's (None when it is): the uid it listened as (peer credentials) and
+    its real, effective and saved uids now must all be 0.  Named by its command and user."""
+    try:
+        now = uids(pid)
+    except (OSError, psutil.Error):
+        return f"pid {pid} cannot be read (gone, or hidden from root)"
+    other = next((u for u in (listened_as, *now) if u not in (None, 0)), None)
+    if other is None:
+        return None
+    return f"{comm(pid)} (pid {pid}) runs as {user(other)}, not root"
+
+
+def trusted_listener(socket_path: str) -> int:
+    """The pid of root's process listening on *socket_path*, asked of the kernel before anything is sent
+    there; EngineUntrusted naming the owner when the process is another user's or another user could
+    replace the socket (it, or a directory on its way, is not root's or is writable by others)."""
+    pid, uid = _peer(socket_path)
+    reason = _not_roots(pid, uid) or unsafe_path(socket_path)
+    if reason is not None:
+        raise EngineUntrusted(reason)
+    return pid
+
+
+class _NoCredentials(AuthConfig):
+    """A credential store that is empty and stays empty: docker-py reloads root's Docker config whenever its
+    store is empty (``is_empty``), then sends every registry credential there with each build
+    (X-Registry-Config) and one with each pull (X-Registry-Auth).  The suite's images need none."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    @property
+    def is_empty(self) -> bool:
+        return False
 
 
 class _EngineAPI(docker.APIClient):
-    """The Engine API client, which never reads the environment for proxies or .netrc (requests does on
-    every request when trust_env is set): engines are reached over unix sockets, and a background thread
-    (an engine starting or stopping) iterating os.environ races pytest, which sets and deletes
-    PYTEST_CURRENT_TEST in the main thread meanwhile; os.environ's iteration then raises KeyError."""
+    """The Engine API client of the suite's, which reads nothing of root's environment or Docker config.
+
+    Not the environment for proxies or .netrc (requests does on every request when trust_env is set):
+    engines are reached over unix sockets, and a background thread (an engine starting or stopping)
+    iterating os.environ races pytest, which sets and deletes PYTEST_CURRENT_TEST in the main thread
+    meanwhile; os.environ's iteration then raises KeyError.  Not ``~/.docker/config.json``, which is the
+    docker CLI's: its registry credentials (sent with builds and pulls), its HttpHeaders (sent with every
+    request), its proxies (put into every container's environment and build) are root's, not the
+    suite's, and would change what the probes do."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._general_configs: dict[str, Any] = {}
+        self._proxy_configs = ProxyConfig()
+        self._auth_configs = _NoCredentials()
 
     @property  # requests.Session sets it in __init__: a property keeps it off
     def trust_env(self) -> bool:
@@ -81,7 +142,7 @@ def served_by_podman(url: str) -> bool:
     apply to it.  A socket activated by systemd names systemd, and says no."""
     parsed = urlparse(url)
     try:
-        return parsed.scheme == "unix" and comm(_peer_pid(parsed.path)) == "podman"
+        return parsed.scheme == "unix" and comm(_peer(parsed.path)[0]) == "podman"
     except OSError:
         return False
 
@@ -94,9 +155,10 @@ def daemon_pid(socket_path: str) -> int:
     the engine's namespace, options, firewall and proxies through its process, and knows that process for
     a dockerd and for Podman's service (lab/engines/podman.py).  Peer credentials name the process that listened
     on the socket: the daemon itself, or the service manager when the socket is activated by systemd.  In
-    the second case the one dockerd naming this socket (or none, for the default socket) is taken.
+    the second case the one dockerd naming this socket (or none, for the default socket) is taken.  Either
+    must be root's (``trusted_listener``): the suite runs root's tools for it and reads its namespace.
     """
-    pid = _peer_pid(socket_path)
+    pid = trusted_listener(socket_path)
     owner = comm(pid)
     if owner in ("dockerd", "podman"):
         return pid
@@ -114,6 +176,9 @@ def daemon_pid(socket_path: str) -> int:
     if len(candidates) > 1:
         raise EngineUnavailable(f"its socket is held by {owner} (pid {pid}), and {len(candidates)} dockerd "
                                 f"processes could be behind it (pids {candidates})")
+    reason = _not_roots(candidates[0])
+    if reason is not None:
+        raise EngineUntrusted(f"its socket is held by {owner} (pid {pid}) for {reason}")
     return candidates[0]
 
 
@@ -166,17 +231,21 @@ class Engine:
     @classmethod
     def connect(cls, url: str, private: bool = False, timeout: int = 60) -> Engine:
         parsed = urlparse(url)
+        shown = redact.text(url)
         if parsed.scheme != "unix":
             raise EngineUnavailable(
-                f"{url}: only unix sockets are supported, because the daemon's network namespace "
+                f"{shown}: only unix sockets are supported, because the daemon's network namespace "
                 "is found from the socket's peer"
             )
         try:
-            _peer_pid(parsed.path)
+            trusted_listener(parsed.path)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise NoEngine(f"no Docker engine answers at {url}: {exc.strerror}") from None
+            raise NoEngine(f"no Docker engine answers at {shown}: {exc.strerror}") from None
+        except EngineUntrusted as exc:
+            raise EngineUntrusted(f"the engine at {shown} is not root's, and the suite, run as root, uses only "
+                                  f"root's: {exc}") from None
         except OSError as exc:
-            raise EngineUnavailable(f"cannot connect to {url}: {exc.strerror}") from None
+            raise EngineUnavailable(f"cannot connect to {shown}: {exc.strerror}") from None
         client = None
         try:
             client = EngineClient(base_url=url, version="auto", timeout=timeout)
@@ -185,13 +254,13 @@ class Engine:
         except (docker.errors.DockerException, OSError) as exc:
             if client is not None:
                 client.close()
-            raise EngineUnavailable(f"something listens at {url} but does not answer the Docker API: {exc}") from exc
+            raise EngineUnavailable(f"something listens at {shown} but does not answer the Docker API: "
+                                    f"{redact.text(str(exc))}") from exc
         try:
             pid = daemon_pid(parsed.path)
         except EngineUnavailable as exc:
             client.close()
-            raise EngineUnavailable(f"{answered(version)} answers at {url}, but the suite cannot use it: {exc}") \
-                from None
+            raise type(exc)(f"{answered(version)} answers at {shown}, but the suite cannot use it: {exc}") from None
         return cls(client=client, url=url, pid=pid, private=private)
 
     @property
@@ -296,18 +365,18 @@ class Engine:
         return "iptables" if self.options["iptables"] else "none"
 
     def describe(self) -> dict[str, Any]:
-        """The run_info block of report.json for this engine."""
+        """The run_info block of report.json for this engine, its credentials masked (safety/redact.py)."""
         version = self.version
         options = {k: v for k, v in self.options.items() if k != "argv"}
         return {
             "engine_product": self.product,
             "engine_binary": self.binary,
-            "engine_url": self.url,
+            "engine_url": redact.text(self.url),
             "engine_private": self.private,
             "engine_version": version.get("Version"),
             "api_version": version.get("ApiVersion"),
             "engine_pid": self.pid,
-            "daemon_argv": self.options["argv"],
+            "daemon_argv": redact.argv(self.options["argv"]),
             "daemon_options": options,
             "bridge": asdict(self.bridge),
             "firewall_backend": self.firewall_backend,

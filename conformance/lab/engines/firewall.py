@@ -3,8 +3,11 @@
 The articles quote rules in iptables-save syntax (``-A POSTROUTING -s ... -j
 MASQUERADE``), so the dump of that syntax is the configuration evidence; no
 Python library reads both the nf_tables and the legacy backend.  The variant is
-what ``iptables --version`` says on the daemon's own PATH, which also honours a
-per-daemon shim; nothing is loaded or changed to find it.
+the one the ``iptables`` on the daemon's own PATH is, which also honours a
+per-daemon shim; it is read, never run (a daemon's PATH is not root's to choose
+from), and nothing is loaded or changed to find it.  What the suite runs is
+root's ``iptables-nft`` or ``iptables-legacy`` from a fixed PATH
+(safety/trust.py's ``root_tool``).
 
 A NAT rule is also read into a ``NatRule``, the same for every backend: an
 iptables-save line here, or an nftables rule (``nftables.py``) for an engine
@@ -17,24 +20,65 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..kernel.netns import Netns
 from ..kernel.procs import environment
+from ..safety.trust import root_tool
 
 VARIANTS = {"nf_tables": "iptables-nft", "legacy": "iptables-legacy"}
+# The names iptables' programs go by, for each variant (iptables 1.8's xtables-*-multi and their links).
+NAMED = {"iptables-nft": "nf_tables", "xtables-nft-multi": "nf_tables",
+         "iptables-legacy": "legacy", "xtables-legacy-multi": "legacy"}
+# The program a shell-script shim ends by running: ``exec /usr/sbin/iptables-legacy "$@"``.
+SHIM_EXEC = re.compile(r"^\s*exec\s+(/\S+)", re.MULTILINE)
+SHIM_MAX = 65536  # a wrapper script is small; anything larger is not read
+MAX_HOPS = 8  # links and shims followed before giving up
 
 
 def daemon_variant(pid: int) -> str | None:
-    """'nf_tables' or 'legacy': what `iptables` resolves to on the daemon's PATH; None if absent."""
-    return variant_on_path(environment(pid).get("PATH", os.defpath))
-
-
-def variant_on_path(path: str | None = None) -> str | None:
-    """'nf_tables' or 'legacy': what `iptables` on *path* (default: the suite's own) says it is."""
+    """'nf_tables' or 'legacy': which iptables the daemon *pid* runs, read from what ``iptables`` on its PATH
+    is (variant_of); None when it has none, or one the suite cannot tell."""
+    path = ":".join(d for d in environment(pid).get("PATH", os.defpath).split(":") if os.path.isabs(d))
     binary = shutil.which("iptables", path=path)
-    if binary is None:
+    return variant_of(Path(binary)) if binary else None
+
+
+def variant_of(binary: Path) -> str | None:
+    """'nf_tables' or 'legacy': the variant *binary* is, read without running it.  Each name on the way
+    counts: the symlinks it leads through (``iptables`` -> ``/etc/alternatives/iptables`` ->
+    ``iptables-nft`` -> ``xtables-nft-multi``), and for a shell-script shim, the program it execs last (the
+    suite's own variants put one first on a private daemon's PATH).  None when no name tells."""
+    current = binary
+    for _ in range(MAX_HOPS):
+        if current.name in NAMED:
+            return NAMED[current.name]
+        try:
+            found = os.lstat(current)
+            if stat.S_ISLNK(found.st_mode):
+                current = current.parent / os.readlink(current)
+                continue
+            if not stat.S_ISREG(found.st_mode) or found.st_size > SHIM_MAX:
+                return None  # a device or FIFO would block the read; a large file is a program, not a shim
+            with open(current, "rb") as file:
+                head = file.read(SHIM_MAX)
+        except OSError:
+            return None
+        programs = SHIM_EXEC.findall(head.decode(errors="replace")) if head.startswith(b"#!") else []
+        if not programs:
+            return None
+        current = Path(programs[-1])
+    return None
+
+
+def variant_on_path() -> str | None:
+    """'nf_tables' or 'legacy': what root's ``iptables`` (trust.ROOT_PATH) says it is; None without one."""
+    try:
+        binary = root_tool("iptables")
+    except FileNotFoundError:
         return None
     result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False)
     found = re.search(r"\((nf_tables|legacy)\)", result.stdout)
@@ -42,8 +86,8 @@ def variant_on_path(path: str | None = None) -> str | None:
 
 
 def save(netns: Netns, variant: str, table: str) -> str:
-    """The iptables-save dump of one table in *netns*."""
-    result = netns.run(f"{VARIANTS[variant]}-save", "-t", table)
+    """The iptables-save dump of one table in *netns*, by root's iptables of *variant*."""
+    result = netns.run(root_tool(f"{VARIANTS[variant]}-save"), "-t", table)
     if result.returncode != 0:
         raise RuntimeError(f"{VARIANTS[variant]}-save -t {table} failed: {result.stderr.strip()}")
     return result.stdout
@@ -57,7 +101,7 @@ def change(netns: Netns, variant: str | None, table: str, action: str, rule: str
     """
     if variant is None:
         raise RuntimeError(f"no iptables on the engine's PATH in {netns}: cannot {action} {rule}")
-    result = netns.run(VARIANTS[variant], "-t", table, action, *shlex.split(rule))
+    result = netns.run(root_tool(VARIANTS[variant]), "-t", table, action, *shlex.split(rule))
     if result.returncode != 0:
         raise RuntimeError(f"{VARIANTS[variant]} -t {table} {action} {rule} failed: {result.stderr.strip()}")
 

@@ -22,8 +22,11 @@ from pathlib import Path
 from ..kernel.netns import NamedNetns, Netns
 from ..kernel.procs import processes
 from ..managed import Managed
+from ..safety import redact
 from ..safety.identity import RUN_DIR, STATE_DIR, Run
+from ..safety.trust import Untrusted, private_dir
 from ..wait import WaitTimeout, wait_for
+from . import builds
 from .engine import Engine, EngineUnavailable
 
 
@@ -91,9 +94,17 @@ class PrivateEngine(Managed):
         ]
 
     def binary(self) -> str:
+        """The dockerd to start; one of a tree builds.py unpacked only while its executables are those it
+        recorded (a tree elsewhere is the operator's own, run as given)."""
         if self.dockerd is not None:
             if not os.access(self.dockerd, os.X_OK):
                 raise EngineUnavailable(f"--dockerd {self.dockerd}: not an executable file")
+            tree = package_tree(self.dockerd)
+            if tree is not None and builds.is_build(tree):
+                try:
+                    builds.verify(tree)
+                except builds.FetchFailed as exc:
+                    raise EngineUnavailable(str(exc)) from None
             return str(self.dockerd)
         dockerd = shutil.which("dockerd")
         if dockerd is None:
@@ -124,8 +135,11 @@ class PrivateEngine(Managed):
             raise EngineUnavailable(f"cannot reset ip_forward: {exc}") from None
 
     def _start(self) -> Engine:
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.rundir.mkdir(parents=True, exist_ok=True)
+        try:
+            for directory in (STATE_DIR, RUN_DIR, self.state, self.rundir):
+                private_dir(directory)
+        except Untrusted as exc:
+            raise EngineUnavailable(str(exc)) from None
         with open(self.log, "wb") as log:
             process = self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -162,8 +176,9 @@ class PrivateEngine(Managed):
         return environment
 
     def log_tail(self, lines: int = 20) -> str:
+        """The end of the daemon's log, for a problem line: credentials masked (it can echo its options)."""
         try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            return redact.text("\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]))
         except OSError:
             return ""
 

@@ -24,6 +24,7 @@ import docker
 
 from ... import FIXTURES
 from ..safety.identity import STATE_DIR
+from ..safety.trust import Untrusted, private_dir
 
 PROBE_DIR = FIXTURES / "probe"
 REPOSITORY = "docker-net-conformance/probe"
@@ -90,18 +91,47 @@ def ensure_probe_image(client: docker.DockerClient) -> str:
     tag = f"{REPOSITORY}:{digest}"
     if _has(client, tag):
         return tag
-    saved = SAVED_DIR / f"probe-{digest}.tar"
-    if saved.exists():
+    try:
+        saved: Path | None = private_dir(SAVED_DIR) / f"probe-{digest}.tar"
+    except (Untrusted, OSError) as exc:  # nothing is loaded from, or saved to, a directory others could write
+        log.warning("not loading or saving the probe image archive: %s", exc)
+        saved = None
+    archive = _intact(saved) if saved is not None else None
+    if archive is not None:
         with contextlib.suppress(docker.errors.APIError):  # an archive this engine cannot read: build
-            client.images.load(saved.read_bytes())
+            client.images.load(archive)
         if _has(client, tag):
             return tag
     client.images.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True)
-    try:
-        _save(client, tag, saved)
-    except (docker.errors.APIError, OSError) as exc:  # the next engine builds too: slower, no less right
-        log.warning("could not save the probe image to %s: %s", saved, exc)
+    if saved is not None:
+        try:
+            _save(client, tag, saved)
+        except (docker.errors.APIError, OSError) as exc:  # the next engine builds too: slower, no less right
+            log.warning("could not save the probe image to %s: %s", saved, exc)
     return tag
+
+
+def _record(path: Path) -> Path:
+    """Where the sha256 of the archive *path* is recorded, at its save."""
+    return path.with_name(f"{path.name}.sha256")
+
+
+def _intact(path: Path) -> bytes | None:
+    """The archive at *path* when it matches the sha256 recorded at its save (read once: what is checked is
+    what is loaded); None when there is none, or when it differs, which the log says."""
+    try:
+        archive = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        recorded = _record(path).read_text().strip()
+    except FileNotFoundError:
+        recorded = "none"
+    if hashlib.sha256(archive).hexdigest() != recorded:
+        log.warning("the probe image archive %s does not match the sha256 recorded at its save (%s): building the "
+                    "image instead", path, recorded)
+        return None
+    return archive
 
 
 def _has(client: docker.DockerClient, tag: str) -> bool:
@@ -114,13 +144,21 @@ def _has(client: docker.DockerClient, tag: str) -> bool:
 
 def _save(client: docker.DockerClient, tag: str, path: Path) -> None:
     """``docker save`` *tag* to *path*, whole or not at all (engines that build at once each write their own
-    file, then rename it into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    file, then rename it into place), and its sha256 beside it, written after it: an archive replaced
+    between the two renames does not match the record it meets, and is built again, never loaded."""
+    suffix = f"{os.getpid()}.{threading.get_ident()}"
+    partial = path.with_name(f"{path.name}.{suffix}")
+    record = _record(path)
+    partial_record = record.with_name(f"{record.name}.{suffix}")
+    digest = hashlib.sha256()
     try:
         with open(partial, "wb") as out:
             for chunk in client.images.get(tag).save(named=True):
+                digest.update(chunk)
                 out.write(chunk)
+        partial_record.write_text(digest.hexdigest() + "\n")
         os.replace(partial, path)
+        os.replace(partial_record, record)
     finally:
         partial.unlink(missing_ok=True)
+        partial_record.unlink(missing_ok=True)

@@ -35,6 +35,15 @@ def executable(pid: int) -> str:
         raise ProcessLookupError(pid) from None
 
 
+def uids(pid: int) -> tuple[int, int, int]:
+    """The process's real, effective and saved user ids."""
+    try:
+        real, effective, saved = psutil.Process(pid).uids()
+    except psutil.NoSuchProcess:
+        raise ProcessLookupError(pid) from None
+    return real, effective, saved
+
+
 def environment(pid: int) -> dict[str, str]:
     """The environment the process started with."""
     try:

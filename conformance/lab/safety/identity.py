@@ -10,8 +10,11 @@ LABEL = "io.github.docker-net-conformance.run"
 PREFIX = "cf"
 # Where runs keep what lasts as long as they do: private engines' data-roots, liveness locks, reservations
 # (STATE_DIR), and the private engines' sockets and exec-roots (RUN_DIR).  Each entry carries a run's prefix.
+# What lasts across runs: the probe image's archive (STATE_DIR/images) and fetched engine builds (CACHE_DIR).
+# Each is root's and 0700 (trust.private_dir, before use): the suite loads, runs and connects to what they hold.
 STATE_DIR = Path("/var/lib/docker-net-conformance")
 RUN_DIR = Path("/run/docker-net-conformance")
+CACHE_DIR = Path("/var/cache/docker-net-conformance")
 
 
 @dataclass(frozen=True)
