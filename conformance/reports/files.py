@@ -3,7 +3,8 @@
 The suite runs as root on shared hosts, and the report tools write where they are told (``--report-dir``,
 ``merge --out``, ``update-expectations --out``).  A directory another user owns or can write is one in which
 they can plant a link at ``report.json`` (root's write then lands in the file it points to) or swap the
-directory itself, so such a directory is refused, not written into.  In a directory that passes, every file is
+directory itself, so such a directory is refused, not written into (one of root's is not: root can do all
+that anyway).  In a directory that passes, every file is
 written to a fresh temporary name and renamed over its final name: a link there is replaced, never followed,
 and an old file is never truncated before its replacement is complete (text that cannot be encoded fails
 before anything is touched).
@@ -36,8 +37,8 @@ def _reason(exc: OSError) -> str:
 
 def _refusal(path: Path, info: os.stat_result) -> str | None:
     """Why the directory with *info* is not one to write reports into, or None."""
-    if info.st_uid != os.geteuid():
-        return f"owned by {_user(info.st_uid)}, not by {_user(os.geteuid())}: refusing to write into it"
+    if info.st_uid not in (os.geteuid(), 0):  # root, who can write anywhere, is trusted by everyone anyway
+        return f"owned by {_user(info.st_uid)}, not by {_user(os.geteuid())} or root: refusing to write into it"
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return (f"mode {stat.S_IMODE(info.st_mode):04o} lets group or others write in it: refusing to write into "
                 f"it (chmod go-w {path})")
@@ -62,7 +63,7 @@ def _open_dir(path: Path) -> int:
 
 def checked_dir(path: Path) -> Path:
     """*path*, made (mode 0755, the caller's, and so are the parents it needs) if missing, or WriteError: a
-    link, a file, a directory that is not the caller's or that group or others can write."""
+    link, a file, a directory that is neither the caller's nor root's, or that group or others can write."""
     path = Path(path)
     missing, candidate = [], path
     while not os.path.lexists(candidate):
