@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from ..catalog import catalog
+from ..reports.files import WriteError, checked_dir
 from . import binding, expectations, preflight, recording
 from .binding import article_claim, claims
 from .options import GROUP, OPTIONS
@@ -81,8 +82,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--expectations: {exc}") from None
     if any(getattr(config.option, name, False) for name in INFORMATIONAL):
         return
-    report_dir: Path = config.option.report_dir.resolve()
-    report_dir.mkdir(parents=True, exist_ok=True)
+    # Not resolved: a link at the directory's own name is refused (conformance/reports/files.py), not followed.
+    report_dir: Path = config.option.report_dir.absolute()
+    try:
+        checked_dir(report_dir)
+    except WriteError as exc:
+        raise pytest.UsageError(f"--report-dir: {exc}") from None
     config.option.report_dir = report_dir
     # Set before junitxml's and allure's own configure hooks read them (tryfirst).
     if not getattr(config.option, "xmlpath", None):

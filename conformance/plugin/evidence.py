@@ -10,6 +10,7 @@ from typing import Any
 import allure
 
 from ..reports import results
+from ..reports.files import checked_dir, write_atomic
 
 
 class Evidence:
@@ -21,8 +22,7 @@ class Evidence:
         self._user_properties = user_properties
 
     def _path(self, name: str) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        return self.directory / name
+        return checked_dir(self.directory) / name
 
     def _record(self, path: Path, kind: allure.attachment_type) -> Path:
         allure.attach.file(str(path), name=path.name, attachment_type=kind)
@@ -31,12 +31,12 @@ class Evidence:
 
     def text(self, name: str, content: str) -> Path:
         path = self._path(f"{name}.txt")
-        path.write_text(content, encoding="utf-8")
+        write_atomic(path, content)
         return self._record(path, allure.attachment_type.TEXT)
 
     def json(self, name: str, data: Any) -> Path:
         path = self._path(f"{name}.json")
-        path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+        write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str))
         return self._record(path, allure.attachment_type.JSON)
 
     def pcap(self, name: str, capture) -> Path:

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .files import checked_dir, write_atomic
+
 ENVIRONMENT = ("hostname", "kernel", "distro", "engine_version", "api_version", "engine_private", "engine_variant",
                "firewall_backend", "iptables_variant", "storage_driver", "cgroup_version", "run_id", "expectations")
 
@@ -33,7 +35,7 @@ def _value(value: Any) -> str:
 
 
 def write(results_dir: Path, run_info: dict[str, Any]) -> None:
-    results_dir.mkdir(parents=True, exist_ok=True)
+    checked_dir(results_dir)
     lines = [f"{key}={_value(run_info[key])}" for key in ENVIRONMENT if run_info.get(key) is not None]
-    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2) + "\n", encoding="utf-8")
+    write_atomic(results_dir / "environment.properties", "\n".join(lines) + "\n")
+    write_atomic(results_dir / "categories.json", json.dumps(CATEGORIES, indent=2) + "\n")

@@ -1,7 +1,8 @@
 """Compare two reports claim by claim: what regressed, improved, appeared or disappeared, and why the hosts differ.
 
 A kernel or firewall engineer runs the suite before and after a change; this is
-the answer to "what did my change do", in Markdown fit for a CI comment.
+the answer to "what did my change do", in Markdown fit for a CI comment (every
+value from the reports through conformance/reports/markdown.py: none becomes markup).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .markdown import code, text
 from .summary import MARK
 
 # Outcomes that make a run fail; a claim moving into one of them regressed, out of one improved.
@@ -58,8 +60,8 @@ def diff(base: dict[str, Any], head: dict[str, Any]) -> Diff:
     return result
 
 
-def _cell(text: Any) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")[:200]
+def _cell(value: Any) -> str:
+    return text(value, 200)
 
 
 def _environment_value(value: Any) -> str:
@@ -69,10 +71,11 @@ def _environment_value(value: Any) -> str:
 
 
 def render(result: Diff, base_name: str = "base", head_name: str = "head") -> str:
-    verdict = ("❌ **regressions**" if result.has_regressions else "✅ no regressions")
-    lines = [f"## Conformance diff: `{base_name}` → `{head_name}`", "", verdict, ""]
+    verdict = "**REGRESSIONS**" if result.has_regressions else "no regressions"
+    base, head = code(base_name), code(head_name)
+    lines = [f"## Conformance diff: {base} → {head}", "", verdict, ""]
     if result.environment:
-        lines += ["### Environment", "", f"| | {base_name} | {head_name} |", "|---|---|---|"]
+        lines += ["### Environment", "", f"| | {base} | {head} |", "|---|---|---|"]
         for key, (before, after) in result.environment.items():
             lines.append(f"| {key} | {_cell(_environment_value(before))} | {_cell(_environment_value(after))} |")
         lines.append("")
@@ -80,11 +83,11 @@ def render(result: Diff, base_name: str = "base", head_name: str = "head") -> st
                         ("Changed", result.changed)):
         if rows:
             lines += [f"### {title} ({len(rows)})", "", "| claim | before | after | detail |", "|---|---|---|---|"]
-            lines += [f"| `{cid}` | {MARK.get(b, b)} | {MARK.get(a, a)} | {_cell(msg)} |" for cid, b, a, msg in rows]
+            lines += [f"| {code(cid)} | {MARK[b]} | {MARK[a]} | {_cell(msg)} |" for cid, b, a, msg in rows]
             lines.append("")
     for title, entries in (("Appeared", result.appeared), ("Disappeared", result.disappeared)):
         if entries:
-            lines += [f"### {title} ({len(entries)})", "", *(f"- `{cid}`: {MARK.get(s, s)}" for cid, s in entries), ""]
+            lines += [f"### {title} ({len(entries)})", "", *(f"- {code(cid)}: {MARK[s]}" for cid, s in entries), ""]
     if not (result.regressed or result.improved or result.changed or result.appeared or result.disappeared):
         lines += ["Every claim has the same outcome in both runs.", ""]
     return "\n".join(lines)

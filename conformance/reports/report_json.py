@@ -15,6 +15,7 @@ from typing import Any
 
 from ..catalog import Catalog
 from .coverage import per_article
+from .files import write_atomic
 from .results import STATUSES, ClaimResult
 
 SCHEMA = "docker-net-conformance/report/v1"  # report.schema.json's $id
@@ -45,5 +46,4 @@ def build(catalog: Catalog, results: list[ClaimResult], run_info: dict[str, Any]
 
 
 def write(report: dict[str, Any], path: Path) -> Path:
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    return path
+    return write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -1,27 +1,38 @@
-"""summary.md: the claims matrix a person reads in ten seconds."""
+"""summary.md: the claims matrix a person reads in ten seconds, in a terminal as on GitHub.
+
+Every value from the report goes through conformance/reports/markdown.py, so that none becomes markup.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-MARK = {"passed": "✅ passed", "failed": "❌ FAILED", "error": "💥 ERROR", "skipped": "⏭ skipped",
-        "xfailed": "☑️ xfailed", "xpassed": "⚠️ XPASSED"}
+from .files import write_atomic
+from .markdown import code, text
+from .results import UNEXPECTED
+
+# How a status reads: a word, which every font has (the emoji this used to be were empty boxes in a browser or
+# terminal without an emoji font); the outcomes that fail a run in capitals, and in Markdown in bold.
+WORD = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "skipped": "skipped", "xfailed": "xfailed",
+        "xpassed": "XPASSED", "missing": "missing"}
+MARK = {status: f"**{word}**" if status in UNEXPECTED else word for status, word in WORD.items()}
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")[:160]
+def _cell(value: Any) -> str:
+    return text(value, 160)
 
 
 def render(report: dict[str, Any]) -> str:
-    info = report["run_info"]
-    totals = ", ".join(f"{n} {s}" for s, n in report["totals"].items() if n)
+    raw = report["run_info"]
+    info = {key: text(value) for key, value in raw.items()}
+    totals = ", ".join(f"{n} {text(s)}" for s, n in report["totals"].items() if n)
     lines = [
         "# Docker networking conformance",
         "",
         (f"- engine: {info.get('engine_version')} (API {info.get('api_version')})"
-         f"{' — private engine started by the suite' if info.get('engine_private') else ''}"
-         if info.get("engine_version") else "- engine: none used (only checks that need no engine ran)"),
+         f"{' — private engine started by the suite' if raw.get('engine_private') else ''}"
+         if raw.get("engine_version") else "- engine: none used (only checks that need no engine ran)"),
         f"- kernel: {info.get('kernel')} — {info.get('distro')}",
         f"- firewall: {info.get('firewall_backend', '—')} ({info.get('iptables_variant', '—')})",
         f"- run {info.get('run_id')}: {info.get('start')} → {info.get('end')}",
@@ -34,8 +45,8 @@ def render(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for doc, row in report.get("coverage", {}).items():
-        outcomes = ", ".join(f"{n} {s}" for s, n in row["outcomes"].items()) or "—"
-        lines.append(f"| `{doc}` | {row['catalogued']} | {row['checked']} | {row['out_of_scope']} | {outcomes} |")
+        outcomes = ", ".join(f"{n} {text(s)}" for s, n in row["outcomes"].items()) or "—"
+        lines.append(f"| {code(doc)} | {row['catalogued']} | {row['checked']} | {row['out_of_scope']} | {outcomes} |")
     if "mutation" in report:
         lines += _mutation(report["mutation"])
     lines += [
@@ -47,8 +58,7 @@ def render(report: dict[str, Any]) -> str:
     ]
     for claim in report["claims"]:
         detail = claim["message"] or ""
-        lines.append(f"| `{claim['id']}` | {claim['kind']} | {MARK.get(claim['status'], claim['status'])} "
-                     f"| {_cell(detail)} |")
+        lines.append(f"| {code(claim['id'])} | {text(claim['kind'])} | {MARK[claim['status']]} | {_cell(detail)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -62,28 +72,30 @@ def _mutation(mutation: dict[str, Any]) -> list[str]:
         f"mapped to them; {len(mutation['no_fault'])} claims have a written reason why no fault can be made.",
         "",
     ]
-    lines += [f"- ❌ {line}" for line in mutation["missed"]]
+    lines += [f"- **missed**: {text(line)}" for line in mutation["missed"]]
     lines += ["", "| fault | what it breaks | caught |", "|---|---|---|"]
     for name, fault in mutation["faults"].items():
-        lines.append(f"| `{name}` | {_cell(fault['why'])} | {fault['caught']}/{fault['applied']} |")
+        lines.append(f"| {code(name)} | {_cell(fault['why'])} | {fault['caught']}/{fault['applied']} |")
     lines += ["", "| healthy configuration | unexplained outcomes |", "|---|---|"]
     wrong = {"healthy private engine": mutation["healthy_unexplained"]}
-    wrong |= {f"`{name}`: {c['why']}": c["unexplained"] for name, c in mutation["configurations"].items()}
+    wrong |= {f"{code(name)}: {_cell(c['why'])}": c["unexplained"] for name, c in mutation["configurations"].items()}
     for name, unexplained in wrong.items():
-        detail = "; ".join(f"`{cid}` {text}" for cid, text in unexplained.items()) or "none"
-        lines.append(f"| {_cell(name)} | {_cell(detail)} |")
+        lines.append(f"| {name} | {_reasons(unexplained) or 'none'} |")
     expected = {name: c["expected"] for name, c in mutation["configurations"].items() if c.get("expected")}
     if expected:
         lines += ["", "| healthy configuration | expected failures, with their reason |", "|---|---|"]
-        lines += [f"| `{name}` | {_cell('; '.join(f'`{cid}` {text}' for cid, text in found.items()))} |"
-                  for name, found in expected.items()]
+        lines += [f"| {code(name)} | {_reasons(found)} |" for name, found in expected.items()]
     if mutation.get("checks"):
         lines += ["", "| claim | killed by | missed by |", "|---|---|---|"]
-        lines += [f"| `{cid}` | {', '.join(c['killed_by']) or _cell(c.get('no_fault') or '—')} "
-                  f"| {', '.join(c['missed_by']) or ''} |" for cid, c in mutation["checks"].items()]
+        lines += [f"| {code(cid)} | {', '.join(map(text, c['killed_by'])) or _cell(c.get('no_fault') or '—')} "
+                  f"| {', '.join(map(text, c['missed_by']))} |" for cid, c in mutation["checks"].items()]
     return lines
 
 
+def _reasons(found: dict[str, Any]) -> str:
+    """{claim: why} as one cell: each claim and its reason, "; " between them."""
+    return "; ".join(f"{code(cid)} {_cell(why)}" for cid, why in found.items())
+
+
 def write(report: dict[str, Any], path: Path) -> Path:
-    path.write_text(render(report), encoding="utf-8")
-    return path
+    return write_atomic(path, render(report))
