@@ -29,6 +29,7 @@ from conformance.lab.safety.identity import Run
 from conformance.lab.safety.sweep import Liveness, sweep_dead_runs
 from conformance.plugin import preflight, require, run_facts
 from conformance.plugin.scheduling import lab_early, second_engine_early, two_hosts_early
+from conformance.reports.files import write_atomic
 
 from .standing import Standing
 
@@ -244,7 +245,7 @@ def _report_guard(request: pytest.FixtureRequest, guard, pcap: str) -> None:
     leaks written to *pcap* in the report directory."""
     found = guard.describe()
     if found["leaks"]:
-        found["pcaps"] = [str(guard.write(request.config.option.report_dir / pcap))]
+        found["pcaps"] = [str(write_atomic(request.config.option.report_dir / pcap, guard.pcap()))]
     run_facts(request.config).guarded(found)
 
 

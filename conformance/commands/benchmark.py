@@ -32,6 +32,7 @@ from ..lab.engines.scope import SLEEP
 from ..lab.kernel.netns import NamedNetns, Netns
 from ..lab.safety.identity import Run
 from ..lab.safety.sweep import Liveness
+from ..reports.files import checked_dir, write_atomic
 from .runner import RunFailed, SuiteRun, run_suite
 
 SAMPLES = 7
@@ -139,7 +140,7 @@ def benchmark(out_dir: Path) -> dict[str, Any]:
             "no_outcome_changes": [len(changed), not changed],
         },
     }
-    (out_dir / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_atomic(checked_dir(out_dir) / "benchmark.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

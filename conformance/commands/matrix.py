@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import FIXTURES
-from ..reports.matrix import differing, hosts, markdown, page
+from ..reports.files import checked_dir, write_atomic
+from ..reports.matrix import differing, hosts, write
 from .runner import EngineOptions, RunFailed, run_suite
 
 DEFAULT = ("private", "trixie", "sid", "podman")
@@ -90,7 +91,7 @@ def plan(specs: list[str]) -> list[EngineRun]:
 
 def matrix(specs: list[str], out: Path, pytest_args: list[str]) -> dict:
     """Run the suite on each engine, merge the reports; the figures written to ``out/matrix.json``."""
-    out.mkdir(parents=True, exist_ok=True)
+    checked_dir(out)
     started = time.monotonic()
     runs = plan(specs)
     fetched = time.monotonic() - started
@@ -102,8 +103,7 @@ def matrix(specs: list[str], out: Path, pytest_args: list[str]) -> dict:
         print(f"matrix: {run.name}: {run.seconds} s, {_totals(run.totals)}", flush=True)
     columns = hosts([(out / run.name / "report.json", json.loads((out / run.name / "report.json").read_text()))
                      for run in runs])
-    (out / "matrix.md").write_text(markdown(columns), encoding="utf-8")
-    (out / "matrix.html").write_text(page(columns, out.resolve()), encoding="utf-8")
+    write(columns, out)
     result = {
         "engines": [{"spec": r.spec, "name": r.name, "args": r.suite_args, "seconds": r.seconds, "totals": r.totals,
                      "label": column.label} for r, column in zip(runs, columns, strict=True)],
@@ -111,7 +111,7 @@ def matrix(specs: list[str], out: Path, pytest_args: list[str]) -> dict:
         "fetch_seconds": round(fetched, 1),
         "seconds": round(time.monotonic() - started, 1),
     }
-    (out / "matrix.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_atomic(out / "matrix.json", json.dumps(result, indent=1) + "\n")
     return result
 
 

@@ -33,6 +33,7 @@ from ..catalog import Catalog, catalog
 from ..lab.faults import BY_NAME, FAULTS, UNUSUAL
 from ..lab.faults.fault import Fault
 from ..reports import report_json, summary
+from ..reports.files import checked_dir, write_atomic
 from .runner import EngineOptions, RunFailed, run_suite
 
 
@@ -64,9 +65,8 @@ def expectations_file(configuration: Fault, directory: Path) -> Path | None:
     """The expectations file that tells a run of *configuration* which claims it rightly fails, and why."""
     if not configuration.expected:
         return None
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"expected-{configuration.name}.yaml"
-    path.write_text(yaml.safe_dump({
+    path = checked_dir(directory) / f"expected-{configuration.name}.yaml"
+    write_atomic(path, yaml.safe_dump({
         "when": dict(configuration.expected_when),
         "expected": {cid: {"status": "failed", "reason": f"{configuration.name}: {why}"}
                      for cid, why in configuration.expected.items()},

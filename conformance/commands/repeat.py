@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..lab.safety.sweep import leftovers, system_client
+from ..reports.files import checked_dir, write_atomic
 from .runner import run_suite
 
 
@@ -43,7 +44,7 @@ def repeat(times: int, report_dir: Path, pytest_args: list[str]) -> dict[str, An
     result = {"times": times, "pytest_args": pytest_args, "runs": runs, "changed": changed,
               "leftovers": sum(len(r["left"]) for r in runs),
               "missing_reports": [r["run"] for r in runs if r["report"] is None]}
-    (report_dir / "repeat.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_atomic(report_dir / "repeat.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str], parser: argparse.ArgumentParser) -> int:
     parser.add_argument("times", type=int)
     parser.add_argument("--report-dir", type=Path, default=Path("reports/repeat"))
     args, pytest_args = parser.parse_known_args(argv)
-    args.report_dir.mkdir(parents=True, exist_ok=True)
+    checked_dir(args.report_dir)
     result = repeat(args.times, args.report_dir.resolve(), pytest_args)
     for claim, statuses in result["changed"].items():
         print(f"CHANGED {claim}: {' '.join(statuses)}")

@@ -40,5 +40,5 @@ class Evidence:
         return self._record(path, allure.attachment_type.JSON)
 
     def pcap(self, name: str, capture) -> Path:
-        path = capture.write(self._path(f"{name}.pcap"))
+        path = write_atomic(self._path(f"{name}.pcap"), capture.pcap())
         return self._record(path, allure.attachment_type.PCAP)

@@ -30,13 +30,11 @@ import ipaddress
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import docker
-from scapy.utils import wrpcap
 
-from ..kernel.capture import Capture
+from ..kernel.capture import Capture, pcap_bytes
 from ..kernel.netns import NamedNetns, Netns
 from ..kernel.subnets import CHECK_RANGE, engine_subnets, occupied
 from ..managed import Managed
@@ -236,9 +234,10 @@ class SegmentGuard(Managed):
     def leaks(self) -> list:
         return self._capture.packets()
 
-    def write(self, path: Path) -> Path:
-        wrpcap(str(path), self.leaks())
-        return path
+    def pcap(self) -> bytes:
+        """The leaked packets as a pcap file's bytes; the report's writer puts them where it writes (the lab writes no
+        report file itself)."""
+        return pcap_bytes(self.leaks())
 
     def describe(self) -> dict:
         leaks = self.leaks()

@@ -8,13 +8,13 @@ entering it.  Captures are written as pcap files for the report.
 from __future__ import annotations
 
 import errno
+import io
 import select
 import socket
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from pathlib import Path
 
 from scapy.arch.common import compile_filter
 from scapy.data import SO_ATTACH_FILTER
@@ -22,7 +22,7 @@ from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
 from scapy.libs.structures import bpf_insn, sock_fprog
 from scapy.packet import Packet
-from scapy.utils import wrpcap
+from scapy.utils import PcapWriter
 
 from ..managed import Managed
 from .netns import Netns
@@ -128,9 +128,10 @@ class Capture(Managed):
             time.sleep(0.02)
         return found
 
-    def write(self, path: Path) -> Path:
-        wrpcap(str(path), self.packets())
-        return path
+    def pcap(self) -> bytes:
+        """The matching packets as a pcap file's bytes; the report's writer puts them where it writes (the lab writes no
+        report file itself)."""
+        return pcap_bytes(self.packets())
 
 
 def inject(netns: Netns, ifname: str, frame: bytes) -> None:
@@ -138,3 +139,13 @@ def inject(netns: Netns, ifname: str, frame: bytes) -> None:
     with netns.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
         sock.bind((ifname, 0))
         sock.send(frame)
+
+
+def pcap_bytes(packets: list) -> bytes:
+    """*packets* as a pcap file's bytes.  scapy's PcapWriter is flushed, never closed: closing would close the
+    buffer before its bytes are read."""
+    buffer = io.BytesIO()
+    writer = PcapWriter(buffer)
+    writer.write(packets)
+    writer.flush()
+    return buffer.getvalue()

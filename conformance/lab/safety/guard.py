@@ -23,12 +23,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from contextlib import ExitStack
-from pathlib import Path
 
 from scapy.layers.inet import IP
-from scapy.utils import wrpcap
 
-from ..kernel.capture import Capture
+from ..kernel.capture import Capture, pcap_bytes
 from ..kernel.netns import Netns
 from ..kernel.subnets import CHECK_RANGE
 from ..managed import Managed
@@ -116,9 +114,10 @@ class Guard(Managed):
             found += self._from_containers.packets(self._off_network)
         return found
 
-    def write(self, path: Path) -> Path:
-        wrpcap(str(path), self.leaks())
-        return path
+    def pcap(self) -> bytes:
+        """The leaked packets as a pcap file's bytes; the report's writer puts them where it writes (the lab writes no
+        report file itself)."""
+        return pcap_bytes(self.leaks())
 
     def describe(self) -> dict:
         leaks = self.leaks()
