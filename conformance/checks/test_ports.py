@@ -171,9 +171,10 @@ def test_docker_proxy_per_binding(claim, published, lab, evidence):
     addresses = _container_addresses(box)
     host_ports = {port for _, port, _ in bindings}
     proxies = [p for p in lab.engine.proxies() if p.host_port in host_ports]
-    wrong = [vars(p) for p in proxies if p.container_ip
-             != (addresses.get(ipaddress.ip_address(p.host_ip or "0.0.0.0").version) or addresses[4])]
-    traffic = {p.pid: _through(lab, box, p) for p in proxies if p.container_port == HTTPD_PORT}
+    served = [p for p in proxies if (p.host_ip, p.host_port, p.container_port) in bindings]  # each a binding's
+    wrong = [vars(p) for p in served if p.container_ip
+             != (addresses.get(ipaddress.ip_address(p.host_ip).version) or addresses[4])]
+    traffic = {p.pid: _through(lab, box, p) for p in served if p.container_port == HTTPD_PORT}
     evidence.json("bindings-proxies-traffic", {"bindings": bindings, "container": addresses,
                                                "proxies": [vars(p) for p in proxies], "traffic": traffic})
     assert {port for ip, port in published.bindings() if ip == published.ip} == {published.ip_port} and any(
@@ -202,20 +203,26 @@ def test_docker_proxy_per_binding(claim, published, lab, evidence):
 
 @claims("ports/form-ip-hostport-containerport")
 def test_form_ip_hostport_containerport(claim, published, lab, evidence):
-    """Another address is tried at loopback and at a second, non-loopback address of the engine (the bridge's
-    gateway), both from the engine itself: nat OUTPUT skips 127.0.0.0/8, so only the second address exercises a
-    DNAT rule that leaves out `-d IP`, and only loopback a proxy that listens on every address."""
+    """Another address is tried at loopback (IPv4, and IPv6 where the engine's lo has it) and at a second,
+    non-loopback address of the engine (the bridge's gateway), all from the engine itself: nat OUTPUT skips
+    127.0.0.0/8, so only the second address exercises a DNAT rule that leaves out `-d IP`, and only loopback a
+    proxy that listens on every address (of its family)."""
     host_ip, host_port = published.ip, published.ip_port
     second = lab.engine.bridge.gateway
     at_ip = _answer(lab.upstream.netns, host_ip, host_port)
-    elsewhere = {address: lab.engine.netns.reachable(address, host_port) for address in ("127.0.0.1", second)}
+    elsewhere: dict[str, bool | str] = {}
+    for address in ("127.0.0.1", "::1", second):
+        try:
+            elsewhere[address] = lab.engine.netns.reachable(address, host_port)
+        except OSError as exc:  # no IPv6 in the engine's namespace
+            elsewhere[address] = f"not tried: {exc!r}"
     evidence.json("reachability", {"bindings": published.bindings(),
                                    f"{host_ip}:{host_port} from upstream": at_ip,
                                    **{f"{a}:{host_port} on the engine": seen for a, seen in elsewhere.items()}})
     assert second and second != host_ip, f"control: no second engine address besides {host_ip} ({second})"
     assert at_ip == PROBE_PAGE, (
         f"-p {host_ip}:{host_port}:{HTTPD_PORT} does not serve at {host_ip}:{host_port}: {at_ip}")
-    answered = [a for a, seen in elsewhere.items() if seen]
+    answered = [a for a, seen in elsewhere.items() if seen is True]
     dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), host_port)]
     assert not answered, (f"-p {host_ip}:{host_port}:{HTTPD_PORT} also answers at {answered} port {host_port}; the "
                           f"DNAT rules for the port: {dnat}")

@@ -120,12 +120,12 @@ def _host_veth_created(spec: dict, mode: str, bundle: str, engine_netns: str) ->
 
 
 def _host_link_created(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
-    """A dummy interface dh<id> made in the engine's namespace for each host-mode container: no veth at all."""
+    """A bridge dh<id> made in the engine's namespace for each host-mode container: an interface, no veth."""
     import os
     import subprocess
     if mode == "host":
         short = os.path.basename(bundle)[:10]  # the bundle directory is named for the container's id
-        subprocess.run(["ip", "link", "add", f"dh{short}", "type", "dummy"],
+        subprocess.run(["ip", "link", "add", f"dh{short}", "type", "bridge"],
                        check=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
@@ -175,7 +175,7 @@ FAULTS = (
     Fault("host-veth-created", "a runtime that adds a veth pair to the engine's namespace for each host-mode "
           "container before it is created, as a network hook that ignores host mode would",
           in_bundle=_host_veth_created),
-    Fault("host-link-created", "a runtime that adds a dummy interface to the engine's namespace for each "
+    Fault("host-link-created", "a runtime that adds a bridge interface dh<id> to the engine's namespace for each "
           "host-mode container before it is created, as a network hook that ignores host mode would: no veth",
           in_bundle=_host_link_created),
     Fault("host-pid-shared", "a runtime that removes the PID namespace from each host-mode container's OCI config: "
