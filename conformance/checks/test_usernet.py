@@ -9,6 +9,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from scapy.layers.inet import ICMP, IP
 
+from conformance.lab.engines import firewall
 from conformance.lab.engines.podman import PRODUCT as PODMAN
 from conformance.lab.kernel.capture import Capture
 from conformance.plugin import article_claim, claims
@@ -167,9 +168,21 @@ def test_different_networks_isolated(claim, nets, scope, lab, evidence):
     assert not missing, f"control: unanswered within a network or from the engine: {missing}"
     leaked = {what: f"{sum(answers)} of {len(answers)} answered" for what, answers in probes.items() if any(answers)}
     assert not leaked, (
-        f"containers on {nets.net1.name} and {nets.net2.name} reached each other: {leaked}. A leak however "
-        "brief breaks the isolation (on Docker through 28.0, a network created or removed meanwhile deletes and "
-        "re-inserts FORWARD's jump to the isolation chains, and a packet sent in between crosses)")
+        f"containers on {nets.net1.name} and {nets.net2.name} reached each other: {leaked}; {_isolation_jumps(lab)}. "
+        "A leak however brief breaks the isolation (on Docker through 28.0, a network created or removed meanwhile "
+        "deletes and re-inserts FORWARD's jump to the isolation chains, and a packet sent in between crosses; "
+        "netavark 1.4 deletes its shared jump whenever an isolated network is torn down)")
+
+
+def _isolation_jumps(lab) -> str:
+    """FORWARD's jumps to the isolation chains (Docker's DOCKER-ISOLATION-STAGE-1, netavark's
+    NETAVARK_ISOLATION_1) as the engine's namespace holds them now, for a failure message."""
+    engine = lab.engine
+    if engine.iptables_variant is None or engine.firewall_backend == "nftables":
+        return f"FORWARD not read (firewall backend {engine.firewall_backend})"
+    jumps = [r for r in firewall.rules(firewall.save(engine.netns, engine.iptables_variant, "filter"))
+             if r.startswith("-A FORWARD ") and "ISOLATION" in (firewall.value(r, "-j") or "")]
+    return f"FORWARD's jumps to the isolation chains now: {jumps or 'none'}"
 
 
 @claims("usernet/connect-adds-interface")
