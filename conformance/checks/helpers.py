@@ -11,6 +11,7 @@ from pathlib import Path
 
 import docker
 
+from conformance.lab.engines import firewall
 from conformance.lab.engines.box import Box
 from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.engines.probe import EXPOSED_PORT  # noqa: F401 - the checks take it from here
@@ -35,7 +36,12 @@ def plain_address(peer: str) -> str:
 def host_end(engine_netns, box_netns, ifname: str = "eth0") -> tuple[str, dict]:
     """The engine-side end of a container's veth, as (name, netlink link)."""
     peer_index = box_netns.links()[ifname]["link"]
-    return next((name, link) for name, link in engine_netns.links().items() if link["index"] == peer_index)
+    links = engine_netns.links()
+    found = next(((name, link) for name, link in links.items() if link["index"] == peer_index), None)
+    if found is None:
+        raise AssertionError(f"the peer of the container's {ifname} (index {peer_index}) is not in the engine's "
+                             f"namespace, which holds {sorted(links)}")
+    return found
 
 
 def ipv4_of(netns, ifname: str = "eth0") -> list[str]:
@@ -121,3 +127,49 @@ class Serving(Managed):
         netns = self.box.netns
         wait_for(lambda: self.port not in netns.listening_tcp_ports(), f"httpd on port {self.port} to stop",
                  timeout=5)
+
+
+class Unverified(RuntimeError):
+    """What a check needs besides its claim and could not prove (a rule reader that sees the rules that must be
+    there, a listener of the check's own): the check errors with it, naming what was missing, and never
+    passes or fails for it."""
+
+
+def dnat_covering(found, port: int) -> list:
+    """The DNAT rules (firewall.NatRule) that rewrite TCP to host *port*: those that name it, and those that name
+    no port at all (a catch-all DNAT rewrites every port, *port* included)."""
+    return [r for r in found if r.action == "DNAT" and r.proto in ("tcp", None) and r.dport in (port, None)]
+
+
+def rules_seen(engine, host_port: int, target: str) -> list:
+    """The control of a check that asserts an absence of DNAT: the engine's rule reader (the backend it reports,
+    the iptables variant on its PATH) must show the DNAT rule of a published binding, host *host_port* to
+    *target* ("ADDRESS:PORT"), which must be there.  Returns the rules read; raises Unverified naming the backend
+    read and what it showed when that rule is not among them.  An engine told --iptables=false writes no rules
+    and has none to see: then the rules read are returned as they are (none)."""
+    found = engine.nat_rules()
+    if not engine.options["iptables"]:
+        return found
+    if not any(r.to == target for r in firewall.dnat_for(found, host_port)):
+        dnat = [r.text for r in found if r.action == "DNAT"]
+        raise Unverified(
+            f"control: the {engine.firewall_backend} rules read (iptables variant {engine.iptables_variant}) do "
+            f"not show the DNAT rule of a published binding (host port {host_port} to {target}); DNAT rules "
+            f"read: {dnat or 'none'}, {len(found)} NAT rules in all: an absence of DNAT cannot be shown")
+    return found
+
+
+def dnat_address(to: str | None) -> str | None:
+    """The address a DNAT rule's target names, with or without a port: "172.17.0.2:80", "172.17.0.2",
+    "[fd00::2]:80" -> the address."""
+    if not to:
+        return None
+    if to.startswith("["):
+        return to[1:].partition("]")[0]
+    return to.rpartition(":")[0] if to.count(":") == 1 else to
+
+
+def server_end(netns, client: tuple[str, int]) -> list[tuple[str, int]]:
+    """The local (address, port) of each established TCP socket in *netns* whose peer is *client*: where a
+    connection arrived after whatever NAT rewrote its destination."""
+    return [tuple(c["local"]) for c in netns.tcp_sockets() if tuple(c["remote"]) == tuple(client)]

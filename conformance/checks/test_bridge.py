@@ -1,6 +1,7 @@
 """The default bridge network: attachment, addressing, the layer-2 segment, and what outsiders can reach."""
 
 import ipaddress
+import json
 import socket
 
 import pytest
@@ -210,13 +211,20 @@ def _routed_access_cause(engine) -> str:
     policy, whether the engine filters routed access itself (Docker >= 28.0), and rules accepting the
     traffic ahead of Docker's."""
     version, options = engine.version.get("Version", "?"), engine.options
+    if engine.firewall_backend == "nftables":
+        return _nftables_forward_cause(engine)
     if not options["iptables"] or engine.iptables_variant is None:
         return "the daemon writes no firewall rules (--iptables=false, or no iptables on its PATH)"
     dump = firewall.save(engine.netns, engine.iptables_variant, "filter")
-    if "NETAVARK" in dump:
-        return ("netavark (Podman) accepts forwarded traffic to its networks in its NETAVARK chains and sets no "
-                "DROP policy of its own")
     policy = next((line.split()[1] for line in dump.splitlines() if line.startswith(":FORWARD ")), "?")
+    if "NETAVARK" in dump:
+        # netavark 1.4's NETAVARK_FORWARD admits only `-d SUBNET --ctstate RELATED,ESTABLISHED` and `-s SUBNET`
+        # (src/firewall/varktables/types.rs, get_network_chains): no new inbound connection; it drops none either
+        return (f"FORWARD policy {policy}: netavark (Podman) sets no policy and adds no rule that drops a routed "
+                f"new connection to its networks (its NETAVARK_FORWARD admits only related or established "
+                f"traffic to a network and traffic from it), so only a DROP policy stops it" if policy == "ACCEPT"
+                else f"FORWARD policy {policy}, yet the connection was admitted: rules ahead of netavark's? "
+                     f"{[r for r in firewall.rules(dump) if r.startswith('-A FORWARD ')]}")
     subnet = engine.bridge.subnet
     ahead = [r for table in ("raw", "filter") for r in firewall.rules(firewall.save(engine.netns,
                                                                                   engine.iptables_variant, table))
@@ -236,6 +244,22 @@ def _routed_access_cause(engine) -> str:
     if not causes:
         causes.append(f"no cause found in the rules: FORWARD policy {policy}, Docker {version}")
     return "; ".join(causes)
+
+
+def _nftables_forward_cause(engine) -> str:
+    """The forward-hook base chains of the engine's nftables ruleset and their policies, for the message of an
+    engine on the nftables backend, whose rules the iptables dump would not show."""
+    result = engine.netns.run("nft", "-j", "list", "chains")
+    if result.returncode != 0:
+        return f"firewall backend nftables, and `nft -j list chains` failed: {result.stderr.strip()}"
+    chains = [item["chain"] for item in json.loads(result.stdout)["nftables"] if "chain" in item]
+    forward = [f"{c['family']} {c['table']} {c['name']} policy {c.get('policy', '?')}" for c in chains
+               if c.get("hook") == "forward"]
+    accepting = [c for c in forward if c.endswith("policy accept")]
+    return (f"firewall backend nftables: forward-hook chains {forward or 'none'}; "
+            + (f"{accepting} accept what no rule drops, and no rule of Docker's table ip docker-bridges dropped "
+               f"this routed connection to an unpublished port" if accepting else
+               "every forward-hook chain's policy drops, so a rule accepted the connection ahead of them"))
 
 
 def _first_on_empty_network(scope, lab, suffix: str, count: int = 1):

@@ -97,8 +97,11 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
     lookup = client.exec("nslookup", server.name)
     fetched = client.fetch(f"http://{server.name}:{HTTPD_PORT}/")
     resolv = client.exec("cat", "/etc/resolv.conf").output
+    nameservers = client.resolv().get("nameserver", [])
     evidence.text("nslookup", f"{lookup.output}\n# /etc/resolv.conf\n{resolv}")
-    assert embedded in resolv, f"the container does not use the embedded DNS server {embedded}: {resolv}"
+    assert embedded in nameservers, (
+        f"no nameserver line of the container's /etc/resolv.conf names the embedded DNS server {embedded}: "
+        f"{nameservers} of its /etc/resolv.conf:\n{resolv}")
     refused = "nothing listens there: it refused the query; " if "Connection refused" in lookup.output else ""
     assert lookup.exit_code == 0 and address in lookup.output, (
         f"{server.name} did not resolve to {address} at the embedded DNS server {embedded} ({refused}"

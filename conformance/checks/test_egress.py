@@ -19,11 +19,19 @@ def pair(standing):
 
 @claims("egress/masquerade-rule", tier="audit")
 def test_masquerade_rule(claim, engine, evidence):
+    """The rule in the chain the article quotes: nat POSTROUTING, or on the nftables backend its equivalent, a
+    chain of Docker's table reached from the postrouting hook (nat-postrouting-out__BRIDGE); the same rule in
+    a chain nothing jumps to masquerades nothing."""
     bridge = engine.bridge
     expected = f"-A POSTROUTING -s {bridge.subnet} ! -o {bridge.name} -j MASQUERADE"
     evidence.text("nat-table", engine.nat_dump())
-    assert firewall.masquerades(engine.nat_rules(), bridge.subnet, bridge.name), (
-        f"no `{expected}` (or its {engine.firewall_backend} equivalent) in the nat table")
+    found = firewall.masquerades(engine.nat_rules(), bridge.subnet, bridge.name)
+    nftables = engine.firewall_backend == "nftables"
+    in_chain = [r for r in found if (r.chain.startswith("nat-postrouting") if nftables else r.chain == "POSTROUTING")]
+    assert in_chain, (
+        f"no `{expected}` (or its {engine.firewall_backend} equivalent) in the nat table" + (
+            f"; the rule is there in chain(s) {sorted({r.chain for r in found})}, not POSTROUTING: "
+            f"{[r.text for r in found]}" if found else ""))
 
 
 @claims("egress/masquerade-source")

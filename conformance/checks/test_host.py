@@ -16,9 +16,20 @@ from scapy.layers.inet import ICMP, IP, TCP
 from conformance.lab.engines import firewall
 from conformance.lab.kernel.capture import Capture
 from conformance.lab.safety.identity import PREFIX
+from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, Serving, httpd, peer_via
+from .helpers import (
+    EXPOSED_PORT,
+    HTTPD_PORT,
+    Serving,
+    bridge_of,
+    dnat_covering,
+    httpd,
+    peer_via,
+    rules_seen,
+    server_end,
+)
 
 SIGNIFICANCE = 0.001  # a sign test's p below this is not chance
 VETH_SETTLE_S = 3  # far longer than an engine takes to move a new veth end into its container
@@ -65,6 +76,52 @@ def test_shares_engine_namespace(claim, host_box, lab, evidence):
         assert not extra, f"the container sees {what} the engine never had: {extra}"
 
 
+@pytest.fixture(scope="module")
+def published_control(shared, lab) -> tuple[int, str]:
+    """A container on the default bridge published with -p, whose DNAT rule must be among the rules a check
+    reads before that check may say a host-mode port has none: (host port, "CONTAINER_ADDRESS:PORT")."""
+    host_port = lab.free_port()
+    box = shared.container("published", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
+    box.wait_listening(HTTPD_PORT)
+    return host_port, f"{box.address()}:{HTTPD_PORT}"
+
+
+def _arrival(box, lab, port: int) -> dict:
+    """A connection from upstream to the engine's address and *port*, held open while the server's namespace
+    (*box*'s) is read: the client's own end, and the local end of the server's socket whose peer it is, which
+    is where the connection arrived after any NAT (no NAT: the address and port the client dialled)."""
+    address = lab.upstream.engine_addr
+    try:
+        sock = lab.upstream.netns.connect(address, port)
+    except OSError as exc:
+        raise AssertionError(f"{address}:{port} refuses a connection from upstream: {exc!r}; "
+                             f"{_whose_netns(box, lab)}") from None
+    with sock:
+        client = sock.getsockname()
+        try:
+            ends = wait_for(lambda: server_end(box.netns, client), "the server's end of the connection", timeout=3)
+        except WaitTimeout:
+            ends = []
+    return {"dialled": (address, port), "client": client, "server_ends": ends}
+
+
+def _no_nat(arrival: dict) -> str | None:
+    """What a failure says when the server's end of *arrival* is not the address and port the client dialled."""
+    dialled, ends = tuple(arrival["dialled"]), arrival["server_ends"]
+    if ends == [dialled]:
+        return None
+    return (f"the connection from {arrival['client']} to {dialled} arrived at the server's socket(s) {ends}: "
+            f"its destination was rewritten (NAT) on the way" if ends else
+            f"no socket of the server's namespace holds the connection from {arrival['client']} to {dialled}")
+
+
+def _dnat_of(lab, published_control, port: int) -> list[str]:
+    """The DNAT rules that rewrite TCP to host *port* (naming it, or no port at all), read by a reader that is
+    first shown to see the published control container's rule."""
+    found = rules_seen(lab.engine, *published_control)
+    return [r.text for r in dnat_covering(found, port)]
+
+
 def _whose_netns(box, lab) -> str:
     """Which network namespace *box* is in, for a failure message."""
     own, engine = box.netns.inode, lab.engine.netns.inode
@@ -95,15 +152,21 @@ def test_port_conflict(claim, host_box, lab, evidence):
 
 
 @claims("host/reachable-without-nat")
-def test_reachable_without_nat(claim, host_box, lab, evidence):
+def test_reachable_without_nat(claim, host_box, published_control, lab, evidence):
+    """No NAT either way: the server sees the client's own address, and the connection arrives at the address
+    and port the client dialled; and no DNAT rule for the port, among rules read by a reader shown to see a
+    published container's."""
     port = lab.free_port()
     with Serving(host_box, port) as server:
         assert server.started.exit_code == 0, f"control: httpd on port {port} did not start: {server.started.output}"
         peer = _peer_via_host_box(host_box, lab, port)
-    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), port)]
+        arrival = _arrival(host_box, lab, port)
+    dnat = _dnat_of(lab, published_control, port)
     evidence.text("nat-table", lab.engine.nat_dump())
-    evidence.text("peer-seen-by-container", peer)
+    evidence.json("seen-by-container", {"peer": peer, **arrival, "dnat_for_the_port": dnat})
     assert peer == lab.upstream.upstream_addr, f"the server saw {peer}, the client was {lab.upstream.upstream_addr}"
+    rewritten = _no_nat(arrival)
+    assert rewritten is None, f"{rewritten}; DNAT rules for port {port}: {dnat or 'none read'}"
     assert not dnat, f"DNAT rules for port {port}: {dnat}"
 
 
@@ -135,8 +198,12 @@ def test_process_list_isolated(claim, host_box, lab, evidence):
     pid_ns = {"container": os.stat(f"/proc/{box.pid}/ns/pid").st_ino,
               "suite": os.stat("/proc/self/ns/pid").st_ino}
     evidence.text("ps-in-container", f"{listing}\n# pid namespaces {pid_ns}; dockerd is pid {lab.engine.pid}")
+    engine_name = Path(f"/proc/{lab.engine.pid}/comm").read_text().strip()  # dockerd, or podman
+    listed = [line.split() for line in listing.splitlines()[1:]]
+    own = {words[1] for words in listed if len(words) > 1}
     assert pid_ns["container"] != pid_ns["suite"], "the container shares the host's PID namespace"
-    assert "dockerd" not in listing, "the host's dockerd is in the container's process list"
+    assert engine_name not in own, (
+        f"the host's {engine_name} (pid {lab.engine.pid} on the host) is in the container's process list: {listed}")
 
 
 @claims("host/egress-with-host-address")
@@ -162,7 +229,7 @@ def test_egress_with_host_address(claim, host_box, lab, evidence):
 
 
 @claims("host/expose-uses-host-port")
-def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
+def test_expose_uses_host_port(claim, host_box, published_control, scope, lab, evidence):
     """Reachable without -P: a server on the EXPOSEd port of the shared box, run without it; no mapping
     with -P: a second host-mode container run with it."""
     if not scope.hold_port(EXPOSED_PORT):
@@ -171,15 +238,19 @@ def test_expose_uses_host_port(claim, host_box, scope, lab, evidence):
         assert server.started.exit_code == 0, \
             f"control: httpd on port {EXPOSED_PORT} did not start: {server.started.output}"
         peer = _peer_via_host_box(host_box, lab, EXPOSED_PORT)
+        arrival = _arrival(host_box, lab, EXPOSED_PORT)
     box = scope.container("publish-all", network="host", publish_all_ports=True)
     box.reload()
     mappings = box.attrs["NetworkSettings"]["Ports"]
-    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), EXPOSED_PORT)]
+    dnat = _dnat_of(lab, published_control, EXPOSED_PORT)
     proxies = [vars(p) for p in lab.engine.proxies() if p.host_port == EXPOSED_PORT]
-    evidence.json("host-mode-expose", {"peer_without_-P": peer, "ports_with_-P": mappings, "dnat": dnat,
-                                       "proxies": proxies})
+    evidence.json("host-mode-expose", {"peer_without_-P": peer, "arrival_without_-P": arrival,
+                                       "ports_with_-P": mappings, "dnat": dnat, "proxies": proxies})
     assert peer == lab.upstream.upstream_addr, f"{lab.upstream.engine_addr}:{EXPOSED_PORT} answered for {peer}"
-    assert not any(mappings.values()) and not dnat and not proxies, "-P added a port mapping in host mode"
+    rewritten = _no_nat(arrival)
+    assert rewritten is None, f"without -P, {rewritten}: the EXPOSEd port is not the host's own"
+    assert not any(mappings.values()) and not dnat and not proxies, (
+        f"-P added a port mapping in host mode: bindings {mappings}, DNAT rules {dnat}, docker-proxy {proxies}")
 
 
 @pytest.fixture
@@ -259,11 +330,12 @@ def test_faster_than_bridge(claim, host_box, scope, lab, evidence):
             f"control: httpd on port {host_port} did not start: {server.started.output}"
         bridge_box.wait_listening(HTTPD_PORT)
         samples, seen, peer = _measure(claim, lab, host_port, published_port)
+        arrival = _arrival(host_box, lab, host_port)
     pairs = claim.params["samples"]
     crossed = [p for p in seen if TCP in p and host_port in (p[TCP].sport, p[TCP].dport)]
     bridged = [p for p in seen if TCP in p and HTTPD_PORT in (p[TCP].sport, p[TCP].dport)]
-    nat = lab.engine.nat_rules()
-    dnat = {"host": [r.text for r in firewall.dnat_for(nat, host_port)],
+    nat = rules_seen(lab.engine, published_port, f"{bridge_box.address()}:{HTTPD_PORT}")  # the control: the
+    dnat = {"host": [r.text for r in dnat_covering(nat, host_port)],  # bridge container's rule is read
             "bridge": [r.text for r in firewall.dnat_for(nat, published_port)]}
     host_slower = sum(h > b for h, b in zip(samples["host"], samples["bridge"], strict=True))
     chance = binomial_tail(host_slower, pairs)
@@ -271,6 +343,7 @@ def test_faster_than_bridge(claim, host_box, scope, lab, evidence):
     evidence.json("connect-round-trips", {
         "unit": "microseconds", "pairs": pairs, "pairs_host_slower": host_slower,
         "p_host_slower_by_chance": chance, "peer_seen_by_host_mode_server": peer, "dnat_rules": dnat,
+        "host_mode_arrival": arrival,
         **{f"{mode}_median": round(value * 1e6, 1) for mode, value in median.items()},
         **{f"{mode}_p10_p90_max": [*(round(q * 1e6, 1) for q in statistics.quantiles(v, n=10)[::8]),
                                     round(max(v) * 1e6, 1)] for mode, v in samples.items()},
@@ -280,40 +353,57 @@ def test_faster_than_bridge(claim, host_box, scope, lab, evidence):
     assert not dnat["host"], f"DNAT rules for the host-mode port: {dnat['host']}"
     assert peer == lab.upstream.upstream_addr, (
         f"the host-mode server saw the client as {peer}, not {lab.upstream.upstream_addr}: its traffic was NATed")
+    rewritten = _no_nat(arrival)
+    assert rewritten is None, f"host mode: {rewritten}"
     assert chance >= SIGNIFICANCE, (
         f"host mode was slower than the published bridge container in {host_slower} of {pairs} interleaved "
         f"handshakes (p = {chance:.2g} by chance); medians host {median['host'] * 1e6:.0f} us, "
         f"bridge {median['bridge'] * 1e6:.0f} us")
 
 
-def _veths(netns) -> dict[int, dict]:
-    return {link["index"]: {"name": name, **link} for name, link in netns.links().items() if link["kind"] == "veth"}
+def _interfaces(netns) -> dict[int, dict]:
+    return {link["index"]: {"name": name, **link} for name, link in netns.links().items()}
+
+
+def _networks_bridges(engine) -> set[str]:
+    """The Linux bridges of the engine's bridge-driver networks: another check's new network makes one."""
+    found = set()
+    for network in engine.client.networks.list():
+        if network.attrs.get("Driver") == "bridge":
+            with contextlib.suppress(docker.errors.NotFound):  # removed meanwhile
+                found.add(bridge_of(network))
+    return found
 
 
 @claims("host/no-veth-created")
 def test_no_veth_created(claim, scope, lab, evidence):
-    """Other runs add veths to this namespace at any moment, and a bridge container's pair has both ends here
-    for the moment before the engine moves one into the container's namespace (link_netnsid set then); the
-    suite's own are named cf<run-id>…  So a veth counts against the host-mode container only if it is new,
-    not the suite's, and still has its peer here (or none) VETH_SETTLE_S later: one made for a host-mode
-    container could have its peer nowhere else."""
+    """Any kind of interface, not only a veth (a dummy, a macvlan, a tap: the statement says none).  Other runs
+    and checks add interfaces to this namespace at any moment: the suite's own are named cf<run-id>…, a bridge
+    container's veth pair has both ends here for the moment before the engine moves one into the container's
+    namespace (link_netnsid set then), and a new network's bridge belongs to one of the engine's networks.  So
+    an interface counts against the host-mode container only if it is new, not the suite's, not a network's
+    bridge, and still here (a veth with its peer here too, or none) VETH_SETTLE_S later."""
     engine_netns = lab.engine.netns
-    before = _veths(engine_netns)
+    before = _interfaces(engine_netns)
     box = scope.container("host", network="host")
-    after = _veths(engine_netns)
+    after = _interfaces(engine_netns)
     new = [link for index, link in after.items() if index not in before]
     suspects = {link["index"] for link in new if link["link_netnsid"] is None and not link["name"].startswith(PREFIX)}
     deadline = time.monotonic() + VETH_SETTLE_S
     while suspects and time.monotonic() < deadline:
         time.sleep(0.2)
-        now = _veths(engine_netns)
+        now = _interfaces(engine_netns)
         suspects = {index for index in suspects if index in now and now[index]["link_netnsid"] is None}
+    if any(after[index]["kind"] == "bridge" for index in suspects):
+        bridges = _networks_bridges(lab.engine)
+        suspects = {index for index in suspects if after[index]["name"] not in bridges}
     ours = [link for link in new if link["index"] in suspects]
     endpoint = box.attrs["NetworkSettings"]["Networks"].get("host", {})
-    evidence.json("veths", {"new_in_engine_namespace": new, "attributed_to_the_container": ours,
-                            "endpoint": endpoint})
-    assert not ours, (f"starting a host-mode container made veths in the engine's namespace, their peers still "
-                      f"there after {VETH_SETTLE_S} s: {ours}")
+    evidence.json("interfaces", {"new_in_engine_namespace": new, "attributed_to_the_container": ours,
+                                 "endpoint": endpoint})
+    assert not ours, (f"starting a host-mode container made interfaces in the engine's namespace, still there "
+                      f"(a veth with its peer) after {VETH_SETTLE_S} s: "
+                      f"{[(link['name'], link['kind']) for link in ours]}")
     assert not endpoint.get("IPAddress") and not endpoint.get("MacAddress"), (
         f"the engine gave the host-mode container an address of its own: {endpoint}")
 

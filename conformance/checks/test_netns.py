@@ -248,6 +248,11 @@ def _refused_to_move(namespaces, evidence, ifname: str, **create) -> None:
     refused = _move(a, ifname, b)
     evidence.text("move", f"move {ifname}: {refused!r}")
     assert refused is not None, f"the kernel moved {ifname} to another namespace"
+    # dev_change_net_namespace refuses a netns-local device with EINVAL; any other error is another refusal
+    # (a name taken in the target, a permission), which says nothing about whether the device can move
+    assert refused.code == errno.EINVAL, (
+        f"moving {ifname} was refused with {errno.errorcode.get(refused.code, refused.code)} ({refused}), not the "
+        f"kernel's EINVAL for a netns-local device")
     assert ifname in a.links(), f"{ifname} left its namespace although the move was refused"
 
 
@@ -261,17 +266,32 @@ def test_bridge_not_movable(claim, namespaces, evidence):
     _refused_to_move(namespaces, evidence, "br0", kind="bridge")
 
 
+VNI = 42  # the vxlan device's id in test_vxlan_not_movable
+
+
+def _vxlan_id(netns: Netns, ifname: str) -> int | None:
+    """The VNI (IFLA_VXLAN_ID) of vxlan device *ifname* in *netns*, read by netlink."""
+    with netns.iproute() as ipr:
+        (link,) = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])
+    data = (link.get("IFLA_LINKINFO") or {}).get("IFLA_INFO_DATA") or {}
+    return data.get("IFLA_VXLAN_ID")
+
+
 @claims("netns/vxlan-not-movable")
 def test_vxlan_not_movable(claim, namespaces, evidence):
     a, b = namespaces("a"), namespaces("b")
     with a.iproute() as ipr:
-        ipr.link("add", ifname="vx0", kind="vxlan", vxlan_id=42, vxlan_port=4789)
+        ipr.link("add", ifname="vx0", kind="vxlan", vxlan_id=VNI, vxlan_port=4789)
+    before = _vxlan_id(a, "vx0")
     refused = _move(a, "vx0", b)
     after = {"a": sorted(a.links()), "b": b.links()}
-    evidence.json("after-move", {"refused": repr(refused), **after})
+    vni = _vxlan_id(b, "vx0") if "vx0" in after["b"] else None
+    evidence.json("after-move", {"refused": repr(refused), "vni_before": before, "vni_in_target": vni, **after})
+    assert before == VNI, f"control: vx0 was made with VNI {VNI} but reports {before}"
     if refused is None:  # the corrected expectation: it moved, whole
         assert "vx0" not in after["a"] and "vx0" in after["b"], "vx0 was moved but is not (only) in the target"
         assert after["b"]["vx0"]["link_netnsid"] is not None, "vx0 forgot the namespace it came from"
+        assert vni == VNI, f"vx0 arrived in the target with VNI {vni}, not the {VNI} it was made with"
     article_claim(refused is not None, "the kernel moved vx0 to another namespace: vxlan devices are movable")
 
 

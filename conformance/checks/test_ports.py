@@ -15,7 +15,17 @@ from conformance.lab.kernel.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, plain_address, socket_inodes
+from .helpers import (
+    EXPOSED_PORT,
+    HTTPD_PORT,
+    PROBE_PAGE,
+    dnat_address,
+    httpd,
+    peer_via,
+    plain_address,
+    rules_seen,
+    socket_inodes,
+)
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -59,10 +69,14 @@ def published(shared, lab) -> Published:
 def test_dnat_rule(claim, published, lab, evidence):
     box, host_port = published.box, published.host_port
     target = f"{box.address()}:{HTTPD_PORT}"
-    dnat = firewall.dnat_for(lab.engine.nat_rules(), host_port)
-    evidence.text("nat-table", lab.engine.nat_dump())
+    engine = lab.engine
+    found = engine.nat_rules()
+    dnat = firewall.dnat_for(found, host_port)
+    evidence.text("nat-table", engine.nat_dump())
     assert [r.to for r in dnat] == [target], (
-        f"DNAT rules for host port {host_port}: {[r.text for r in dnat]}; expected one to {target}"
+        f"DNAT rules for host port {host_port}: {[r.text for r in dnat]}; expected one to {target} (read from the "
+        f"{engine.firewall_backend} backend, iptables variant {engine.iptables_variant}: {len(found)} NAT rules, "
+        f"DNAT ones {[r.text for r in found if r.action == 'DNAT'] or 'none'})"
     )
 
 
@@ -150,19 +164,28 @@ def test_docker_proxy_per_binding(claim, published, lab, evidence):
     an IPv6 binding when the container has no IPv6 address: the proxy bridges the families); and real
     traffic through each, at its loopback address: the proxy must hold a connection to the container while
     a client is connected, and that socket is the peer the container sees and answers for."""
-    box, host_port = published.box, published.host_port
-    bindings = [b for b in published.bindings() if b[1] == host_port]
-    proxies = [p for p in lab.engine.proxies() if p.host_port == host_port]
+    box = published.box
+    # every binding of the container: the wildcard ones, -p IP:PORT and the remapped one of a second port
+    bindings = sorted((ip, port, container_port) for container_port in (HTTPD_PORT, published.container_port)
+                      for ip, port in published.bindings(container_port))
     addresses = _container_addresses(box)
-    wrong = [vars(p) for p in proxies if (p.container_ip, p.container_port)
-             != (addresses.get(ipaddress.ip_address(p.host_ip).version) or addresses[4], HTTPD_PORT)]
-    traffic = {p.pid: _through(lab, box, p) for p in proxies}
+    host_ports = {port for _, port, _ in bindings}
+    proxies = [p for p in lab.engine.proxies() if p.host_port in host_ports]
+    served = [p for p in proxies if (p.host_ip, p.host_port, p.container_port) in bindings]  # each a binding's
+    wrong = [vars(p) for p in served if p.container_ip
+             != (addresses.get(ipaddress.ip_address(p.host_ip).version) or addresses[4])]
+    traffic = {p.pid: _through(lab, box, p) for p in served if p.container_port == HTTPD_PORT}
     evidence.json("bindings-proxies-traffic", {"bindings": bindings, "container": addresses,
                                                "proxies": [vars(p) for p in proxies], "traffic": traffic})
-    assert sorted((p.host_ip, p.host_port) for p in proxies) == bindings, (
-        f"docker-proxy processes {[(p.host_ip, p.host_port) for p in proxies]} for bindings {bindings}"
+    assert {port for ip, port in published.bindings() if ip == published.ip} == {published.ip_port} and any(
+        port == published.remapped for _, port, _ in bindings), (
+        f"control: the container's bindings {bindings} lack -p {published.ip}:{published.ip_port}:{HTTPD_PORT} "
+        f"or -p {published.remapped}:{published.container_port}")
+    assert sorted((p.host_ip, p.host_port, p.container_port) for p in proxies) == bindings, (
+        f"docker-proxy processes (host address, host port, container port) "
+        f"{sorted((p.host_ip, p.host_port, p.container_port) for p in proxies)} for the bindings {bindings}"
     )
-    assert not wrong, f"proxies that do not forward to the container's address {addresses}:{HTTPD_PORT}: {wrong}"
+    assert not wrong, f"proxies that do not forward to the container's address {addresses}: {wrong}"
     sent = {pid: seen for pid, seen in traffic.items() if "skipped" not in seen}
     assert sent, f"no binding a loopback address reaches among {bindings}, so no traffic was sent: {traffic}"
     for pid, seen in sent.items():
@@ -180,14 +203,37 @@ def test_docker_proxy_per_binding(claim, published, lab, evidence):
 
 @claims("ports/form-ip-hostport-containerport")
 def test_form_ip_hostport_containerport(claim, published, lab, evidence):
+    """Another address is tried at loopback (IPv4, and IPv6 where the engine's lo has it) and at a second,
+    non-loopback address of the engine (the bridge's gateway), all from the engine itself: nat OUTPUT skips
+    127.0.0.0/8, so only the second address exercises a DNAT rule that leaves out `-d IP`, and only loopback a
+    proxy that listens on every address (of its family)."""
     host_ip, host_port = published.ip, published.ip_port
-    at_ip = lab.upstream.netns.reachable(host_ip, host_port)
-    elsewhere = lab.engine.netns.reachable("127.0.0.1", host_port)
+    second = lab.engine.bridge.gateway
+    at_ip = _answer(lab.upstream.netns, host_ip, host_port)
+    elsewhere: dict[str, bool | str] = {}
+    for address in ("127.0.0.1", "::1", second):
+        try:
+            elsewhere[address] = lab.engine.netns.reachable(address, host_port)
+        except OSError as exc:  # no IPv6 in the engine's namespace
+            elsewhere[address] = f"not tried: {exc!r}"
     evidence.json("reachability", {"bindings": published.bindings(),
                                    f"{host_ip}:{host_port} from upstream": at_ip,
-                                   f"127.0.0.1:{host_port} on the engine": elsewhere})
-    assert at_ip, f"-p {host_ip}:{host_port}:{HTTPD_PORT} is not reachable at {host_ip}:{host_port}"
-    assert not elsewhere, f"-p {host_ip}:{host_port}:{HTTPD_PORT} also answers at 127.0.0.1:{host_port}"
+                                   **{f"{a}:{host_port} on the engine": seen for a, seen in elsewhere.items()}})
+    assert second and second != host_ip, f"control: no second engine address besides {host_ip} ({second})"
+    assert at_ip == PROBE_PAGE, (
+        f"-p {host_ip}:{host_port}:{HTTPD_PORT} does not serve at {host_ip}:{host_port}: {at_ip}")
+    answered = [a for a, seen in elsewhere.items() if seen is True]
+    dnat = [r.text for r in firewall.dnat_for(lab.engine.nat_rules(), host_port)]
+    assert not answered, (f"-p {host_ip}:{host_port}:{HTTPD_PORT} also answers at {answered} port {host_port}; the "
+                          f"DNAT rules for the port: {dnat}")
+
+
+def _answer(netns, address: str, port: int) -> str:
+    """The page GET / at address:port returns from *netns*, stripped; or what went wrong, for the message."""
+    try:
+        return netns.http_get(address, port).strip()
+    except OSError as exc:  # refused, reset, timed out, not HTTP
+        return f"GET http://{address}:{port}/ failed: {exc!r}"
 
 
 @claims("ports/form-ip-containerport")
@@ -208,12 +254,15 @@ def test_form_ip_containerport(claim, scope, lab, evidence):
 
 @claims("ports/form-hostport-containerport")
 def test_form_hostport_containerport(claim, published, lab, evidence):
+    """A fetch at each address, checked against the container's page: a handshake alone is what docker-proxy's
+    own listening socket (or one the daemon passed it) completes, whether or not it forwards anything."""
     host_port = published.host_port
-    outward = lab.upstream.netns.reachable(lab.upstream.engine_addr, host_port)
-    loopback = lab.engine.netns.reachable("127.0.0.1", host_port)
-    evidence.json("reachability", {"outward address from upstream": outward, "127.0.0.1 on the engine": loopback})
-    assert outward, f"host port {host_port} does not answer at {lab.upstream.engine_addr}"
-    assert loopback, f"host port {host_port} does not answer at 127.0.0.1"
+    outward = _answer(lab.upstream.netns, lab.upstream.engine_addr, host_port)
+    loopback = _answer(lab.engine.netns, "127.0.0.1", host_port)
+    evidence.json("fetched", {"outward address from upstream": outward, "127.0.0.1 on the engine": loopback})
+    assert outward == PROBE_PAGE, (
+        f"host port {host_port} does not serve the container at {lab.upstream.engine_addr}: {outward}")
+    assert loopback == PROBE_PAGE, f"host port {host_port} does not serve the container at 127.0.0.1: {loopback}"
 
 
 @claims("ports/publish-all-exposed")
@@ -236,8 +285,11 @@ def test_publish_all_exposed(claim, scope, lab, evidence):
 
 
 @claims("ports/expose-alone-publishes-nothing")
-def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
-    """A container of its own, run with neither -p nor -P, as the claim says (the shared one has -p)."""
+def test_expose_alone_publishes_nothing(claim, request, scope, lab, evidence):
+    """A container of its own, run with neither -p nor -P, as the claim says.  The module's published one (-p)
+    is the control: its DNAT rule must be among the rules read, or no absence of rules can be shown; it is
+    asked for only after this check's container has its address, so that this one is the first on an empty
+    bridge (the address stale rules of a crashed daemon name)."""
     if not scope.hold_port(EXPOSED_PORT):
         pytest.skip(f"not applicable: port {EXPOSED_PORT}, which the probe image EXPOSEs, is in use on the host")
     box = scope.container("web", httpd(EXPOSED_PORT))
@@ -245,8 +297,9 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
     box.reload()
     address = box.address()
     ports = box.attrs["NetworkSettings"]["Ports"]
-    to_box = [r.text for r in lab.engine.nat_rules() if r.action == "DNAT"
-              and (r.to or "").rpartition(":")[0] == address]
+    published = request.getfixturevalue("published")
+    found = rules_seen(lab.engine, published.host_port, f"{published.box.address()}:{HTTPD_PORT}")
+    to_box = [r.text for r in found if r.action == "DNAT" and dnat_address(r.to) == address]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
     tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
              lab.upstream.netns.reachable(lab.upstream.engine_addr, EXPOSED_PORT),
@@ -262,12 +315,18 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
 @claims("ports/host-port-exclusive")
 def test_host_port_exclusive(claim, published, scope, lab, evidence):
     host_port = published.host_port
-    with pytest.raises(docker.errors.APIError) as refused:
-        scope.container("second", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
+    try:
+        second = scope.container("second", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
+    except docker.errors.APIError as exc:
+        refused = str(exc)
+    else:
+        second.reload()
+        raise AssertionError(f"a second container started with host port {host_port}, which {published.box.name} "
+                             f"publishes: its bindings {second.attrs['NetworkSettings']['Ports']}")
     still = lab.upstream.netns.reachable(lab.upstream.engine_addr, host_port)
-    evidence.text("second-container", f"{refused.value}\nfirst still serves {host_port}: {still}")
-    assert "already allocated" in str(refused.value) or "in use" in str(refused.value), (
-        f"the second container failed for another reason: {refused.value}"
+    evidence.text("second-container", f"{refused}\nfirst still serves {host_port}: {still}")
+    assert "already allocated" in refused or "in use" in refused, (
+        f"the second container failed for another reason: {refused}"
     )
     assert still, f"the first container no longer serves host port {host_port}"
 

@@ -9,12 +9,24 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from scapy.layers.inet import ICMP, IP
 
+from conformance.lab.engines import firewall
+from conformance.lab.engines.podman import PRODUCT as PODMAN
 from conformance.lab.kernel.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import HTTPD_PORT, PROBE_PAGE, SILENCE_S, bridge_of, httpd, ipv4_of, subnet_network
+from .helpers import (
+    HTTPD_PORT,
+    PROBE_PAGE,
+    SILENCE_S,
+    Serving,
+    bridge_of,
+    httpd,
+    ipv4_of,
+    plain_address,
+    subnet_network,
+)
 
-REPEATS = 3  # pings after an answered one (test_different_networks_isolated)
+PROBES = 3  # pings each way (test_different_networks_isolated): every one of them must go unanswered
 
 
 class UserNets(NamedTuple):
@@ -96,12 +108,16 @@ def test_static_ip_needs_subnet(claim, plain_net, scope, lab, evidence):
     network = plain_net
     some_address = str(ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])[77])
     config = {network.name: lab.engine.client.api.create_endpoint_config(ipv4_address=some_address)}
-    with pytest.raises(docker.errors.APIError) as refused:
-        scope.container("box", network=network.name, networking_config=config)
-    evidence.text("refusal", str(refused.value))
+    try:
+        box = scope.container("box", network=network.name, networking_config=config)
+    except docker.errors.APIError as exc:
+        refused = str(exc)
+    else:
+        raise AssertionError(f"--ip {some_address} on {network.name}, made without --subnet, was accepted: the "
+                             f"container holds {ipv4_of(box.netns)}")
+    evidence.text("refusal", refused)
     assert "user specified IP address is supported only when connecting to networks with user configured subnets" in (
-        str(refused.value)
-    ), f"refused for another reason: {refused.value}"
+        refused), f"refused for another reason: {refused}"
 
 
 @claims("usernet/same-network-reach")
@@ -117,25 +133,65 @@ def test_same_network_reach(claim, nets, evidence):
 
 
 @claims("usernet/different-networks-isolated")
-def test_different_networks_isolated(claim, nets, evidence):
-    """Docker 20.10 deletes and re-inserts FORWARD's jump to DOCKER-ISOLATION-STAGE-1 whenever any network
-    is created or removed on the engine (libnetwork's EnsureJumpRule), and a packet sent in between is
-    forwarded: an answered probe is repeated, and only a container that reaches the other network again,
-    while nothing can be re-inserting, has the isolation broken; a single leak is kept as evidence."""
-    other = nets.other.address(nets.net2.name)
-    own_gateway = nets.peer.ping(nets.gateway1).exit_code == 0
-    probes = [nets.peer.ping(other).exit_code == 0]
-    if probes[0]:
-        probes += [nets.peer.ping(other).exit_code == 0 for _ in range(REPEATS)]
-    evidence.json("pings", {"one->own-gateway": own_gateway, "one->two": probes,
-                            "transient_leak": probes[0] and not any(probes[1:])})
-    assert own_gateway, "control: the container does not reach its own gateway"
-    assert not any(probes[1:]), (f"a container on {nets.net1.name} reached {other} on {nets.net2.name}: "
-                                 f"{sum(probes)} of {len(probes)} pings answered")
+def test_different_networks_isolated(claim, nets, scope, lab, evidence):
+    """ICMP and TCP, each way, between a container of net1 and one of net2, every probe of which must go
+    unanswered, after controls that each kind of probe is answered within a network (and by the engine) and
+    so could show a leak.  One answered probe is a leak, whatever its cause: Docker through 28.0 deletes and
+    re-inserts FORWARD's jump to DOCKER-ISOLATION-STAGE-1 whenever a network is created or removed on the
+    engine (libnetwork's EnsureJumpRule), and a packet sent in between is forwarded; so is it, and the
+    failure says so.  Networks come and go on an engine: a third network, with a container on it, is made and
+    removed before the probes, so the isolation is shown to outlive another network's removal."""
+    one, two = nets.peer, nets.other
+    churn, _, _ = subnet_network(scope, lab, "churn")
+    passer = scope.container("churn", network=churn.name)
+    passer.remove(force=True)
+    churn.remove()
+    one_addr, two_addr = one.address(nets.net1.name), two.address(nets.net2.name)
+    server = f"http://{nets.static_ip}:{HTTPD_PORT}/"
+    with Serving(two, HTTPD_PORT) as listener:
+        assert listener.started.exit_code == 0, (
+            f"control: httpd on {two.name} port {HTTPD_PORT} did not start: {listener.started.output}")
+        controls = {
+            "one->own gateway (ICMP)": one.ping(nets.gateway1).exit_code == 0,
+            "one->own network's server (TCP)": PROBE_PAGE in one.fetch(server).output,
+            f"engine->{two.name} (TCP)": lab.engine.netns.reachable(two_addr, HTTPD_PORT, timeout=3),
+        }
+        probes = {
+            "one->two (ICMP)": [one.ping(two_addr).exit_code == 0 for _ in range(PROBES)],
+            "two->one (ICMP)": [two.ping(one_addr).exit_code == 0 for _ in range(PROBES)],
+            "one->two (TCP)": [one.fetch(f"http://{two_addr}:{HTTPD_PORT}/", timeout=2).exit_code == 0],
+            "two->one (TCP)": [two.fetch(server, timeout=2).exit_code == 0],
+        }
+    evidence.json("probes", {"net1": [nets.net1.name, one_addr], "net2": [nets.net2.name, two_addr],
+                             "controls": controls, "cross_network": probes})
+    missing = [what for what, answered in controls.items() if not answered]
+    assert not missing, f"control: unanswered within a network or from the engine: {missing}"
+    leaked = {what: f"{sum(answers)} of {len(answers)} answered" for what, answers in probes.items() if any(answers)}
+    assert not leaked, (
+        f"containers on {nets.net1.name} and {nets.net2.name} reached each other: {leaked}; {_isolation_jumps(lab)}. "
+        "A leak however brief breaks the isolation (on Docker through 28.0, a network created or removed meanwhile "
+        "deletes and re-inserts FORWARD's jump to the isolation chains, and a packet sent in between crosses; "
+        "netavark 1.4 deletes its shared jump whenever an isolated network is torn down)")
+
+
+def _isolation_jumps(lab) -> str:
+    """FORWARD's jumps to the isolation chains (Docker's DOCKER-ISOLATION-STAGE-1, netavark's
+    NETAVARK_ISOLATION_1) as the engine's namespace holds them now, for a failure message."""
+    engine = lab.engine
+    if engine.iptables_variant is None or engine.firewall_backend == "nftables":
+        return f"FORWARD not read (firewall backend {engine.firewall_backend})"
+    jumps = [r for r in firewall.rules(firewall.save(engine.netns, engine.iptables_variant, "filter"))
+             if r.startswith("-A FORWARD ") and "ISOLATION" in (firewall.value(r, "-j") or "")]
+    return f"FORWARD's jumps to the isolation chains now: {jumps or 'none'}"
 
 
 @claims("usernet/connect-adds-interface")
-def test_connect_adds_interface(claim, nets, scope, evidence):
+def test_connect_adds_interface(claim, nets, scope, lab, evidence):
+    """After `network connect`, the server must see the client at its new address on the server's network:
+    the new interface carried the request.  The control that the client could not reach the server before
+    (they shared no network) is the isolation of usernet/different-networks-isolated; on Podman, whose
+    netavark 1.4 leaves networks unisolated on some runs (fixtures/expectations/podman.yaml), only that control
+    is relaxed: a reach before the connect is recorded, and the after-connect peer still decides."""
     client = scope.container("cli", network=nets.net2.name)  # its own: `network connect` changes it
     url = f"http://{nets.static_ip}:{HTTPD_PORT}/"
     before, netns = client.fetch(url, timeout=SILENCE_S), client.netns
@@ -146,13 +202,21 @@ def test_connect_adds_interface(claim, nets, scope, evidence):
         pytest.fail(f"`docker network connect {nets.net1.name}` failed: {refused}")
     addresses = {name: ipv4_of(netns, name) for name in netns.links() if name != "lo"}
     after = client.fetch(url)
+    peer = client.fetch(f"{url}cgi-bin/peer")
+    seen_as = plain_address(peer.output) if peer.exit_code == 0 else None
     added = {name: found for name, found in addresses.items()
              if name not in links_before and any(ipaddress.ip_interface(a).network == nets.subnet1 for a in found)}
+    new_addresses = {str(ipaddress.ip_interface(a).ip) for found in added.values() for a in found}
+    relaxed = lab.engine.product == PODMAN and before.exit_code == 0
     evidence.json("connect", {"before_connect_wget_exit": before.exit_code, "addresses_after_connect": addresses,
-                              "after_connect_wget_exit": after.exit_code})
-    assert before.exit_code != 0, "control: the client reached the server before sharing a network"
+                              "after_connect_wget_exit": after.exit_code, "server_saw": seen_as,
+                              "before_control_relaxed": relaxed})
+    assert before.exit_code != 0 or relaxed, "control: the client reached the server before sharing a network"
     assert added, f"no new interface holds an address of {nets.subnet1} after `network connect`: {addresses}"
     assert after.exit_code == 0 and PROBE_PAGE in after.output, "the connected container still cannot reach the server"
+    assert seen_as in new_addresses, (
+        f"the server saw the connected client as {seen_as!r}, not its new address {sorted(new_addresses)} on "
+        f"{nets.net1.name}: the request did not take the new interface")
 
 
 @claims("usernet/drivers", tier="audit")

@@ -77,6 +77,16 @@ def _stale_dnat(engine: Engine) -> None:
                                                            f"-p tcp -m tcp --dport {port} -j ACCEPT")
 
 
+def _stale_dnat_portless(engine: Engine) -> None:
+    """A DNAT rule written by hand, or left by a crashed daemon, for port EXPOSED_PORT of the bridge's first
+    address with no port in its target (`--to-destination ADDRESS`) and no filter rule admitting it: the next
+    container to get that address is DNATed to, although nothing reaches it."""
+    bridge = engine.bridge
+    firewall.change(engine.netns, engine.iptables_variant, "nat", "-I",
+                    f"DOCKER ! -i {bridge.name} -p tcp -m tcp --dport {EXPOSED_PORT} "
+                    f"-j DNAT --to-destination {bridge.network[2]}")
+
+
 def _snat_input(engine: Engine) -> None:
     firewall.change(engine.netns, engine.iptables_variant, "nat", "-I",
                     f"INPUT -p tcp ! -i lo -j SNAT --to-source {engine.bridge.gateway}")
@@ -109,6 +119,32 @@ def _icc_bypassed(engine: Engine) -> None:
     firewall.change(engine.netns, engine.iptables_variant, "filter", "-I", f"FORWARD -i {bridge} -o {bridge} -j ACCEPT")
 
 
+def _catchall_dnat(engine: Engine) -> None:
+    """Every TCP connection to a local address from off the bridge DNATed to the bridge's gateway, whatever its
+    port (a rule naming none): a server listening on every address still answers, at another address."""
+    bridge = engine.bridge
+    firewall.change(engine.netns, engine.iptables_variant, "nat", "-I",
+                    f"PREROUTING -p tcp ! -i {bridge.name} -m addrtype --dst-type LOCAL "
+                    f"-j DNAT --to-destination {bridge.gateway}")
+
+
+ORPHAN_CHAIN = "CF-ORPHAN"
+
+
+def _masquerade_orphaned(engine: Engine) -> None:
+    """The bridge's MASQUERADE rule moved, text unchanged, from POSTROUTING to a chain nothing jumps to."""
+    bridge, variant = engine.bridge, engine.iptables_variant
+    rule = f"-s {bridge.subnet} ! -o {bridge.name} -j MASQUERADE"
+    firewall.change(engine.netns, variant, "nat", "-N", ORPHAN_CHAIN)
+    firewall.change(engine.netns, variant, "nat", "-A", f"{ORPHAN_CHAIN} {rule}")
+    firewall.change(engine.netns, variant, "nat", "-D", f"POSTROUTING {rule}")
+
+
+def _user_networks_tcp_bridged(engine: Engine) -> None:
+    firewall.change(engine.netns, engine.iptables_variant, "filter", "-I",
+                    "DOCKER-USER -i br-+ -o br-+ -p tcp -j ACCEPT")
+
+
 FAULTS = (
     Fault("masquerade-deleted", "the bridge's MASQUERADE rule deleted after start", after_start=_delete_masquerade),
     Fault("forward-drop", "`-I DOCKER-USER -j DROP` after start: nothing is forwarded", after_start=_drop_forwarded),
@@ -127,12 +163,23 @@ FAULTS = (
           "subnet, ahead of Docker's rules, which stay intact", after_start=_routed_accept),
     Fault("stale-dnat", f"the nat and filter rules a crashed daemon left for port {EXPOSED_PORT} of the bridge's "
           "first address, inserted after start", after_start=_stale_dnat),
+    Fault("stale-dnat-portless", f"a DNAT rule for port {EXPOSED_PORT} to the bridge's first address with no port "
+          "in its target and no filter rule admitting it, inserted after start: the next container there is "
+          "DNATed to, unreachable", after_start=_stale_dnat_portless),
     Fault("input-snat", "`-t nat -I INPUT -p tcp ! -i lo -j SNAT --to-source <gateway>` after start: a server "
           "on the host sees every TCP client as the bridge's address", after_start=_snat_input),
     Fault("output-snat", "`-t nat -I POSTROUTING ! -o <bridge> -j SNAT --to-source <gateway>` after start: "
           "what leaves the host takes the bridge's address", after_start=_snat_output),
     Fault("bridge-stale-port", f"a veth pair ({'/'.join(STALE_PORT_PAIR)}) left up on the default bridge after "
           "start: the bridge has carrier with no container attached", after_start=_stale_bridge_port),
+    Fault("catchall-dnat", "`-t nat -I PREROUTING -p tcp ! -i <bridge> -m addrtype --dst-type LOCAL -j DNAT "
+          "--to-destination <gateway>` after start: every TCP connection to the host from outside is DNATed, "
+          "by a rule that names no port, to another of its addresses", after_start=_catchall_dnat),
+    Fault("masquerade-orphaned", f"the bridge's MASQUERADE rule moved, its text unchanged, from nat POSTROUTING "
+          f"to a chain {ORPHAN_CHAIN} that nothing jumps to, after start", after_start=_masquerade_orphaned),
+    Fault("user-networks-tcp-bridged", "`-I DOCKER-USER -i br-+ -o br-+ -p tcp -j ACCEPT` after start: TCP "
+          "between user-defined networks is forwarded ahead of the isolation rules, ICMP still dropped",
+          after_start=_user_networks_tcp_bridged),
     Fault("configured-dns-unheard", "`-I INPUT -i <bridge> -d <gateway> -p udp --dport 53 -j DROP` in the "
           "configured engine's namespace: the --dns resolver never hears its containers",
           target=Target.CONFIGURED, after_start=_dns_unheard),

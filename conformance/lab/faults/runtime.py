@@ -119,6 +119,16 @@ def _host_veth_created(spec: dict, mode: str, bundle: str, engine_netns: str) ->
                        check=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
+def _host_link_created(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """A bridge dh<id> made in the engine's namespace for each host-mode container: an interface, no veth."""
+    import os
+    import subprocess
+    if mode == "host":
+        short = os.path.basename(bundle)[:10]  # the bundle directory is named for the container's id
+        subprocess.run(["ip", "link", "add", f"dh{short}", "type", "bridge"],
+                       check=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
 def _host_pid_shared(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
     """A host-mode container's PID namespace dropped: it runs in the host's, as --pid=host would."""
     if mode == "host":
@@ -165,6 +175,9 @@ FAULTS = (
     Fault("host-veth-created", "a runtime that adds a veth pair to the engine's namespace for each host-mode "
           "container before it is created, as a network hook that ignores host mode would",
           in_bundle=_host_veth_created),
+    Fault("host-link-created", "a runtime that adds a bridge interface dh<id> to the engine's namespace for each "
+          "host-mode container before it is created, as a network hook that ignores host mode would: no veth",
+          in_bundle=_host_link_created),
     Fault("host-pid-shared", "a runtime that removes the PID namespace from each host-mode container's OCI config: "
           "it runs in the host's, as --pid=host would", in_bundle=_host_pid_shared),
     Fault("host-tmp-shared", "a runtime that bind-mounts the host's /tmp over each host-mode container's /tmp in "

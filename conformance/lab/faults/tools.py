@@ -44,10 +44,48 @@ def _user_bridge_unaddressed() -> dict[str, str]:
     )}
 
 
+def _dnat_unbound() -> dict[str, str]:
+    return {"iptables": (
+        "#!/bin/sh\n"
+        "# fault dnat-unbound: every DNAT rule the daemon adds, checks or deletes loses its `-d ADDRESS`\n"
+        'for arg; do [ "$arg" = DNAT ] && dnat=1; done\n'
+        'if [ -n "$dnat" ]; then\n'
+        '  for arg; do\n'
+        '    shift\n'
+        '    if [ -n "$skip" ]; then skip=; continue; fi\n'
+        '    if [ "$arg" = -d ]; then skip=1; continue; fi\n'
+        '    set -- "$@" "$arg"\n'
+        '  done\n'
+        'fi\n'
+        f'exec {real("iptables")} "$@"\n'
+    )}
+
+
+def _proxy_host_ip_ignored() -> dict[str, str]:
+    return {"docker-proxy": (
+        "#!/bin/sh\n"
+        "# fault proxy-host-ip-ignored: a binding to one host address is served on every address\n"
+        'for arg; do\n'
+        '  shift\n'
+        '  if [ -n "$skip" ]; then\n'
+        '    skip=; case "$arg" in 0.0.0.0|::) set -- "$@" -host-ip "$arg" ;; esac; continue\n'
+        '  fi\n'
+        '  if [ "$arg" = -host-ip ]; then skip=1; continue; fi\n'
+        '  set -- "$@" "$arg"\n'
+        'done\n'
+        f'exec {real("docker-proxy")} "$@"\n'
+    )}
+
+
 FAULTS = (
     Fault("proxy-inert", "a docker-proxy that reports ready and serves nothing", tools=_inert_proxy),
     Fault("dnat-dropped", "an iptables that drops the daemon's DNAT rules and reports success", tools=_dnat_dropped),
     Fault("user-bridge-unaddressed", "an iptables on the daemon's PATH that flushes the IPv4 addresses of each "
           "user-defined bridge the daemon writes rules for, as a network manager taking over new bridges does",
           tools=_user_bridge_unaddressed),
+    Fault("dnat-unbound", "an iptables on the daemon's PATH that leaves `-d ADDRESS` out of every DNAT rule: "
+          "`-p IP:HOSTPORT:CONTAINERPORT` is DNATed at every address of the host", tools=_dnat_unbound),
+    Fault("proxy-host-ip-ignored", "a docker-proxy that drops `-host-ip ADDRESS` (a wildcard one kept), as a "
+          "build that ignores it would: a binding to one host address is served at every address",
+          tools=_proxy_host_ip_ignored),
 )
