@@ -133,8 +133,8 @@ def _entered(request: pytest.FixtureRequest, what: str, key: pytest.StashKey[Bac
     except (EngineUnavailable, ProbeUnavailable) as exc:
         failure = f"{what}: {' '.join(str(exc).split())}"
     if key is EARLY_LAB:  # the lab under test: one problem line of the run, which its checks all error with
-        problem = Problem(failure, "make the engine able to run a container (its words above say what it "
-                          "refused), or test another one (--engine private)", "engine")
+        problem = Problem(failure, "make the engine able to start a container (its own words, quoted, say "
+                          "what refused it), or test another one (--engine private)", "engine")
         run_facts(config).found([problem])
         failure = str(problem)
     pytest.fail(failure, pytrace=False)
