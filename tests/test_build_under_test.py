@@ -5,6 +5,7 @@ checked on the other build and reported as the engine under test's."""
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -16,14 +17,20 @@ from conformance.lab.safety.sweep import Liveness
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the suite runs as root")
 
-OTHER = builds.CACHE / "trixie" / "tree" / "usr" / "sbin" / "dockerd"  # Docker 26.1; PATH's is 20.10
+FETCHED = builds.CACHE / "trixie" / "tree"  # Docker 26.1; PATH's is 20.10
 
 
-@pytest.mark.skipif(not OTHER.is_file(), reason="no trixie build (python -m conformance.lab.engines.builds trixie)")
+@pytest.mark.skipif(not (FETCHED / "usr/sbin/dockerd").is_file(),
+                    reason="no trixie build (python -m conformance.lab.engines.builds trixie)")
 def test_second_engines_start_from_the_engine_under_test(tmp_path):
-    assert os.path.realpath(shutil.which("dockerd") or "") != str(OTHER)
+    # A tree of the operator's own, as an installation elsewhere would be (a copy of the fetched one's programs).
+    (tmp_path / "tree" / "usr").mkdir(parents=True)
+    for part in ("sbin", "bin"):
+        subprocess.run(["cp", "-a", str(FETCHED / "usr" / part), str(tmp_path / "tree" / "usr")], check=True)
+    other = tmp_path / "tree" / "usr" / "sbin" / "dockerd"
+    assert os.path.realpath(shutil.which("dockerd") or "") != str(other)
     run = Run()
-    with Liveness(run), PrivateEngine(run, "sys", dockerd=OTHER) as system:
+    with Liveness(run), PrivateEngine(run, "sys", dockerd=other) as system:
         under_test = system.engine.version["Version"]
         finished = run_suite(tmp_path / "r", "--claim", "defaults/daemon-bridge-option", "--claim",
                              "hosts/overlay-reaches-across-hosts", "--claim", "none/only-loopback",
@@ -34,4 +41,4 @@ def test_second_engines_start_from_the_engine_under_test(tmp_path):
     engines = {c["id"]: c["engine"] for c in report["claims"]}
     assert set(engines) == {"defaults/daemon-bridge-option", "hosts/overlay-reaches-across-hosts", "none/only-loopback"}
     for claim, engine in engines.items():
-        assert engine == {"product": "docker", "version": under_test, "binary": str(OTHER)}, (claim, engine)
+        assert engine == {"product": "docker", "version": under_test, "binary": str(other)}, (claim, engine)
