@@ -49,6 +49,10 @@ class FakeLab:
     def _network(self, name: str, **kwargs) -> FakeNetwork:
         return FakeNetwork(name, self.removed, self.allowed)
 
+    def gone(self) -> str | None:
+        """Its engine runs (a scope removes nothing of an engine that stopped under the run)."""
+        return None
+
 
 @pytest.fixture(autouse=True)
 def reserved_here(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from typing import TypeVar
 
@@ -18,7 +18,7 @@ from conformance.lab import EngineUnavailable, Lab, Scope
 from conformance.lab.background import Background, Stopping
 from conformance.lab.engines.configured import ConfiguredLab
 from conformance.lab.engines.engine import Engine, docker_host, served_by_podman
-from conformance.lab.engines.lab import Target
+from conformance.lab.engines.lab import EngineLab, Target
 from conformance.lab.engines.probe import ProbeUnavailable
 from conformance.lab.engines.two_hosts import TwoHosts
 from conformance.lab.faults import BY_NAME
@@ -28,8 +28,11 @@ from conformance.lab.managed import Managed
 from conformance.lab.safety.identity import Run
 from conformance.lab.safety.sweep import Liveness, sweep_dead_runs
 from conformance.plugin import preflight, require, run_facts
+from conformance.plugin.needs import needs_engine
+from conformance.plugin.preflight import Problem
 from conformance.plugin.scheduling import lab_early, second_engine_early, two_hosts_early
 from conformance.reports.files import write_atomic
+from conformance.reports.results import engine_gone, ran_on
 
 from .standing import Standing
 
@@ -38,6 +41,9 @@ EARLY_LAB = pytest.StashKey[Background]()
 SECOND_ENGINE = pytest.StashKey[Background]()
 TWO_HOSTS = pytest.StashKey[Background]()
 STOPPING = pytest.StashKey[Stopping]()
+UNDER_TEST = pytest.StashKey[Lab]()  # the lab under test, once a check took it
+BUILD = pytest.StashKey["str | None"]()  # the dockerd the run's other private engines start from
+GONE_FIX = "find in the engine's log why it stopped, then run the suite again: no claim after it was checked"
 
 log = logging.getLogger("conformance")
 
@@ -126,7 +132,12 @@ def _entered(request: pytest.FixtureRequest, what: str, key: pytest.StashKey[Bac
         with Background(make(config, run)) as now:
             return now.take()
     except (EngineUnavailable, ProbeUnavailable) as exc:
-        failure = f"{what}: {exc}"
+        failure = f"{what}: {' '.join(str(exc).split())}"
+    if key is EARLY_LAB:  # the lab under test: one problem line of the run, which its checks all error with
+        problem = Problem(failure, "make the engine able to start a container (its own words, quoted, say "
+                          "what refused it), or test another one (--engine private)", "engine")
+        run_facts(config).found([problem])
+        failure = str(problem)
     pytest.fail(failure, pytrace=False)
 
 
@@ -135,7 +146,9 @@ def lab(request: pytest.FixtureRequest, run: Run) -> Iterator[Lab]:
     with ExitStack() as stack:
         lab = stack.push(_entered(request, "lab unavailable", EARLY_LAB, _new_lab, run))
         run_facts(request.config).described(lab.run_info())
+        request.config.stash[UNDER_TEST] = lab
         yield lab
+        _gone_problem(request.config, lab)  # also when only engine-free checks came after it stopped
     _report_guard(request, lab.guard, f"egress-leaks-{run.id}.pcap")
 
 
@@ -151,12 +164,97 @@ def _new_lab(config: pytest.Config, run: Run) -> Lab:
                fault=_fault(config), dockerd=option.dockerd)
 
 
+def _build_under_test(config: pytest.Config) -> str | None:
+    """The dockerd the configured engine and the two hosts start from: the engine under test's own build.  A
+    private engine under test starts from --dockerd, else the dockerd on PATH (None); an engine at DOCKER_HOST
+    from its own executable, as the kernel names it, with its package tree (private.py), never the dockerd
+    that happens to be on the suite's PATH."""
+    if config.option.dockerd or config.option.engine == "private":
+        return config.option.dockerd
+    if BUILD not in config.stash:
+        try:
+            engine = Engine.connect(docker_host())
+        except EngineUnavailable:  # nothing answers (auto: a private one from PATH), or the run's problem
+            config.stash[BUILD] = None
+        else:
+            try:
+                if engine.binary is None:
+                    raise EngineUnavailable(f"the executable of the engine under test (pid {engine.pid}) cannot "
+                                            "be read, and an engine of another build would be a substitute")
+                config.stash[BUILD] = engine.binary
+            finally:
+                engine.client.close()
+    return config.stash[BUILD]
+
+
 def _configured_lab(config: pytest.Config, run: Run) -> ConfiguredLab:
-    return ConfiguredLab(run, dockerd=config.option.dockerd, fault=_fault(config))
+    return ConfiguredLab(run, dockerd=_build_under_test(config), fault=_fault(config))
 
 
 def _two_hosts(config: pytest.Config, run: Run) -> TwoHosts:
-    return TwoHosts(run, _fault(config), config.option.dockerd)
+    return TwoHosts(run, _fault(config), _build_under_test(config))
+
+
+def _gone_problem(config: pytest.Config, lab: EngineLab) -> Problem | None:
+    """The problem line of the lab under test's engine stopping under the run, recorded once; None while it runs."""
+    line = lab.gone()
+    if line is None:
+        return None
+    problem = Problem(line, GONE_FIX, "engine")
+    run_facts(config).found([problem])
+    return problem
+
+
+def _described(engine: Engine) -> dict:
+    return {"product": engine.product, "version": engine.version.get("Version"), "binary": engine.binary}
+
+
+def _labs_of(item: pytest.Item) -> list[EngineLab]:
+    """The labs whose engines a check asked: the two hosts, the configured engine, and the lab under test."""
+    used = getattr(item, "funcargs", {})
+    labs: list[EngineLab] = []
+    if isinstance(used.get("hosts"), TwoHosts):
+        labs = [used["hosts"].a, used["hosts"].b]
+    elif isinstance(used.get("configured"), ConfiguredLab):
+        labs = [used["configured"]]
+    under_test = item.config.stash.get(UNDER_TEST, None)
+    return [*labs, under_test] if under_test is not None else labs
+
+
+@pytest.fixture(autouse=True)
+def _engine_ran_on(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each claim records the engine it ran on (report.json's ``engine``).  Once the engine under test has
+    stopped under the run, a check that needs an engine errors with the problem line that says so."""
+    config = request.config
+    engine_check = needs_engine(request.fixturenames)
+    under_test = config.stash.get(UNDER_TEST, None)
+    if engine_check and under_test is not None:
+        problem = _gone_problem(config, under_test)
+        if problem is not None:
+            pytest.fail(str(problem), pytrace=False)
+    yield
+    if not engine_check:
+        return
+    labs = _labs_of(request.node)
+    engine = labs[0].engine if labs else request.node.funcargs.get("engine")
+    if isinstance(engine, Engine):
+        request.node.user_properties.append(ran_on(_described(engine)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A check that failed, or whose fixtures did, while an engine it asked had stopped under the run errors with
+    the line that says so, whatever it saw (a refused connection, a namespace gone from /proc is no verdict on
+    the host; results.py's fold)."""
+    report = yield
+    if report.failed and report.when in ("setup", "call") and needs_engine(getattr(item, "fixturenames", ())):
+        for lab in _labs_of(item):
+            gone = _gone_problem(item.config, lab) if lab is item.config.stash.get(UNDER_TEST, None) else lab.gone()
+            if gone is not None:
+                report.user_properties = [*report.user_properties, engine_gone(str(gone))]
+                break
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,8 @@ FIXTURES: dict[str, Need] = {
     "evidence": Need(Reach.KERNEL, creates=False),
     # Autouse, so in every check's closure: by itself it needs nothing (it refreshes what shared or standing made).
     "_long_lived_as_if_fresh": Need(Reach.KERNEL, creates=False),
+    # Autouse too: it records the engine a check ran on, and errors a check whose engine stopped under the run.
+    "_engine_ran_on": Need(Reach.KERNEL, creates=False),
     "run": Need(Reach.KERNEL, creates=True),
     "namespaces": Need(Reach.KERNEL, creates=True),
     "engine": Need(Reach.ENGINE, creates=False),  # in the audit tier, only connected to

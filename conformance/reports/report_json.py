@@ -34,6 +34,7 @@ def build(catalog: Catalog, results: list[ClaimResult], run_info: dict[str, Any]
             "check": result.nodeid,
             "tier": result.tier,
             "expectation": result.expectation,
+            "engine": result.engine,
         })
     counts = Counter(c["status"] for c in claims)
     return {

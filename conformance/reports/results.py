@@ -8,8 +8,10 @@ with the functions below and fold() reads them with Properties, so each name is 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 STATUSES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 UNEXPECTED = ("failed", "xpassed", "error")
@@ -20,6 +22,8 @@ _TIER = "tier"
 _EXPECTATION = "expectation"
 _EXPECTED_STATUS = "expected_status"
 _EVIDENCE = "evidence"
+_ENGINE = "engine"
+_ENGINE_GONE = "engine_gone"
 # A call that pytest failed as XPASS(strict): conformance/plugin/recording.py names it so, as no exception does.
 STRICT_XPASS: Property = ("outcome", "xpassed")
 
@@ -40,6 +44,17 @@ def evidence(path: str) -> Property:
     return (_EVIDENCE, path)
 
 
+def ran_on(engine: dict[str, Any]) -> Property:
+    """The engine a check ran on ({product, version, binary}), as JSON (conformance/checks/conftest.py)."""
+    return (_ENGINE, json.dumps(engine, sort_keys=True))
+
+
+def engine_gone(line: str) -> Property:
+    """The engine a check ran on stopped during it: its outcome is no verdict on the host, but an error with
+    *line*, the problem line that says which engine stopped, when, and its last log lines."""
+    return (_ENGINE_GONE, line)
+
+
 @dataclass(frozen=True)
 class Properties:
     """One phase report's properties, read back; pytest's own and other plugins' are passed over."""
@@ -50,6 +65,8 @@ class Properties:
     expected_status: str | None = None
     evidence: tuple[str, ...] = ()
     strict_xpass: bool = False
+    engine: str | None = None
+    engine_gone: str | None = None
 
     @classmethod
     def of(cls, user_properties: Iterable[tuple[str, object]]) -> Properties:
@@ -65,7 +82,8 @@ class Properties:
             else:
                 named[name] = str(value)
         return cls(claim=named.get(_CLAIM), tier=named.get(_TIER, cls.tier), expectation=named.get(_EXPECTATION),
-                   expected_status=named.get(_EXPECTED_STATUS), evidence=tuple(paths), strict_xpass=strict_xpass)
+                   expected_status=named.get(_EXPECTED_STATUS), evidence=tuple(paths), strict_xpass=strict_xpass,
+                   engine=named.get(_ENGINE), engine_gone=named.get(_ENGINE_GONE))
 
 
 @dataclass
@@ -78,6 +96,7 @@ class ClaimResult:
     duration: float = 0.0
     evidence: list[str] = field(default_factory=list)
     expectation: str | None = None  # the known deviation (expectations file) that explains the outcome
+    engine: dict[str, Any] | None = None  # the engine it ran on: {product, version, binary}; None: no engine
 
 
 def _message(report) -> str:
@@ -120,3 +139,7 @@ def fold(result: ClaimResult, report) -> None:
             result.status, result.message = "skipped", _message(report)
     elif report.when == "teardown" and report.failed and result.status not in UNEXPECTED:
         result.status, result.message = "error", f"teardown: {_message(report)}"
+    if told.engine is not None:
+        result.engine = json.loads(told.engine)
+    if told.engine_gone is not None:  # whatever the check saw, the engine it asked stopped under it
+        result.status, result.message = "error", told.engine_gone

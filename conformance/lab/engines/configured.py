@@ -34,6 +34,7 @@ class ConfiguredLab(EngineLab):
     """``with ConfiguredLab(run) as cfg: cfg.engine, cfg.bridge_name, cfg.gateway, cfg.scope()``"""
 
     target = Target.CONFIGURED
+    role = "the configured engine (--bridge, --icc=false, --dns)"
 
     def __init__(self, run: Run, dockerd: str | None = None, fault: Fault | None = None):
         super().__init__(run, dockerd, fault)

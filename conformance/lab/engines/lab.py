@@ -10,19 +10,23 @@ a Docker engine with daemon options, a Podman engine and a second host fit alike
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from enum import Enum
 from typing import TYPE_CHECKING
+
+import docker
 
 from ..kernel.netns import Netns
 from ..managed import Managed
 from ..safety.identity import Run
 from ..world.resolver import Resolver
-from .engine import Engine
+from .engine import Engine, EngineUnavailable, answered
 from .private import PrivateEngine
 from .probe import ensure_probe_image
 from .scope import Removals, Scope
+from .watch import Watch
 
 if TYPE_CHECKING:  # the faults import this module (and two_hosts.py, which imports it): it names only their type
     from ..faults.fault import Fault
@@ -44,11 +48,34 @@ class Target(Enum):
     NAMESPACES = "every namespace a check creates"
 
 
+_canaries = itertools.count(1)
+
+
+def runs_containers(engine: Engine, image: str, name: str, labels: dict[str, str]) -> None:
+    """Whether *engine* can start a container at all: one of the probe image, with no network (so a fault in
+    the engine's networking is left to the claims it breaks), created, started and removed.
+    EngineUnavailable, with the engine's own words (a runtime's refusal, an rlimit it cannot set), if not."""
+    container = None
+    try:
+        container = engine.client.containers.create(image, ["true"], name=name, labels=labels, init=True,
+                                                    network_mode="none")
+        container.start()
+    except docker.errors.APIError as exc:
+        said = " ".join(str(exc.explanation or exc).split())
+        raise EngineUnavailable(f"{answered(engine.version)} at {engine.url} cannot start a container (one of "
+                                f"the probe image, with no network, was refused): {said}") from None
+    finally:
+        if container is not None:
+            with suppress(docker.errors.APIError):
+                container.remove(force=True)
+
+
 class EngineLab(Managed):
     """``engine``, ``image``, ``resolver``, ``run``, ``scope()``; ``guard`` and ``removals`` where the lab
     has them (the lab under test: it has uplinks to guard, and checks enough to remove in the background)."""
 
     target: Target | None = None  # the faults this lab's engine starts as: those with this target
+    role = "a private engine of the suite's"  # how the line saying its engine stopped names it (watch.py)
     guard: Guard | None = None
     removals: Removals | None = None
 
@@ -59,8 +86,14 @@ class EngineLab(Managed):
 
     def _setup(self, stack: ExitStack) -> None:
         self.engine = self._start_engine(stack)
+        self.watch = stack.enter_context(Watch(self.engine, self.role))
         self.image = ensure_probe_image(self.engine.client)
+        runs_containers(self.engine, self.image, self.run.name(f"canary{next(_canaries)}"), self.run.labels)
         self.resolver = stack.enter_context(self._resolver(stack))
+
+    def gone(self) -> str | None:
+        """None while its engine runs; once it stopped under the run, the line that says so (watch.py)."""
+        return self.watch.gone()
 
     def _start_engine(self, stack: ExitStack) -> Engine:
         """This lab's engine, started (or connected to) with its undoing on *stack*."""

@@ -15,18 +15,18 @@ import resource
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 from ..kernel.netns import NamedNetns, Netns
-from ..kernel.procs import processes
+from ..kernel.procs import cgroups, processes
 from ..managed import Managed
 from ..safety import redact
 from ..safety.identity import RUN_DIR, STATE_DIR, Run
 from ..safety.trust import Untrusted, private_dir
 from ..wait import WaitTimeout, wait_for
-from . import builds
+from . import builds, watch
 from .engine import Engine, EngineUnavailable
 
 
@@ -39,6 +39,26 @@ def unmount_below(path: Path) -> None:
             mounts.append(point)
     for point in sorted(mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def kill_engine_processes(marker: str, states: Iterable[Path]) -> list[str]:
+    """SIGKILL every process of private engines: those whose command line holds *marker* (a path of their
+    directories: the daemon, its containerd, the containerd shims) and those in the cgroup of a container of
+    theirs (the ids under each of *states*' data-root: docker-init, what it runs).  One line each."""
+    container_ids = [entry.name for state in states  # dockerd's, and Podman's
+                     for kind in ("containers", "overlay-containers") for entry in (state / "data" / kind).glob("*")
+                     if entry.is_dir()]
+    killed = []
+    for pid, argv in processes():
+        try:
+            ours = any(marker in arg for arg in argv) or any(cid in cgroups(pid) for cid in container_ids)
+            if ours and pid != os.getpid():
+                os.kill(pid, signal.SIGKILL)
+                # A zombie (a killed container's process its dead run never reaped) has no command line.
+                killed.append(f"process {pid} ({os.path.basename(argv[0]) if argv else 'no command line'})")
+        except OSError:
+            continue
+    return killed
 
 
 def package_tree(dockerd: Path) -> Path | None:
@@ -189,14 +209,19 @@ class PrivateEngine(Managed):
             shutil.rmtree(directory, ignore_errors=True)
 
     def _stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """Stop the daemon; then whatever of it outlived it: all of it where the daemon died under the run
+        (its containerd, the shims, the containers' processes), which nothing else would stop."""
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        watch.stopping(self.process.pid)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        kill_engine_processes(f"/docker-net-conformance/{self.run.name(self.name)}/", [self.state])
 
 
 class PodmanService(PrivateEngine):

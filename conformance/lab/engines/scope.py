@@ -69,7 +69,10 @@ class Scope(Managed):
 
     def _remove(self) -> None:
         """The containers, then the networks (one still in use cannot go), then the reservations; each of the three
-        is tried even where one before it failed."""
+        is tried even where one before it failed.  Nothing, when the engine stopped under the run: it cannot be
+        asked, and its processes are killed as it is stopped (private.py)."""
+        if self.lab.gone():
+            return
         with ExitStack() as stack:
             stack.callback(self.reservations.release_all)
             stack.callback(_remove_all, self._networks, _remove_network)
@@ -99,7 +102,14 @@ class Scope(Managed):
         ), self.lab.engine.default_network)
         count("containers")
         self._containers.append(container)
-        container.start()
+        try:
+            container.start()
+        except BaseException:
+            # What its create made goes with it, so a name the next check asks for again is free.
+            self._containers.remove(container)
+            with suppress(docker.errors.APIError):
+                _remove_container(container)
+            raise
         container.reload()
         self._forget_recycled(container)
         guard = self.lab.guard  # None where the lab's namespace has no uplink to guard

@@ -119,6 +119,7 @@ class Host(EngineLab):
         self.address = address
         self.prefixlen = prefixlen
         self.port = run.ifname(f"s{name}")
+        self.role = f"host {name.upper()} of the two-host lab"
 
     def _wire(self, netns: Netns) -> None:
         self.segment.plug(self.port, netns, f"{self.address}/{self.prefixlen}")

@@ -39,6 +39,7 @@ class Lab(EngineLab):
     """
 
     target = Target.ENGINE
+    role = "the engine under test"
     guard: Guard
 
     def __init__(self, engine_mode: str = "auto", daemon_options: tuple[str, ...] = (), run: Run | None = None,
@@ -60,7 +61,8 @@ class Lab(EngineLab):
 
     def _start_engine(self, stack: ExitStack) -> Engine:
         engine = self._engine(stack)
-        stack.callback(remove_labelled, engine.client, self.run.id)  # what a check's own cleanup missed
+        # What a check's own cleanup missed; nothing to ask of an engine that stopped (its processes are killed).
+        stack.callback(lambda: None if self.gone() else remove_labelled(engine.client, self.run.id))
         # Its removals are waited for before the sweep: what is still being removed is not swept.
         self.removals = stack.enter_context(Removals())
         return engine

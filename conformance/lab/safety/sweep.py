@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
-import signal
+from pathlib import Path
 
 import docker
 from docker.models.containers import Container
@@ -23,9 +24,9 @@ from docker.models.networks import Network
 from pyroute2 import netns as pyroute2_netns
 
 from ..engines.engine import EngineClient, docker_host
-from ..engines.private import unmount_below
+from ..engines.private import kill_engine_processes, unmount_below
 from ..kernel.netns import Netns
-from ..kernel.procs import cgroups, processes
+from ..kernel.procs import processes
 from .identity import LABEL, PREFIX, RUN_DIR, STATE_DIR, Run
 from .reserve import Lock
 
@@ -58,6 +59,22 @@ def dead_runs() -> list[str]:
     return dead
 
 
+_RUN_PATH = re.compile(r"/docker-net-conformance/" + PREFIX + r"([0-9a-f]{6})-")
+
+
+def orphaned_runs() -> list[str]:
+    """Ids of runs that left directories, mounts or processes under the suite's paths (which carry the run's
+    prefix: a private engine's data-root, exec-root, shims, containerd) and hold no lock file at all: a live
+    run takes its lock before it creates anything, so theirs are dead (a run that ended while an engine of its
+    own had died under it, before the suite killed what such an engine leaves)."""
+    found = {m.group(1) for base in (RUN_DIR, STATE_DIR) for path in base.glob(f"{PREFIX}*-*")
+             if (m := _RUN_PATH.search(str(path) + "/"))}
+    found |= {m.group(1) for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if (m := _RUN_PATH.search(line.split()[4]))}
+    found |= {m.group(1) for _, argv in processes() for arg in argv if (m := _RUN_PATH.search(arg))}
+    return sorted(run_id for run_id in found if not (RUNS_DIR / f"{run_id}.lock").exists())
+
+
 def run_of(pid: int) -> str | None:
     """The id of the live run that process *pid* runs, if it runs one: a liveness lock names its holder."""
     for lock in RUNS_DIR.glob("*.lock") if RUNS_DIR.is_dir() else []:
@@ -71,21 +88,7 @@ def run_of(pid: int) -> str | None:
 
 def _kill_processes(prefix: str) -> list[str]:
     """Kill the private engines of the run (their argv names its directories) and their containers' processes."""
-    marker = f"/docker-net-conformance/{prefix}-"
-    container_ids = [entry.name for state in STATE_DIR.glob(f"{prefix}-*")  # dockerd's, and Podman's
-                     for kind in ("containers", "overlay-containers") for entry in (state / "data" / kind).glob("*")
-                     if entry.is_dir()]
-    killed = []
-    for pid, argv in processes():
-        try:
-            ours = any(marker in arg for arg in argv) or any(cid in cgroups(pid) for cid in container_ids)
-            if ours and pid != os.getpid():
-                os.kill(pid, signal.SIGKILL)
-                # A zombie (a killed container's process its dead run never reaped) has no command line.
-                killed.append(f"process {pid} ({os.path.basename(argv[0]) if argv else 'no command line'})")
-        except OSError:
-            continue
-    return killed
+    return kill_engine_processes(f"/docker-net-conformance/{prefix}-", STATE_DIR.glob(f"{prefix}-*"))
 
 
 def sweep(run_id: str, client: docker.DockerClient | None = None) -> list[str]:
@@ -119,6 +122,8 @@ def leftovers(run_id: str, client: docker.DockerClient | None = None) -> list[st
     found += [f"link {n}" for n in Netns("/proc/self/ns/net").links() if n.startswith(prefix)]
     found += [f"process {pid}" for pid, argv in processes() if any(f"/docker-net-conformance/{prefix}-" in a
                                                                    for a in argv)]
+    found += [f"mount {point}" for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if f"/docker-net-conformance/{prefix}-" in (point := line.split()[4])]
     found += [f"lock {p}" for p in RUNS_DIR.glob(f"{run_id}.lock")]
     if client is not None:
         found += [f"{kind} {item.name}" for kind, item in labelled(client, run_id)]
@@ -156,8 +161,8 @@ def system_client() -> docker.DockerClient | None:
 
 
 def sweep_dead_runs() -> dict[str, list[str]]:
-    """Sweep every dead run: {run id: what was removed}."""
-    dead = dead_runs()
+    """Sweep every dead run (and every orphaned one): {run id: what was removed}."""
+    dead = sorted({*dead_runs(), *orphaned_runs()})
     if not dead:
         return {}
     client = system_client()
