@@ -14,7 +14,7 @@ import docker
 from conformance.lab.engines.box import Box
 from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.engines.probe import EXPOSED_PORT  # noqa: F401 - the checks take it from here
-from conformance.lab.kernel.netns import SILENCE_S  # noqa: F401 - the checks take it from here
+from conformance.lab.kernel.netns import ANSWER_S, SILENCE_S  # noqa: F401 - the checks take them from here
 from conformance.lab.managed import Managed
 from conformance.lab.wait import wait_for
 

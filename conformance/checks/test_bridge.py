@@ -11,7 +11,7 @@ from conformance.lab.engines import firewall
 from conformance.lab.kernel.capture import Capture
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, host_end, ipv4_of, peer_via, plain_address, subnet_network
+from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, host_end, ipv4_of, peer_via, plain_address, subnet_network
 
 
 def _attachment(lab, box) -> dict:
@@ -176,7 +176,7 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
     with upstream.netns.iproute() as ipr:  # the outsider even gets a route to the bridge subnet through the engine
         ipr.route("add", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
         try:
-            direct = upstream.netns.reachable(address, EXPOSED_PORT)
+            direct = upstream.netns.reachable(address, EXPOSED_PORT, timeout=SILENCE_S)
         finally:
             ipr.route("del", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
     mapped = peer_via(lab, host_port)

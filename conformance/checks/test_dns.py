@@ -175,9 +175,9 @@ def test_add_host(claim, named, lab, evidence):
     address, client = lab.upstream.remote, named
     hosts = client.exec("cat", "/etc/hosts").output
     asked = len(lab.resolver.queries)
-    by_name = client.ping("www.a.com", wait=2)
+    by_name = client.ping("www.a.com")
     asked_dns = _queries_for(lab.resolver.queries[asked:], "www.a.com")
-    by_address = client.ping(address, wait=2) if by_name.exit_code else by_name
+    by_address = client.ping(address) if by_name.exit_code else by_name
     evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
                               f"# DNS queries for www.a.com: {asked_dns}")
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
@@ -231,7 +231,7 @@ def test_hostname_breaks_ping(claim, named, bridged, lab, evidence):
     remote, (_, plain) = lab.upstream.remote, bridged
     results = {}
     for who, box in (("with --hostname", named), ("without", plain)):
-        results[who] = {target: box.ping(target, wait=2) for target in (remote, PROBE_NAME)}
+        results[who] = {target: box.ping(target) for target in (remote, PROBE_NAME)}
     evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
                                      for who, by_target in results.items() for target, r in by_target.items()))
     outcome = {who: {t: r.exit_code == 0 for t, r in by_target.items()} for who, by_target in results.items()}

@@ -15,7 +15,7 @@ from conformance.lab.kernel.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, peer_via, plain_address, socket_inodes
+from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, peer_via, plain_address, socket_inodes
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -182,7 +182,7 @@ def test_docker_proxy_per_binding(claim, published, lab, evidence):
 def test_form_ip_hostport_containerport(claim, published, lab, evidence):
     host_ip, host_port = published.ip, published.ip_port
     at_ip = lab.upstream.netns.reachable(host_ip, host_port)
-    elsewhere = lab.engine.netns.reachable("127.0.0.1", host_port)
+    elsewhere = lab.engine.netns.reachable("127.0.0.1", host_port, timeout=SILENCE_S)
     evidence.json("reachability", {"bindings": published.bindings(),
                                    f"{host_ip}:{host_port} from upstream": at_ip,
                                    f"127.0.0.1:{host_port} on the engine": elsewhere})
@@ -249,8 +249,9 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
               and (r.to or "").rpartition(":")[0] == address]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
     tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
-             lab.upstream.netns.reachable(lab.upstream.engine_addr, EXPOSED_PORT),
-             f"127.0.0.1:{EXPOSED_PORT} on the engine": lab.engine.netns.reachable("127.0.0.1", EXPOSED_PORT)}
+             lab.upstream.netns.reachable(lab.upstream.engine_addr, EXPOSED_PORT, timeout=SILENCE_S),
+             f"127.0.0.1:{EXPOSED_PORT} on the engine":
+             lab.engine.netns.reachable("127.0.0.1", EXPOSED_PORT, timeout=SILENCE_S)}
     evidence.json("publication", {"ports": ports, "dnat_to_container": to_box, "proxies": proxies,
                                   "connections": tried})
     assert ports.get(f"{EXPOSED_PORT}/tcp") is None, f"the EXPOSEd port got host bindings {ports}"
@@ -277,7 +278,7 @@ def test_reached_at_container_port(claim, published, lab, evidence):
     container_port, host_port = published.container_port, published.remapped
     address = lab.upstream.engine_addr
     at_host_port = lab.upstream.netns.reachable(address, host_port)
-    at_container_port = lab.upstream.netns.reachable(address, container_port)
+    at_container_port = lab.upstream.netns.reachable(address, container_port, timeout=SILENCE_S)
     evidence.json("reachability", {f"{address}:{host_port} (host port)": at_host_port,
                                    f"{address}:{container_port} (container port)": at_container_port})
     assert at_host_port, f"-p {host_port}:{container_port} is not reachable at the host port"
