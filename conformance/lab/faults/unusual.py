@@ -5,6 +5,7 @@ and a claim the configuration rightly makes fail on some engines is named in ``e
 
 from __future__ import annotations
 
+from ..engines.lab import Target
 from ..kernel.netns import Netns
 from .fault import Fault
 from .wrapper import real
@@ -17,6 +18,35 @@ def _legacy_iptables() -> dict[str, str]:
 def _forwarding_on(netns: Netns) -> None:
     """As on a host that routed before Docker started (a Kubernetes node, a router, a libvirt host)."""
     netns.sysctl("net/ipv4/ip_forward", "1")
+
+
+# A node with tunnel modules loaded (`modprobe ipip sit ip_gre`, as on Calico and many Kubernetes nodes) and
+# net.core.fb_tunnels_only_for_init_net=0: the kernel makes each module's fallback device, down, in every new
+# network namespace.  Modelled per namespace, by down links of those names: loading the modules is host-wide
+# (every other namespace and run would get the devices, and unloading them could break what the host itself
+# uses), and this suite's kernels may lack them (no /proc/modules, no ipip/sit/gre link kinds).  Bridges stand
+# in for the tunnel kinds, the one link kind these lab kernels all have that a namespace holds alone.
+FALLBACK_TUNNELS = ("tunl0", "sit0", "gre0", "gretap0", "erspan0")
+
+
+def _fallback_tunnels(netns: Netns) -> None:
+    with netns.iproute() as ipr:
+        for name in FALLBACK_TUNNELS:
+            ipr.link("add", ifname=name, kind="bridge")  # left down, as the kernel leaves its fallback devices
+
+
+def _fallback_tunnels_in_container(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """A prestart hook (runc runs it once the container's namespaces exist, before its process starts) that adds
+    the fallback devices, down, to each container with a network namespace of its own: none-mode ones too."""
+    import shutil
+    if mode == "host" or mode.startswith("container:"):
+        return
+    ip, nsenter = shutil.which("ip"), shutil.which("nsenter")
+    names = ("tunl0", "sit0", "gre0", "gretap0", "erspan0")
+    adds = "; ".join(f"{nsenter} -t $pid -n {ip} link add {name} type bridge" for name in names)
+    script = f"""pid=$(sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p'); {adds}"""
+    hooks = spec.setdefault("hooks", {})
+    hooks["prestart"] = [*hooks.get("prestart", []), {"path": shutil.which("sh"), "args": ["sh", "-c", script]}]
 
 
 CONFIGURATIONS = (
@@ -37,4 +67,11 @@ CONFIGURATIONS = (
                     "FORWARD policy ACCEPT, and Docker before 28.0 adds no filter rule for routed access to a "
                     "container's unpublished ports (28.0 drops it in the DOCKER chain: moby c9fdeaf70e)"},
           expected_when={"engine_version": "<28"}),
+    Fault("tunnel-fallbacks", "a node with tunnel modules loaded (ipip, sit, ip_gre) and "
+          "net.core.fb_tunnels_only_for_init_net=0: the fallback devices tunl0, sit0, gre0, gretap0 and erspan0, "
+          "down, in the engine's namespace and in each container's own (modelled per namespace by down links of "
+          "those names)", before_start=_fallback_tunnels, in_bundle=_fallback_tunnels_in_container),
+    Fault("netns-tunnel-fallbacks", "tunnel modules loaded and net.core.fb_tunnels_only_for_init_net=0: the "
+          "fallback devices tunl0, sit0, gre0, gretap0 and erspan0, down, in every new namespace (modelled by down "
+          "links of those names)", target=Target.NAMESPACES, on_namespace=_fallback_tunnels),
 )
