@@ -44,3 +44,21 @@ def test_version_condition(have, wanted, met):
 def test_value_condition():
     assert unmet_conditions({"userland_proxy": True}, {"userland_proxy": True}) == {}
     assert unmet_conditions({"userland_proxy": True}, {"userland_proxy": False}) == {"userland_proxy": True}
+
+
+def test_engine_resolv_conf_follows_systemd_resolved(tmp_path):
+    """The host fact host_resolvers_copyable and the resolv.conf claims read the file Docker copies: behind
+    systemd-resolved's stub (the only nameserver 127.0.0.53), /run/systemd/resolve/resolv.conf."""
+    from conformance.lab.kernel.machine import engine_resolv_conf
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "run/systemd/resolve").mkdir(parents=True)
+    etc, behind = tmp_path / "etc/resolv.conf", tmp_path / "run/systemd/resolve/resolv.conf"
+    behind.write_text("nameserver 192.0.2.53\nsearch example.org\n")
+    etc.write_text("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch example.org\n")
+    assert engine_resolv_conf(root=tmp_path) == behind
+    etc.write_text("nameserver 127.0.0.53\nnameserver 192.0.2.1\n")  # not the stub alone: read as it is
+    assert engine_resolv_conf(root=tmp_path) == etc
+    etc.write_text("nameserver 192.0.2.1\n")
+    assert engine_resolv_conf(root=tmp_path) == etc
+    assert engine_resolv_conf("/etc/other.conf", root=tmp_path) == tmp_path / "etc/other.conf"

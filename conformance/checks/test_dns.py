@@ -5,11 +5,18 @@ The daemon's own dns setting and --link under --icc=false: test_configured.py.
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from conformance.lab.engines.podman import PRODUCT as PODMAN
-from conformance.lab.kernel.machine import RESOLV_CONF, is_loopback, parse_resolv_conf
+from conformance.lab.kernel.machine import (
+    DOCKER_FALLBACK_IPV4,
+    DOCKER_FALLBACK_IPV6,
+    engine_resolv_conf,
+    is_loopback,
+    parse_resolv_conf,
+)
 from conformance.lab.world.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims
 
@@ -138,14 +145,33 @@ def _search_domains(text: str) -> list[str]:
     return found[-1] if found else []
 
 
+def _host_resolv_conf(lab, ipv6: bool, seen: dict) -> tuple[Path, str]:
+    """The host resolv.conf the engine copies (machine.engine_resolv_conf: the daemon's `resolv-conf`, else
+    /etc/resolv.conf or, on a systemd-resolved host, the file behind its stub), and its text.  Where no
+    nameserver of it is left for the container, the claim is not applicable: the engine then gives its fallback
+    (moby: 8.8.8.8 and 8.8.4.4, IPv6 ones too with IPv6), which the skip names beside what the container got."""
+    root = Path(f"/proc/{lab.engine.pid}/root")  # as the daemon sees the host's files (its mount namespace)
+    path = engine_resolv_conf(lab.engine.options.get("resolv-conf"), root if root.is_dir() else Path("/"))
+    text = path.read_text(errors="replace")
+    servers = parse_resolv_conf(text)["nameserver"]
+    if not [n for n in servers if not _left_out(n, ipv6)]:
+        fallback = DOCKER_FALLBACK_IPV4 + (DOCKER_FALLBACK_IPV6 if ipv6 else [])
+        pytest.skip(f"not applicable: no nameserver of {path} ({servers}) is one the container can reach "
+                    f"({'loopback' if all(is_loopback(n) for n in servers) else 'IPv6, and it has no IPv6'}); "
+                    f"the engine's fallback is {fallback}, the container got {seen['nameserver']}")
+    return path, text
+
+
 @claims("dns/resolv-conf-from-host")
-def test_resolv_conf_from_host(claim, default_resolv_conf, evidence):
+def test_resolv_conf_from_host(claim, default_resolv_conf, lab, evidence):
     text, ipv6 = default_resolv_conf()
-    host_text = RESOLV_CONF.read_text(errors="replace")
-    host, seen = parse_resolv_conf(host_text), parse_resolv_conf(text)
+    seen = parse_resolv_conf(text)
+    path, host_text = _host_resolv_conf(lab, ipv6, seen)
+    host = parse_resolv_conf(host_text)
     expected = [n for n in host["nameserver"] if not _left_out(n, ipv6)]
     search = {"host": _search_domains(host_text), "container": _search_domains(text)}
-    evidence.json("resolv-conf", {"host": host, "container": seen, "search": search, "container_ipv6": ipv6})
+    evidence.json("resolv-conf", {"host_file": str(path), "host": host, "container": seen, "search": search,
+                                  "container_ipv6": ipv6})
     assert seen["nameserver"] == expected, f"the container's nameservers {seen['nameserver']}, the host's {expected}"
     assert search["container"] == search["host"], (
         f"the container searches {search['container']}, the host {search['host']}")
@@ -209,9 +235,9 @@ def test_default_hostname(claim, bridged, evidence):
 
 
 @claims("dns/resolv-conf-host-copy")
-def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
+def test_resolv_conf_host_copy(claim, default_resolv_conf, lab, evidence):
     seen_text, ipv6 = default_resolv_conf()
-    host_text = RESOLV_CONF.read_text(errors="replace")
+    path, host_text = _host_resolv_conf(lab, ipv6, parse_resolv_conf(seen_text))
 
     def kept(line: str) -> bool:
         words = line.split()
@@ -219,7 +245,7 @@ def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
 
     expected = [line.strip() for line in host_text.splitlines() if kept(line)]
     seen = [line.strip() for line in seen_text.splitlines() if line.strip()]
-    evidence.text("resolv-conf", f"# host {RESOLV_CONF}\n{host_text}\n# container\n{seen_text}")
+    evidence.text("resolv-conf", f"# host {path}\n{host_text}\n# container\n{seen_text}")
     assert seen == expected, (f"the container's resolv.conf is not the host's with the unreachable nameservers "
                               f"removed: expected {expected}, got {seen}")
 

@@ -260,28 +260,44 @@ def test_expose_alone_publishes_nothing(claim, scope, lab, evidence):
     assert not any(tried.values()), f"the EXPOSEd port answers on the host: {tried}"
 
 
+def _bound_at(lab, bindings: list[tuple[str, int]], host_port: int) -> tuple:
+    """Where a client reaches *host_port*, as bound (no -p address: the daemon's --ip, 0.0.0.0 by default): (its
+    namespace, the address, who it is, the binding for a message).  Every address: from another host (the
+    upstream) at the engine's address; a loopback one (--ip=127.0.0.1): from the engine's own namespace."""
+    bound = sorted({ip for ip, port in bindings if port == host_port and ":" not in ip})
+    binding = (f"bound at {', '.join(bound) or 'no IPv4 address'} (the daemon's --ip: "
+               f"{lab.engine.options.get('ip') or 'unset, 0.0.0.0'})")
+    if bound and all(ipaddress.ip_address(ip).is_loopback for ip in bound):
+        return lab.engine.netns, bound[0], "from the engine's own namespace", binding
+    return lab.upstream.netns, lab.upstream.engine_addr, f"from upstream ({lab.upstream.upstream_addr})", binding
+
+
 @claims("ports/host-port-exclusive")
 def test_host_port_exclusive(claim, published, scope, lab, evidence):
     host_port = published.host_port
+    netns, address, client, binding = _bound_at(lab, published.bindings(), host_port)
     with pytest.raises(docker.errors.APIError) as refused:
         scope.container("second", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
-    still = lab.upstream.netns.reachable(lab.upstream.engine_addr, host_port)
-    evidence.text("second-container", f"{refused.value}\nfirst still serves {host_port}: {still}")
+    still = netns.reachable(address, host_port)
+    evidence.text("second-container", f"{refused.value}\nfirst still serves {address}:{host_port} {client} "
+                                      f"({binding}): {still}")
     assert "already allocated" in str(refused.value) or "in use" in str(refused.value), (
         f"the second container failed for another reason: {refused.value}"
     )
-    assert still, f"the first container no longer serves host port {host_port}"
+    assert still, f"the first container no longer serves host port {host_port} at {address} {client} ({binding})"
 
 
 @claims("ports/reached-at-container-port")
 def test_reached_at_container_port(claim, published, lab, evidence):
     container_port, host_port = published.container_port, published.remapped
-    address = lab.upstream.engine_addr
-    at_host_port = lab.upstream.netns.reachable(address, host_port)
-    at_container_port = lab.upstream.netns.reachable(address, container_port, timeout=SILENCE_S)
-    evidence.json("reachability", {f"{address}:{host_port} (host port)": at_host_port,
+    netns, address, client, binding = _bound_at(lab, published.bindings(container_port), host_port)
+    at_host_port = netns.reachable(address, host_port)
+    at_container_port = netns.reachable(address, container_port, timeout=SILENCE_S)
+    evidence.json("reachability", {"client": client, "binding": binding,
+                                   f"{address}:{host_port} (host port)": at_host_port,
                                    f"{address}:{container_port} (container port)": at_container_port})
-    assert at_host_port, f"-p {host_port}:{container_port} is not reachable at the host port"
+    assert at_host_port, (f"-p {host_port}:{container_port} is not reachable at {address}:{host_port}, the host port, "
+                          f"{client} ({binding})")
     assert not at_container_port, f"{address}:{container_port} answers although nothing publishes it"
     article_claim(at_container_port, f"the container answers at {address}:{host_port}, the host port, "
                                      f"not at the container port {container_port}")

@@ -5,7 +5,9 @@ and a claim the configuration rightly makes fail on some engines is named in ``e
 
 from __future__ import annotations
 
+from ..engines.engine import Engine
 from ..engines.lab import Target
+from ..engines.probe import ensure_probe_image
 from ..kernel.netns import Netns
 from .fault import Fault
 from .wrapper import real
@@ -49,8 +51,30 @@ def _fallback_tunnels_in_container(spec: dict, mode: str, bundle: str, engine_ne
     hooks["prestart"] = [*hooks.get("prestart", []), {"path": shutil.which("sh"), "args": ["sh", "-c", script]}]
 
 
+def _own_containers(engine: Engine) -> None:
+    """Two containers of the host's own on the default bridge, left running: one publishing ports (its 8080 on an
+    ephemeral port, and -P), one plain.  They go with the private engine they run in (its data root too)."""
+    image = ensure_probe_image(engine.client)
+    engine.client.containers.run(image, ["httpd", "-f", "-p", "8080", "-h", "/www"], detach=True,
+                                 name="cf-own-web", ports={"8080/tcp": None}, publish_all_ports=True)
+    engine.client.containers.run(image, ["sleep", "1000000"], detach=True, name="cf-own-idle")
+
+
 CONFIGURATIONS = (
     Fault("custom-bip", "--bip=192.168.240.1/24 instead of 172.17.0.1/16", options=("--bip=192.168.240.1/24",)),
+    Fault("bip-254", "--bip=192.168.241.254/24: the gateway is the subnet's last address, so the first container "
+          "gets .1, not .2", options=("--bip=192.168.241.254/24",)),
+    Fault("narrow-fixed-cidr", "--fixed-cidr=172.17.5.0/24 within the default 172.17.0.0/16: containers get "
+          "addresses from 172.17.5.0/24 only", options=("--fixed-cidr=172.17.5.0/24",)),
+    # Both were faults once; each asks for what it does on purpose, and the claims it changes say so in their
+    # `applies` (host_binding_ipv4, daemon_dns) or check at the address the port is bound to.
+    Fault("binds-loopback", "--ip=127.0.0.1 (a common hardening): ports published without an address bind "
+          "loopback only", options=("--ip=127.0.0.1",)),
+    Fault("daemon-dns", "--dns=192.0.2.53: containers started without --dns get the daemon's resolver, not the "
+          "host's", options=("--dns=192.0.2.53",)),
+    Fault("busy-default-bridge", "a host that already runs containers of its own on the default bridge, one "
+          "publishing ports (-p 8080 and -P): the bridge's first addresses are taken and DNAT rules stand before "
+          "the suite's", after_start=_own_containers),
     Fault("address-pools", "default-address-pools base=10.123.0.0/16, size 24",
           options=("--default-address-pool=base=10.123.0.0/16,size=24",)),
     Fault("mtu-1400", "--mtu=1400", options=("--mtu=1400",)),
