@@ -51,6 +51,42 @@ def _fallback_tunnels_in_container(spec: dict, mode: str, bundle: str, engine_ne
     hooks["prestart"] = [*hooks.get("prestart", []), {"path": shutil.which("sh"), "args": ["sh", "-c", script]}]
 
 
+# A systemd-resolved host: /etc/resolv.conf names only the stub 127.0.0.53, and the servers it forwards to are in
+# /run/systemd/resolve/resolv.conf, which Docker copies instead (libnetwork resolvconf.Path).  Modelled for the
+# private daemon alone, in a mount namespace of its own: `nsenter` is the first program its start runs, looked up
+# on its PATH, so a wrapper of that name there (and only there) unshares the mounts, gives the daemon a /run of
+# its own (a tmpfs, every entry of the host's but systemd bound back, so its sockets and state are the host's),
+# mounts both files, and execs the real nsenter.  The host's /etc/resolv.conf and /run are never changed.
+RESOLVED_SERVERS = "nameserver 192.0.2.153\nsearch cf-resolved.example\n"
+
+
+def _systemd_resolved() -> dict[str, str]:
+    stub = ("# This is /run/systemd/resolve/stub-resolv.conf managed by man:systemd-resolved(8).\n"
+            "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch cf-resolved.example\n")
+    servers = "# This is /run/systemd/resolve/resolv.conf managed by man:systemd-resolved(8).\n" + RESOLVED_SERVERS
+    return {"nsenter": (
+        "#!/bin/sh\n"
+        "# unusual configuration systemd-resolved: the private daemon's own view of the host's resolver files\n"
+        'case "$1" in --net=*) ;; *) exec ' + real("nsenter") + ' "$@" ;; esac\n'
+        'prev=; for a; do [ "$prev" = --data-root ] && data=$a; prev=$a; done\n'
+        'hold="$(dirname "$data")/host-run"; mkdir -p "$hold"\n'
+        f"printf '%s' '{stub}' > \"$hold.stub\"; printf '%s' '{servers}' > \"$hold.servers\"\n"
+        "exec " + real("unshare") + " --mount --propagation private /bin/sh -c '\n"
+        'set -e; hold=$1; shift\n'
+        'mount --rbind /run "$hold"; mount -t tmpfs cf-run /run\n'
+        'for entry in "$hold"/* "$hold"/.[!.]*; do\n'
+        '  [ -e "$entry" ] || [ -L "$entry" ] || continue; name=${entry##*/}; [ "$name" = systemd ] && continue\n'
+        '  if [ -L "$entry" ]; then cp -P "$entry" "/run/$name"; continue; fi\n'
+        '  if [ -d "$entry" ]; then mkdir "/run/$name"; else : > "/run/$name"; fi\n'
+        '  mount --rbind "$entry" "/run/$name"\n'
+        'done\n'
+        'mkdir -p /run/systemd/resolve; cp "$hold.servers" /run/systemd/resolve/resolv.conf\n'
+        'mount --bind "$hold.stub" /etc/resolv.conf\n'
+        "exec " + real("nsenter") + ' "$@"\n'
+        "' sh \"$hold\" \"$@\"\n"
+    )}
+
+
 def _own_containers(engine: Engine) -> None:
     """Two containers of the host's own on the default bridge, left running: one publishing ports (its 8080 on an
     ephemeral port, and -P), one plain.  They go with the private engine they run in (its data root too)."""
@@ -72,6 +108,9 @@ CONFIGURATIONS = (
           "loopback only", options=("--ip=127.0.0.1",)),
     Fault("daemon-dns", "--dns=192.0.2.53: containers started without --dns get the daemon's resolver, not the "
           "host's", options=("--dns=192.0.2.53",)),
+    Fault("systemd-resolved", "a systemd-resolved host: /etc/resolv.conf names only the stub 127.0.0.53, the "
+          "servers are in /run/systemd/resolve/resolv.conf, which the engine copies (modelled in the private "
+          "daemon's own mount namespace)", tools=_systemd_resolved),
     Fault("busy-default-bridge", "a host that already runs containers of its own on the default bridge, one "
           "publishing ports (-p 8080 and -P): the bridge's first addresses are taken and DNAT rules stand before "
           "the suite's", after_start=_own_containers),
