@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import docker
+import pytest
 
 from conformance.lab.engines.box import Box
 from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
@@ -154,3 +155,11 @@ def fallback_note(links: dict[str, dict]) -> str:
         setting = "unreadable"
     return (f"ignored the tunnel modules' down fallback devices {ignored}, which the kernel makes in every new "
             f"namespace while {FB_TUNNELS_SYSCTL}={setting} (0 is the default; 1 or 2 keeps them out)")
+
+
+def prerequisite(met: bool, missing: str) -> None:
+    """In a fixture, before a check whose claim needs something else to work (egress, a resolver): its absence
+    makes the check's setup fail, reported as an error naming what was missing (the claim not checkable), never
+    as the claim violated."""
+    if not met:
+        pytest.fail(f"not checkable, a prerequisite is missing: {missing}", pytrace=False)

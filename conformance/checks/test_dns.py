@@ -20,7 +20,7 @@ from conformance.lab.kernel.machine import (
 from conformance.lab.world.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims
 
-from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd
+from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, prerequisite
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,28 @@ def default_resolv_conf(shared) -> Callable[[], tuple[str, bool]]:
         return box.exec("cat", "/etc/resolv.conf").output, ipv6
 
     return read
+
+
+@pytest.fixture
+def named_egress(named, lab):
+    """The prerequisite of dns/add-host: named's container reaches the upstream's server by address (egress);
+    without it no name could reach it, and the check errors naming that."""
+    ping = named.ping(lab.upstream.remote)
+    prerequisite(ping.exit_code == 0, f"egress: {named.name} on the default bridge gets no answer from "
+                                      f"{lab.upstream.remote} by address:\n{ping.output}")
+    return ping
+
+
+@pytest.fixture
+def plain_egress(bridged, lab):
+    """The prerequisite of dns/hostname-breaks-ping: a container without --hostname pings out, by address and by a
+    name its resolver knows; where it cannot (egress or the resolver broken) there is nothing to compare with."""
+    _, plain = bridged
+    pings = {target: plain.ping(target) for target in (lab.upstream.remote, PROBE_NAME)}
+    failed = {target: r.output for target, r in pings.items() if r.exit_code != 0}
+    prerequisite(not failed, f"egress or the resolver: {plain.name}, without --hostname, gets no answer from "
+                             f"{sorted(failed)}: {failed}")
+    return pings
 
 
 def _queries_for(queries, name: str) -> list:
@@ -195,16 +217,18 @@ def test_dns_option(claim, bridged, lab, evidence):
 
 
 @claims("dns/add-host")
-def test_add_host(claim, named, lab, evidence):
+def test_add_host(claim, named, named_egress, lab, evidence):
     """NAME points at the suite's stand-in for a server on the internet, which no container-to-container
-    rule (icc) stands between; the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
+    rule (icc) stands between, and which the container reaches by address (named_egress, its prerequisite);
+    the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
     address, client = lab.upstream.remote, named
     hosts = client.exec("cat", "/etc/hosts").output
     asked = len(lab.resolver.queries)
     by_name = client.ping("www.a.com")
     asked_dns = _queries_for(lab.resolver.queries[asked:], "www.a.com")
     by_address = client.ping(address) if by_name.exit_code else by_name
-    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
+    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping {address} first: exit {named_egress.exit_code}\n"
+                              f"# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
                               f"# DNS queries for www.a.com: {asked_dns}")
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
     assert f"({address})" in by_name.output and not asked_dns, (
@@ -251,13 +275,13 @@ def test_resolv_conf_host_copy(claim, default_resolv_conf, lab, evidence):
 
 
 @claims("dns/hostname-breaks-ping")
-def test_hostname_breaks_ping(claim, named, bridged, lab, evidence):
-    """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname); named's --add-host
-    and --link touch neither its routes nor the names pinged here."""
-    remote, (_, plain) = lab.upstream.remote, bridged
-    results = {}
-    for who, box in (("with --hostname", named), ("without", plain)):
-        results[who] = {target: box.ping(target) for target in (remote, PROBE_NAME)}
+def test_hostname_breaks_ping(claim, named, bridged, plain_egress, lab, evidence):
+    """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname, which pings out:
+    plain_egress, the prerequisite); named's --add-host and --link touch neither its routes nor the names
+    pinged here."""
+    remote = lab.upstream.remote
+    results = {"with --hostname": {target: named.ping(target) for target in (remote, PROBE_NAME)},
+               "without": plain_egress}
     evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
                                      for who, by_target in results.items() for target, r in by_target.items()))
     outcome = {who: {t: r.exit_code == 0 for t, r in by_target.items()} for who, by_target in results.items()}
