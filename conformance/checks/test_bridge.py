@@ -21,6 +21,7 @@ from .helpers import (
     made_links,
     peer_via,
     plain_address,
+    prerequisite,
     subnet_network,
 )
 
@@ -180,13 +181,28 @@ def test_one_layer2_segment(claim, pair, evidence):
     assert neighbours.get(sender) == sender_mac, f"the server's neighbour entry for {sender}: {neighbours.get(sender)}"
 
 
-@claims("bridge/not-addressable-from-outside")
-def test_not_addressable_from_outside(claim, scope, lab, evidence):
+@pytest.fixture
+def outside_target(scope, lab):
+    """A container serving an unpublished port and a port published at the engine's outward address (so the
+    daemon's --ip does not move it), which the upstream must reach: the prerequisite (and the proof that the
+    outsider can see a presence) of bridge/not-addressable-from-outside; (box, host port, the peer it saw)."""
     host_port = lab.free_port()
     serve_both = f"httpd -p {EXPOSED_PORT} -h /www && exec httpd -f -p {HTTPD_PORT} -h /www"
-    box = scope.container("srv", ["sh", "-c", serve_both], ports={f"{HTTPD_PORT}/tcp": host_port})
+    box = scope.container("srv", ["sh", "-c", serve_both],
+                          ports={f"{HTTPD_PORT}/tcp": (lab.upstream.engine_addr, host_port)})
     box.wait_listening(HTTPD_PORT)
     box.wait_listening(EXPOSED_PORT)
+    try:
+        mapped = peer_via(lab, host_port)
+    except AssertionError as exc:
+        prerequisite(False, f"the published port, which an outside host must reach to show it reaches anything: "
+                            f"{exc}")
+    return box, host_port, mapped
+
+
+@claims("bridge/not-addressable-from-outside")
+def test_not_addressable_from_outside(claim, outside_target, lab, evidence):
+    box, host_port, mapped = outside_target
     address, upstream = box.address(), lab.upstream
     with upstream.netns.iproute() as ipr:  # the outsider even gets a route to the bridge subnet through the engine
         ipr.route("add", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
@@ -194,7 +210,6 @@ def test_not_addressable_from_outside(claim, scope, lab, evidence):
             direct = upstream.netns.reachable(address, EXPOSED_PORT, timeout=SILENCE_S)
         finally:
             ipr.route("del", dst=str(lab.engine.bridge.network), gateway=upstream.engine_addr)
-    mapped = peer_via(lab, host_port)
     evidence.text("from-upstream", f"{address}:{EXPOSED_PORT} (unpublished, routed): connected={direct}\n"
                                    f"{upstream.engine_addr}:{host_port} (published): peer {mapped}")
     assert not direct, (f"an outside host reached the unpublished {address}:{EXPOSED_PORT} through a route: "

@@ -82,8 +82,19 @@ def _queries_for(queries, name: str) -> list:
     return [q for q in queries if q[1] == name.lower() or q[1].startswith(name.lower() + ".")]
 
 
+@pytest.fixture
+def client_resolves(bridged, lab):
+    """The prerequisite of dns/default-bridge-no-names: bridged's client gets answers from the suite's resolver
+    (which knows PROBE_NAME), asked by address whatever its resolv.conf says, so an unanswered lookup of a
+    container's name is that resolver's NXDOMAIN, not a path that carries nothing."""
+    _, client = bridged
+    lookup = client.exec("nslookup", PROBE_NAME, lab.resolver.address)
+    prerequisite(lookup.exit_code == 0, f"a resolver: {client.name} gets no answer for {PROBE_NAME} from the "
+                                        f"suite's resolver {lab.resolver.address}:\n{lookup.output}")
+
+
 @claims("dns/default-bridge-no-names")
-def test_default_bridge_no_names(claim, bridged, lab, evidence):
+def test_default_bridge_no_names(claim, bridged, client_resolves, lab, evidence):
     """What the lookup met on its way: the container's resolver, the upstream's log, the embedded address."""
     server, client = bridged
     name, address, resolver = server.name, server.address(), lab.resolver.address

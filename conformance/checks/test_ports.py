@@ -15,7 +15,7 @@ from conformance.lab.kernel.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, peer_via, plain_address, socket_inodes
+from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, peer_via, plain_address, prerequisite, socket_inodes
 
 
 def _bound_host_ports(box, container_port: int) -> list[tuple[str, int]]:
@@ -303,8 +303,17 @@ def test_reached_at_container_port(claim, published, lab, evidence):
                                      f"not at the container port {container_port}")
 
 
+@pytest.fixture
+def reached_from_upstream(published, lab):
+    """The prerequisite of ports/docker-proxy-carries-traffic, whose claim is who carries a connection from
+    another host, not whether one is made (ports/published-reachable's): the published port accepts one."""
+    address, port = lab.upstream.engine_addr, published.host_port
+    prerequisite(lab.upstream.netns.reachable(address, port),
+                 f"a connection from upstream ({lab.upstream.upstream_addr}) to the published {address}:{port}")
+
+
 @claims("ports/docker-proxy-carries-traffic")
-def test_docker_proxy_carries_traffic(claim, published, lab, evidence):
+def test_docker_proxy_carries_traffic(claim, published, reached_from_upstream, lab, evidence):
     """A connection from another host, held open while both ends are read: the container's end must face
     the client's own address and port, and no docker-proxy socket may carry it."""
     box, host_port = published.box, published.host_port
