@@ -100,8 +100,9 @@ CONFIGURATIONS = (
     Fault("custom-bip", "--bip=192.168.240.1/24 instead of 172.17.0.1/16", options=("--bip=192.168.240.1/24",)),
     Fault("bip-254", "--bip=192.168.241.254/24: the gateway is the subnet's last address, so the first container "
           "gets .1, not .2", options=("--bip=192.168.241.254/24",)),
-    Fault("narrow-fixed-cidr", "--fixed-cidr=172.17.5.0/24 within the default 172.17.0.0/16: containers get "
-          "addresses from 172.17.5.0/24 only", options=("--fixed-cidr=172.17.5.0/24",)),
+    # with its --bip, as documented: 20.10 given --fixed-cidr alone puts the range's first address on docker0
+    Fault("narrow-fixed-cidr", "--bip=172.17.0.1/16 --fixed-cidr=172.17.5.0/24: containers get addresses from "
+          "172.17.5.0/24 only", options=("--bip=172.17.0.1/16", "--fixed-cidr=172.17.5.0/24")),
     # Both were faults once; each asks for what it does on purpose, and the claims it changes say so in their
     # `applies` (host_binding_ipv4, daemon_dns) or check at the address the port is bound to.
     Fault("binds-loopback", "--ip=127.0.0.1 (a common hardening): ports published without an address bind "
