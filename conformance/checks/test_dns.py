@@ -134,7 +134,9 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
                                       cli={"network": network.name, **client_dns})
     server.wait_listening(HTTPD_PORT)
     address = server.address(network.name)
-    lookup = client.exec("nslookup", server.name)
+    # the name as a fully qualified one: busybox nslookup asks only NAME.DOMAIN when resolv.conf has a search line
+    # (the host's, copied: "search localdomain" in the article), and that the embedded server rightly denies
+    lookup = client.exec("nslookup", f"{server.name}.")
     fetched = client.fetch(f"http://{server.name}:{HTTPD_PORT}/")
     resolv = client.exec("cat", "/etc/resolv.conf").output
     evidence.text("nslookup", f"{lookup.output}\n# /etc/resolv.conf\n{resolv}")

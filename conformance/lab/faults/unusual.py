@@ -77,7 +77,7 @@ def _systemd_resolved() -> dict[str, str]:
         'for entry in "$hold"/* "$hold"/.[!.]*; do\n'
         '  [ -e "$entry" ] || [ -L "$entry" ] || continue; name=${entry##*/}; [ "$name" = systemd ] && continue\n'
         '  if [ -L "$entry" ]; then cp -P "$entry" "/run/$name"; continue; fi\n'
-        '  if [ -d "$entry" ]; then mkdir "/run/$name"; else : > "/run/$name"; fi\n'
+        '  if [ -d "$entry" ]; then mkdir -p "/run/$name"; elif [ ! -e "/run/$name" ]; then : > "/run/$name"; fi\n'
         '  mount --rbind "$entry" "/run/$name"\n'
         'done\n'
         'mkdir -p /run/systemd/resolve; cp "$hold.servers" /run/systemd/resolve/resolv.conf\n'
