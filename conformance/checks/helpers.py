@@ -10,12 +10,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import docker
+import pytest
 
 from conformance.lab.engines import firewall
 from conformance.lab.engines.box import Box
 from conformance.lab.engines.engine import bridge_of  # noqa: F401 - the checks take it from here
 from conformance.lab.engines.probe import EXPOSED_PORT  # noqa: F401 - the checks take it from here
-from conformance.lab.kernel.netns import SILENCE_S  # noqa: F401 - the checks take it from here
+from conformance.lab.kernel.netns import ANSWER_S, SILENCE_S  # noqa: F401 - the checks take them from here
 from conformance.lab.managed import Managed
 from conformance.lab.wait import wait_for
 
@@ -173,3 +174,43 @@ def server_end(netns, client: tuple[str, int]) -> list[tuple[str, int]]:
     """The local (address, port) of each established TCP socket in *netns* whose peer is *client*: where a
     connection arrived after whatever NAT rewrote its destination."""
     return [tuple(c["local"]) for c in netns.tcp_sockets() if tuple(c["remote"]) == tuple(client)]
+
+# The device each tunnel module makes, down, in every new network namespace while
+# net.core.fb_tunnels_only_for_init_net is 0 (the default): ipip's tunl0, sit's sit0, ip_gre's gre0, gretap0 and
+# erspan0, ... (Documentation/admin-guide/sysctl/net.rst).  Calico and many Kubernetes nodes load them.
+FALLBACK_TUNNELS = ("tunl0", "sit0", "gre0", "gretap0", "erspan0", "ip_vti0", "ip6_vti0", "ip6tnl0", "ip6gre0")
+FB_TUNNELS_SYSCTL = "net.core.fb_tunnels_only_for_init_net"
+
+
+def fallback_tunnels(links: dict[str, dict]) -> list[str]:
+    """The links of *links* (Netns.links) that are a tunnel module's fallback device, down as the kernel makes
+    them: on a host with those modules loaded every new namespace holds them, whoever made the namespace."""
+    return sorted(name for name, link in links.items() if name in FALLBACK_TUNNELS and not link["flags"] & IFF_UP)
+
+
+def made_links(links: dict[str, dict]) -> list[str]:
+    """The names of *links* without the kernel's down fallback tunnel devices: what the namespace's maker put
+    there, for a check that asserts an exact list."""
+    ignored = fallback_tunnels(links)
+    return sorted(name for name in links if name not in ignored)
+
+
+def fallback_note(links: dict[str, dict]) -> str:
+    """For a failure message and the evidence: which fallback tunnel devices were ignored, and why."""
+    ignored = fallback_tunnels(links)
+    if not ignored:
+        return f"no fallback tunnel device (none of {', '.join(FALLBACK_TUNNELS)} down) to ignore"
+    try:
+        setting = Path("/proc/sys/net/core/fb_tunnels_only_for_init_net").read_text().strip()
+    except OSError:
+        setting = "unreadable"
+    return (f"ignored the tunnel modules' down fallback devices {ignored}, which the kernel makes in every new "
+            f"namespace while {FB_TUNNELS_SYSCTL}={setting} (0 is the default; 1 or 2 keeps them out)")
+
+
+def prerequisite(met: bool, missing: str) -> None:
+    """In a fixture, before a check whose claim needs something else to work (egress, a resolver): its absence
+    makes the check's setup fail, reported as an error naming what was missing (the claim not checkable), never
+    as the claim violated."""
+    if not met:
+        pytest.fail(f"not checkable, a prerequisite is missing: {missing}", pytrace=False)

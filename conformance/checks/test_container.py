@@ -8,7 +8,7 @@ from scapy.layers.inet import ICMP, IP
 from conformance.lab.kernel.capture import Capture
 from conformance.plugin import claims
 
-from .helpers import PROBE_PAGE
+from .helpers import PROBE_PAGE, prerequisite
 
 MARKER = "3599"
 MEMBER_BYTE = 0xCF  # ping -p: b1's pings fill their payload with it
@@ -116,8 +116,17 @@ def test_egress_unchanged(claim, joined, lab, evidence):
     assert sources[b2.name] == sources[b1.name] == [upstream.engine_addr], f"sources seen upstream: {sources}"
 
 
+@pytest.fixture
+def member_egress(joined, lab):
+    """The prerequisite of container/sees-member-traffic, whose traffic is b1's pings out and their replies: b1
+    gets an answer from the upstream's server (egress), or there is no reply for a monitor to see."""
+    b1, _ = joined
+    ping = b1.ping(lab.upstream.remote)
+    prerequisite(ping.exit_code == 0, f"egress: {b1.name} gets no answer from {lab.upstream.remote}:\n{ping.output}")
+
+
 @claims("container/sees-member-traffic")
-def test_sees_member_traffic(claim, joined, standing, lab, evidence):
+def test_sees_member_traffic(claim, joined, member_egress, standing, lab, evidence):
     """A monitor's view: a capture opened in b2's namespace (as b2's own process holds it) must see b1's
     marked pings and their replies, while a bystander on the same bridge, with a namespace of its own, sees
     none of them: the observation comes from sharing X's stack, not from the traffic being everywhere."""

@@ -5,15 +5,22 @@ The daemon's own dns setting and --link under --icc=false: test_configured.py.
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from conformance.lab.engines.podman import PRODUCT as PODMAN
-from conformance.lab.kernel.machine import RESOLV_CONF, is_loopback, parse_resolv_conf
+from conformance.lab.kernel.machine import (
+    DOCKER_FALLBACK_IPV4,
+    DOCKER_FALLBACK_IPV6,
+    engine_resolv_conf,
+    is_loopback,
+    parse_resolv_conf,
+)
 from conformance.lab.world.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims
 
-from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd
+from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, prerequisite
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +55,46 @@ def default_resolv_conf(shared) -> Callable[[], tuple[str, bool]]:
     return read
 
 
+@pytest.fixture
+def named_egress(named, lab):
+    """The prerequisite of dns/add-host: named's container reaches the upstream's server by address (egress);
+    without it no name could reach it, and the check errors naming that."""
+    ping = named.ping(lab.upstream.remote)
+    prerequisite(ping.exit_code == 0, f"egress: {named.name} on the default bridge gets no answer from "
+                                      f"{lab.upstream.remote} by address:\n{ping.output}")
+    return ping
+
+
+@pytest.fixture
+def plain_egress(bridged, lab):
+    """The prerequisite of dns/hostname-breaks-ping: a container without --hostname pings out, by address and by a
+    name its resolver knows; where it cannot (egress or the resolver broken) there is nothing to compare with."""
+    _, plain = bridged
+    pings = {target: plain.ping(target) for target in (lab.upstream.remote, PROBE_NAME)}
+    failed = {target: r.output for target, r in pings.items() if r.exit_code != 0}
+    prerequisite(not failed, f"egress or the resolver: {plain.name}, without --hostname, gets no answer from "
+                             f"{sorted(failed)}: {failed}")
+    return pings
+
+
 def _queries_for(queries, name: str) -> list:
     """The resolver's log entries for *name*, bare or with a search domain appended."""
     return [q for q in queries if q[1] == name.lower() or q[1].startswith(name.lower() + ".")]
 
 
+@pytest.fixture
+def client_resolves(bridged, lab):
+    """The prerequisite of dns/default-bridge-no-names: bridged's client gets answers from the suite's resolver
+    (which knows PROBE_NAME), asked by address whatever its resolv.conf says, so an unanswered lookup of a
+    container's name is that resolver's NXDOMAIN, not a path that carries nothing."""
+    _, client = bridged
+    lookup = client.exec("nslookup", PROBE_NAME, lab.resolver.address)
+    prerequisite(lookup.exit_code == 0, f"a resolver: {client.name} gets no answer for {PROBE_NAME} from the "
+                                        f"suite's resolver {lab.resolver.address}:\n{lookup.output}")
+
+
 @claims("dns/default-bridge-no-names")
-def test_default_bridge_no_names(claim, bridged, lab, evidence):
+def test_default_bridge_no_names(claim, bridged, client_resolves, lab, evidence):
     """What the lookup met on its way: the container's resolver, the upstream's log, the embedded address."""
     server, client = bridged
     name, address, resolver = server.name, server.address(), lab.resolver.address
@@ -94,7 +134,9 @@ def test_user_defined_resolves_names(claim, scope, lab, evidence):
                                       cli={"network": network.name, **client_dns})
     server.wait_listening(HTTPD_PORT)
     address = server.address(network.name)
-    lookup = client.exec("nslookup", server.name)
+    # the name as a fully qualified one: busybox nslookup asks only NAME.DOMAIN when resolv.conf has a search line
+    # (the host's, copied: "search localdomain" in the article), and that the embedded server rightly denies
+    lookup = client.exec("nslookup", f"{server.name}.")
     fetched = client.fetch(f"http://{server.name}:{HTTPD_PORT}/")
     resolv = client.exec("cat", "/etc/resolv.conf").output
     nameservers = client.resolv().get("nameserver", [])
@@ -141,14 +183,33 @@ def _search_domains(text: str) -> list[str]:
     return found[-1] if found else []
 
 
+def _host_resolv_conf(lab, ipv6: bool, seen: dict) -> tuple[Path, str]:
+    """The host resolv.conf the engine copies (machine.engine_resolv_conf: the daemon's `resolv-conf`, else
+    /etc/resolv.conf or, on a systemd-resolved host, the file behind its stub), and its text.  Where no
+    nameserver of it is left for the container, the claim is not applicable: the engine then gives its fallback
+    (moby: 8.8.8.8 and 8.8.4.4, IPv6 ones too with IPv6), which the skip names beside what the container got."""
+    root = Path(f"/proc/{lab.engine.pid}/root")  # as the daemon sees the host's files (its mount namespace)
+    path = engine_resolv_conf(lab.engine.options.get("resolv-conf"), root if root.is_dir() else Path("/"))
+    text = path.read_text(errors="replace")
+    servers = parse_resolv_conf(text)["nameserver"]
+    if not [n for n in servers if not _left_out(n, ipv6)]:
+        fallback = DOCKER_FALLBACK_IPV4 + (DOCKER_FALLBACK_IPV6 if ipv6 else [])
+        pytest.skip(f"not applicable: no nameserver of {path} ({servers}) is one the container can reach "
+                    f"({'loopback' if all(is_loopback(n) for n in servers) else 'IPv6, and it has no IPv6'}); "
+                    f"the engine's fallback is {fallback}, the container got {seen['nameserver']}")
+    return path, text
+
+
 @claims("dns/resolv-conf-from-host")
-def test_resolv_conf_from_host(claim, default_resolv_conf, evidence):
+def test_resolv_conf_from_host(claim, default_resolv_conf, lab, evidence):
     text, ipv6 = default_resolv_conf()
-    host_text = RESOLV_CONF.read_text(errors="replace")
-    host, seen = parse_resolv_conf(host_text), parse_resolv_conf(text)
+    seen = parse_resolv_conf(text)
+    path, host_text = _host_resolv_conf(lab, ipv6, seen)
+    host = parse_resolv_conf(host_text)
     expected = [n for n in host["nameserver"] if not _left_out(n, ipv6)]
     search = {"host": _search_domains(host_text), "container": _search_domains(text)}
-    evidence.json("resolv-conf", {"host": host, "container": seen, "search": search, "container_ipv6": ipv6})
+    evidence.json("resolv-conf", {"host_file": str(path), "host": host, "container": seen, "search": search,
+                                  "container_ipv6": ipv6})
     assert seen["nameserver"] == expected, f"the container's nameservers {seen['nameserver']}, the host's {expected}"
     assert search["container"] == search["host"], (
         f"the container searches {search['container']}, the host {search['host']}")
@@ -172,16 +233,18 @@ def test_dns_option(claim, bridged, lab, evidence):
 
 
 @claims("dns/add-host")
-def test_add_host(claim, named, lab, evidence):
+def test_add_host(claim, named, named_egress, lab, evidence):
     """NAME points at the suite's stand-in for a server on the internet, which no container-to-container
-    rule (icc) stands between; the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
+    rule (icc) stands between, and which the container reaches by address (named_egress, its prerequisite);
+    the resolver's log shows that /etc/hosts, not DNS, answered for NAME."""
     address, client = lab.upstream.remote, named
     hosts = client.exec("cat", "/etc/hosts").output
     asked = len(lab.resolver.queries)
-    by_name = client.ping("www.a.com", wait=2)
+    by_name = client.ping("www.a.com")
     asked_dns = _queries_for(lab.resolver.queries[asked:], "www.a.com")
-    by_address = client.ping(address, wait=2) if by_name.exit_code else by_name
-    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
+    by_address = client.ping(address) if by_name.exit_code else by_name
+    evidence.text("add-host", f"# /etc/hosts\n{hosts}\n# ping {address} first: exit {named_egress.exit_code}\n"
+                              f"# ping www.a.com: exit {by_name.exit_code}\n{by_name.output}\n"
                               f"# DNS queries for www.a.com: {asked_dns}")
     assert [address, "www.a.com"] in [line.split() for line in hosts.splitlines()], f"no `{address} www.a.com` line"
     assert f"({address})" in by_name.output and not asked_dns, (
@@ -212,9 +275,9 @@ def test_default_hostname(claim, bridged, evidence):
 
 
 @claims("dns/resolv-conf-host-copy")
-def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
+def test_resolv_conf_host_copy(claim, default_resolv_conf, lab, evidence):
     seen_text, ipv6 = default_resolv_conf()
-    host_text = RESOLV_CONF.read_text(errors="replace")
+    path, host_text = _host_resolv_conf(lab, ipv6, parse_resolv_conf(seen_text))
 
     def kept(line: str) -> bool:
         words = line.split()
@@ -222,19 +285,19 @@ def test_resolv_conf_host_copy(claim, default_resolv_conf, evidence):
 
     expected = [line.strip() for line in host_text.splitlines() if kept(line)]
     seen = [line.strip() for line in seen_text.splitlines() if line.strip()]
-    evidence.text("resolv-conf", f"# host {RESOLV_CONF}\n{host_text}\n# container\n{seen_text}")
+    evidence.text("resolv-conf", f"# host {path}\n{host_text}\n# container\n{seen_text}")
     assert seen == expected, (f"the container's resolv.conf is not the host's with the unreachable nameservers "
                               f"removed: expected {expected}, got {seen}")
 
 
 @claims("dns/hostname-breaks-ping")
-def test_hostname_breaks_ping(claim, named, bridged, lab, evidence):
-    """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname); named's --add-host
-    and --link touch neither its routes nor the names pinged here."""
-    remote, (_, plain) = lab.upstream.remote, bridged
-    results = {}
-    for who, box in (("with --hostname", named), ("without", plain)):
-        results[who] = {target: box.ping(target, wait=2) for target in (remote, PROBE_NAME)}
+def test_hostname_breaks_ping(claim, named, bridged, plain_egress, lab, evidence):
+    """The two are named's container (--hostname daxinyu) and bridged's client (no --hostname, which pings out:
+    plain_egress, the prerequisite); named's --add-host and --link touch neither its routes nor the names
+    pinged here."""
+    remote = lab.upstream.remote
+    results = {"with --hostname": {target: named.ping(target) for target in (remote, PROBE_NAME)},
+               "without": plain_egress}
     evidence.text("pings", "\n".join(f"# {who}: ping {target}: exit {r.exit_code}\n{r.output}"
                                      for who, by_target in results.items() for target, r in by_target.items()))
     outcome = {who: {t: r.exit_code == 0 for t, r in by_target.items()} for who, by_target in results.items()}

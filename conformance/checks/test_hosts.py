@@ -21,7 +21,7 @@ from scapy.layers.vxlan import VXLAN
 from conformance.lab.engines.two_hosts import SEGMENT_IF, VXLAN_PORT
 from conformance.plugin import claims
 
-from .helpers import EXPOSED_PORT, HTTPD_PORT, httpd, plain_address
+from .helpers import EXPOSED_PORT, HTTPD_PORT, SILENCE_S, httpd, plain_address
 
 SERVICE_PORT = 8083  # a web server in host B's own namespace (host mode): a service on another node
 # A container that joins the overlay on one host is known to the other once the swarm's gossip has spread
@@ -191,8 +191,8 @@ def test_container_ip_not_reachable(claim, hosts, web, evidence):
     with hosts.b.netns.iproute() as ipr:  # host B routes the container IP to host A: the strongest case
         ipr.route("add", dst=route, gateway=hosts.a.address)
     try:
-        direct = hosts.b.netns.reachable(container_ip, UNPUBLISHED_PORT)
-        published = hosts.b.netns.reachable(hosts.a.address, PUBLISHED_PORT, timeout=5)
+        direct = hosts.b.netns.reachable(container_ip, UNPUBLISHED_PORT, timeout=SILENCE_S)
+        published = hosts.b.netns.reachable(hosts.a.address, PUBLISHED_PORT)
     finally:
         with hosts.b.netns.iproute() as ipr:
             ipr.route("del", dst=route, gateway=hosts.a.address)

@@ -19,10 +19,12 @@ from .helpers import (
     EXPOSED_PORT,
     HTTPD_PORT,
     PROBE_PAGE,
+    SILENCE_S,
     dnat_address,
     httpd,
     peer_via,
     plain_address,
+    prerequisite,
     rules_seen,
     socket_inodes,
 )
@@ -213,7 +215,7 @@ def test_form_ip_hostport_containerport(claim, published, lab, evidence):
     elsewhere: dict[str, bool | str] = {}
     for address in ("127.0.0.1", "::1", second):
         try:
-            elsewhere[address] = lab.engine.netns.reachable(address, host_port)
+            elsewhere[address] = lab.engine.netns.reachable(address, host_port, timeout=SILENCE_S)
         except OSError as exc:  # no IPv6 in the engine's namespace
             elsewhere[address] = f"not tried: {exc!r}"
     evidence.json("reachability", {"bindings": published.bindings(),
@@ -302,8 +304,9 @@ def test_expose_alone_publishes_nothing(claim, request, scope, lab, evidence):
     to_box = [r.text for r in found if r.action == "DNAT" and dnat_address(r.to) == address]
     proxies = [vars(p) for p in lab.engine.proxies() if p.container_ip == address]
     tried = {f"{lab.upstream.engine_addr}:{EXPOSED_PORT} from upstream":
-             lab.upstream.netns.reachable(lab.upstream.engine_addr, EXPOSED_PORT),
-             f"127.0.0.1:{EXPOSED_PORT} on the engine": lab.engine.netns.reachable("127.0.0.1", EXPOSED_PORT)}
+             lab.upstream.netns.reachable(lab.upstream.engine_addr, EXPOSED_PORT, timeout=SILENCE_S),
+             f"127.0.0.1:{EXPOSED_PORT} on the engine":
+             lab.engine.netns.reachable("127.0.0.1", EXPOSED_PORT, timeout=SILENCE_S)}
     evidence.json("publication", {"ports": ports, "dnat_to_container": to_box, "proxies": proxies,
                                   "connections": tried})
     assert ports.get(f"{EXPOSED_PORT}/tcp") is None, f"the EXPOSEd port got host bindings {ports}"
@@ -312,9 +315,22 @@ def test_expose_alone_publishes_nothing(claim, request, scope, lab, evidence):
     assert not any(tried.values()), f"the EXPOSEd port answers on the host: {tried}"
 
 
+def _bound_at(lab, bindings: list[tuple[str, int]], host_port: int) -> tuple:
+    """Where a client reaches *host_port*, as bound (no -p address: the daemon's --ip, 0.0.0.0 by default): (its
+    namespace, the address, who it is, the binding for a message).  Every address: from another host (the
+    upstream) at the engine's address; a loopback one (--ip=127.0.0.1): from the engine's own namespace."""
+    bound = sorted({ip for ip, port in bindings if port == host_port and ":" not in ip})
+    binding = (f"bound at {', '.join(bound) or 'no IPv4 address'} (the daemon's --ip: "
+               f"{lab.engine.options.get('ip') or 'unset, 0.0.0.0'})")
+    if bound and all(ipaddress.ip_address(ip).is_loopback for ip in bound):
+        return lab.engine.netns, bound[0], "from the engine's own namespace", binding
+    return lab.upstream.netns, lab.upstream.engine_addr, f"from upstream ({lab.upstream.upstream_addr})", binding
+
+
 @claims("ports/host-port-exclusive")
 def test_host_port_exclusive(claim, published, scope, lab, evidence):
     host_port = published.host_port
+    netns, address, client, binding = _bound_at(lab, published.bindings(), host_port)
     try:
         second = scope.container("second", httpd(), ports={f"{HTTPD_PORT}/tcp": host_port})
     except docker.errors.APIError as exc:
@@ -323,30 +339,42 @@ def test_host_port_exclusive(claim, published, scope, lab, evidence):
         second.reload()
         raise AssertionError(f"a second container started with host port {host_port}, which {published.box.name} "
                              f"publishes: its bindings {second.attrs['NetworkSettings']['Ports']}")
-    still = lab.upstream.netns.reachable(lab.upstream.engine_addr, host_port)
-    evidence.text("second-container", f"{refused}\nfirst still serves {host_port}: {still}")
+    still = netns.reachable(address, host_port)
+    evidence.text("second-container", f"{refused}\nfirst still serves {address}:{host_port} {client} "
+                                      f"({binding}): {still}")
     assert "already allocated" in refused or "in use" in refused, (
         f"the second container failed for another reason: {refused}"
     )
-    assert still, f"the first container no longer serves host port {host_port}"
+    assert still, f"the first container no longer serves host port {host_port} at {address} {client} ({binding})"
 
 
 @claims("ports/reached-at-container-port")
 def test_reached_at_container_port(claim, published, lab, evidence):
     container_port, host_port = published.container_port, published.remapped
-    address = lab.upstream.engine_addr
-    at_host_port = lab.upstream.netns.reachable(address, host_port)
-    at_container_port = lab.upstream.netns.reachable(address, container_port)
-    evidence.json("reachability", {f"{address}:{host_port} (host port)": at_host_port,
+    netns, address, client, binding = _bound_at(lab, published.bindings(container_port), host_port)
+    at_host_port = netns.reachable(address, host_port)
+    at_container_port = netns.reachable(address, container_port, timeout=SILENCE_S)
+    evidence.json("reachability", {"client": client, "binding": binding,
+                                   f"{address}:{host_port} (host port)": at_host_port,
                                    f"{address}:{container_port} (container port)": at_container_port})
-    assert at_host_port, f"-p {host_port}:{container_port} is not reachable at the host port"
+    assert at_host_port, (f"-p {host_port}:{container_port} is not reachable at {address}:{host_port}, the host port, "
+                          f"{client} ({binding})")
     assert not at_container_port, f"{address}:{container_port} answers although nothing publishes it"
     article_claim(at_container_port, f"the container answers at {address}:{host_port}, the host port, "
                                      f"not at the container port {container_port}")
 
 
+@pytest.fixture
+def reached_from_upstream(published, lab):
+    """The prerequisite of ports/docker-proxy-carries-traffic, whose claim is who carries a connection from
+    another host, not whether one is made (ports/published-reachable's): the published port accepts one."""
+    address, port = lab.upstream.engine_addr, published.host_port
+    prerequisite(lab.upstream.netns.reachable(address, port),
+                 f"a connection from upstream ({lab.upstream.upstream_addr}) to the published {address}:{port}")
+
+
 @claims("ports/docker-proxy-carries-traffic")
-def test_docker_proxy_carries_traffic(claim, published, lab, evidence):
+def test_docker_proxy_carries_traffic(claim, published, reached_from_upstream, lab, evidence):
     """A connection from another host, held open while both ends are read: the container's end must face
     the client's own address and port, and no docker-proxy socket may carry it."""
     box, host_port = published.box, published.host_port

@@ -157,8 +157,8 @@ def test_different_networks_isolated(claim, nets, scope, lab, evidence):
             f"engine->{two.name} (TCP)": lab.engine.netns.reachable(two_addr, HTTPD_PORT, timeout=3),
         }
         probes = {
-            "one->two (ICMP)": [one.ping(two_addr).exit_code == 0 for _ in range(PROBES)],
-            "two->one (ICMP)": [two.ping(one_addr).exit_code == 0 for _ in range(PROBES)],
+            "one->two (ICMP)": [one.ping(two_addr, wait=SILENCE_S).exit_code == 0 for _ in range(PROBES)],
+            "two->one (ICMP)": [two.ping(one_addr, wait=SILENCE_S).exit_code == 0 for _ in range(PROBES)],
             "one->two (TCP)": [one.fetch(f"http://{two_addr}:{HTTPD_PORT}/", timeout=2).exit_code == 0],
             "two->one (TCP)": [two.fetch(server, timeout=2).exit_code == 0],
         }

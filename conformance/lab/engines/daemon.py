@@ -23,6 +23,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "icc": (True, "bool"),
     "ip-forward": (True, "bool"),
     "dns": ([], "list"),
+    "dns-search": ([], "list"),
+    "resolv-conf": (None, "str"),  # daemon.json only: the host resolv.conf containers get (moby setupResolvConf)
     "mtu": (None, "int"),
     "bip": (None, "str"),
     "bridge": (None, "str"),

@@ -345,6 +345,8 @@ class Engine:
             "firewall_backend": self.firewall_backend,
             "iptables_variant": self.iptables_variant,
             "default_bridge_overrides": default_bridge_overrides(self.options),
+            # the daemon's `dns` or `dns-search` replaces the host's in containers started without --dns
+            "daemon_dns": bool(self.options.get("dns") or self.options.get("dns-search")),
         }
 
     @cached_property

@@ -141,6 +141,14 @@ def _host_tmp_shared(spec: dict, mode: str, bundle: str, engine_netns: str) -> N
         spec["mounts"].append({"destination": "/tmp", "type": "bind", "source": "/tmp", "options": ["rbind", "rw"]})
 
 
+def _hostname_unrouted(spec: dict, mode: str, bundle: str, engine_netns: str) -> None:
+    """Each container started with --hostname (its OCI hostname is not its id's first 12 digits, the bundle
+    directory's name) gets net.ipv4.ip_default_ttl=1 in its OCI sysctls: its packets die at the first router."""
+    import os
+    if mode != "host" and not mode.startswith("container:") and spec.get("hostname") != os.path.basename(bundle)[:12]:
+        spec["linux"].setdefault("sysctl", {})["net.ipv4.ip_default_ttl"] = "1"
+
+
 FAULTS = (
     Fault("eth0-mtu-shrunk", "a runtime that sets each container's eth0 to MTU 1280 before it starts",
           in_container="ip link set eth0 mtu 1280"),
@@ -168,6 +176,9 @@ FAULTS = (
     Fault("resolv-conf-embedded", "a runtime that mounts a resolv.conf naming only the embedded resolver "
           "127.0.0.11 over the one the engine wrote (--dns and the host's servers lost)",
           in_bundle=_resolv_conf_embedded),
+    Fault("hostname-unrouted", "a runtime that sets net.ipv4.ip_default_ttl=1 in each container started with "
+          "--hostname: what it sends dies at the first router, so it pings nothing beyond the bridge, as the "
+          "article says", in_bundle=_hostname_unrouted),
     Fault("hostname-overridden", "a runtime that sets every container's hostname to cf-fault-host in its OCI "
           "config, whatever --hostname or the container id says", in_bundle=_hostname_overridden),
     Fault("host-netns-unshared", "a runtime that gives each host-mode container a network namespace of its own "

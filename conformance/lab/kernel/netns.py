@@ -27,9 +27,14 @@ from ..managed import Managed
 from ..tally import count
 
 NETNS_RUN_DIR = Path("/run/netns")
-# How long a probe waits for an answer that must not come: on one machine an answer takes well under a
-# millisecond, so a second is ample, and a check that expects silence spends no more than that.
+# Two deadlines, and every probe's caller chooses by what its claim asserts.
+# The silence budget: how long a probe waits for an answer that must NOT come.  On one machine an answer takes
+# well under a millisecond, so a second is ample, and a check that expects silence spends no more than that.
 SILENCE_S = 1
+# The answer deadline: how long a probe waits for an answer that MUST come.  It returns on the first reply, so a
+# healthy host never waits it out; it outlasts what a loaded runner loses: an ARP request (retried each second,
+# three times), a SYN (retransmitted after 1 s and 3 s more), an echo request (box.ping sends another each second).
+ANSWER_S = 10
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -77,7 +82,7 @@ class Netns:
         finally:
             os.close(own)
 
-    def connect(self, address: str, port: int, timeout: float = 3.0) -> socket.socket:
+    def connect(self, address: str, port: int, timeout: float = ANSWER_S) -> socket.socket:
         """A TCP connection from here to address:port (IPv4 or IPv6, by the address), connected within
         *timeout*; the OSError of a refusal, a reset, a timeout or no route is the caller's."""
         sock = self.socket(_family(address), socket.SOCK_STREAM)
@@ -89,8 +94,9 @@ class Netns:
             raise
         return sock
 
-    def reachable(self, address: str, port: int, timeout: float = SILENCE_S) -> bool:
-        """Whether a TCP connection from here to address:port is accepted within *timeout*.  Only the
+    def reachable(self, address: str, port: int, timeout: float = ANSWER_S) -> bool:
+        """Whether a TCP connection from here to address:port is accepted within *timeout*: ANSWER_S (it returns
+        as the connection is made) where the claim says it must be, SILENCE_S where it must not.  Only the
         connection's failure means no: a namespace that cannot be entered (its container gone) raises."""
         with self.socket(_family(address), socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
@@ -100,7 +106,7 @@ class Netns:
                 return False
             return True
 
-    def http_get(self, address: str, port: int, path: str = "/", timeout: float = 3.0) -> str:
+    def http_get(self, address: str, port: int, path: str = "/", timeout: float = ANSWER_S) -> str:
         """GET *path* at address:port from here; the body of a 200 response as text.  Any other answer, or
         one that is not HTTP, is a ConnectionError; not getting one at all, the OSError of the connection."""
         connection = _HTTPFrom(self, address, port, timeout)
@@ -117,9 +123,10 @@ class Netns:
             raise ConnectionError(f"unexpected HTTP response: {response.status} {response.reason}")
         return body
 
-    def pings(self, address: str, timeout: float = 2.0) -> bool:
+    def pings(self, address: str, timeout: float = ANSWER_S) -> bool:
         """Whether one ICMP echo request from here to *address* is answered within *timeout* (icmp.py: no
-        ping binary needed).  Raises the kernel's OSError when it refuses to send (no route, network down)."""
+        ping binary needed): ANSWER_S, which a reply ends, where an answer must come; SILENCE_S where not.
+        Raises the kernel's OSError when it refuses to send (no route, network down)."""
         from .icmp import echo  # scapy, which only what pings from a namespace needs (see lab/__init__.py)
 
         with self.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
