@@ -322,3 +322,34 @@ def test_plain_pytest_loads_the_plugin_and_its_halves_without_a_warning(pytester
     assert result.ret == pytest.ExitCode.OK, result.stderr.str()
     assert "evidence" in result.stdout.str(), "recording's fixture is missing"
     assert "warnings summary" not in result.stdout.str() and "cannot be rewritten" not in result.stderr.str()
+
+
+def test_a_claim_that_cannot_be_checked_is_an_error_naming_what_was_missing(run_demo, pytester, tmp_path):
+    """prerequisite() fails in a fixture or in the check itself, and even under a known deviation that takes any
+    failure: the claim is an error with the prerequisite's line, never failed, xfailed or passed."""
+    pytester.makepyfile(test_demo="""
+import pytest
+from conformance.plugin import claims, prerequisite
+
+@pytest.fixture
+def egress():
+    prerequisite(False, "egress: no answer from upstream")
+
+@claims("demo/pass")
+def test_in_a_fixture(claim, egress):
+    pass
+
+@claims("demo/fail")
+def test_in_the_check(claim):
+    prerequisite(True, "never shown")
+    prerequisite(False, "a resolver: no answer for probe.example")
+""")
+    known = tmp_path / "known.yaml"
+    known.write_text("expected:\n  demo/fail: {status: failed, reason: deviates here}\n")
+    result, report_dir = run_demo("--expectations", str(known))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    claims = {c["id"]: c for c in json.loads((report_dir / "report.json").read_text())["claims"]}
+    assert claims["demo/pass"]["status"] == claims["demo/fail"]["status"] == "error"
+    assert claims["demo/pass"]["message"] == "not checkable, a prerequisite is missing: egress: no answer from upstream"
+    assert claims["demo/fail"]["message"] == ("not checkable, a prerequisite is missing: a resolver: no answer for "
+                                              "probe.example")

@@ -10,7 +10,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import docker
-import pytest
 
 from conformance.lab.engines import firewall
 from conformance.lab.engines.box import Box
@@ -19,6 +18,7 @@ from conformance.lab.engines.probe import EXPOSED_PORT  # noqa: F401 - the check
 from conformance.lab.kernel.netns import ANSWER_S, SILENCE_S  # noqa: F401 - the checks take them from here
 from conformance.lab.managed import Managed
 from conformance.lab.wait import wait_for
+from conformance.plugin import NotCheckable
 
 HTTPD_PORT = 8080
 PROBE_PAGE = "hello from the probe"
@@ -130,12 +130,6 @@ class Serving(Managed):
                  timeout=5)
 
 
-class Unverified(RuntimeError):
-    """What a check needs besides its claim and could not prove (a rule reader that sees the rules that must be
-    there, a listener of the check's own): the check errors with it, naming what was missing, and never
-    passes or fails for it."""
-
-
 def dnat_covering(found, port: int) -> list:
     """The DNAT rules (firewall.NatRule) that rewrite TCP to host *port*: those that name it, and those that name
     no port at all (a catch-all DNAT rewrites every port, *port* included)."""
@@ -145,7 +139,7 @@ def dnat_covering(found, port: int) -> list:
 def rules_seen(engine, host_port: int, target: str) -> list:
     """The control of a check that asserts an absence of DNAT: the engine's rule reader (the backend it reports,
     the iptables variant on its PATH) must show the DNAT rule of a published binding, host *host_port* to
-    *target* ("ADDRESS:PORT"), which must be there.  Returns the rules read; raises Unverified naming the backend
+    *target* ("ADDRESS:PORT"), which must be there.  Returns the rules read; raises NotCheckable naming the backend
     read and what it showed when that rule is not among them.  An engine told --iptables=false writes no rules
     and has none to see: then the rules read are returned as they are (none)."""
     found = engine.nat_rules()
@@ -153,7 +147,7 @@ def rules_seen(engine, host_port: int, target: str) -> list:
         return found
     if not any(r.to == target for r in firewall.dnat_for(found, host_port)):
         dnat = [r.text for r in found if r.action == "DNAT"]
-        raise Unverified(
+        raise NotCheckable(
             f"control: the {engine.firewall_backend} rules read (iptables variant {engine.iptables_variant}) do "
             f"not show the DNAT rule of a published binding (host port {host_port} to {target}); DNAT rules "
             f"read: {dnat or 'none'}, {len(found)} NAT rules in all: an absence of DNAT cannot be shown")
@@ -206,11 +200,3 @@ def fallback_note(links: dict[str, dict]) -> str:
         setting = "unreadable"
     return (f"ignored the tunnel modules' down fallback devices {ignored}, which the kernel makes in every new "
             f"namespace while {FB_TUNNELS_SYSCTL}={setting} (0 is the default; 1 or 2 keeps them out)")
-
-
-def prerequisite(met: bool, missing: str) -> None:
-    """In a fixture, before a check whose claim needs something else to work (egress, a resolver): its absence
-    makes the check's setup fail, reported as an error naming what was missing (the claim not checkable), never
-    as the claim violated."""
-    if not met:
-        pytest.fail(f"not checkable, a prerequisite is missing: {missing}", pytrace=False)

@@ -10,7 +10,7 @@ from scapy.layers.inet import ICMP, IP, UDP
 
 from conformance.lab.engines import firewall
 from conformance.lab.kernel.capture import Capture
-from conformance.plugin import article_claim, claims
+from conformance.plugin import article_claim, claims, prerequisite
 
 from .helpers import (
     EXPOSED_PORT,
@@ -22,7 +22,6 @@ from .helpers import (
     made_links,
     peer_via,
     plain_address,
-    prerequisite,
     subnet_network,
 )
 

@@ -6,9 +6,9 @@ import pytest
 from scapy.layers.inet import ICMP, IP
 
 from conformance.lab.kernel.capture import Capture
-from conformance.plugin import claims
+from conformance.plugin import claims, prerequisite
 
-from .helpers import PROBE_PAGE, prerequisite
+from .helpers import PROBE_PAGE
 
 MARKER = "3599"
 MEMBER_BYTE = 0xCF  # ping -p: b1's pings fill their payload with it

@@ -18,9 +18,9 @@ from conformance.lab.kernel.machine import (
     parse_resolv_conf,
 )
 from conformance.lab.world.resolver import PROBE_NAME
-from conformance.plugin import article_claim, claims
+from conformance.plugin import article_claim, claims, prerequisite
 
-from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd, prerequisite
+from .helpers import EMBEDDED_DNS, EXPOSED_PORT, HTTPD_PORT, PROBE_PAGE, SILENCE_S, httpd
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from docker.models.containers import Container
 from conformance.lab.engines import firewall
 from conformance.lab.kernel.netns import namespace_of
 from conformance.lab.wait import WaitTimeout, wait_for
-from conformance.plugin import article_claim, claims
+from conformance.plugin import article_claim, claims, prerequisite
 
 from .helpers import (
     EXPOSED_PORT,
@@ -24,7 +24,6 @@ from .helpers import (
     httpd,
     peer_via,
     plain_address,
-    prerequisite,
     rules_seen,
     socket_inodes,
 )

@@ -22,11 +22,12 @@ import pytest
 from ..catalog import catalog
 from ..reports.files import WriteError, checked_dir
 from . import binding, expectations, preflight, recording
-from .binding import article_claim, claims
+from .binding import NotCheckable, article_claim, claims, prerequisite
 from .options import GROUP, OPTIONS
 from .run_facts import RUN_FACTS, RunFacts, run_facts
 
-__all__ = ["article_claim", "claims", "require", "run_facts"]  # what checks and fixtures import from here
+# What checks and fixtures import from here.
+__all__ = ["NotCheckable", "article_claim", "claims", "prerequisite", "require", "run_facts"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -44,6 +44,18 @@ def claim_of(item: pytest.Item) -> Claim | None:
     return callspec.params.get("claim") if callspec else None
 
 
+class NotCheckable(Exception):
+    """What a check needs besides its claim (egress, a resolver, a rule reader that sees the rules that must be
+    there) could not be shown: raised in a fixture or in the check itself, it makes the claim an error naming
+    what was missing (conformance/plugin/recording.py), never a violation, a pass or an expected failure."""
+
+
+def prerequisite(met: bool, missing: str) -> None:
+    """Raise NotCheckable naming *missing* unless *met*: where a check proves first what its claim needs."""
+    if not met:
+        raise NotCheckable(f"not checkable, a prerequisite is missing: {missing}")
+
+
 class ArticleContradicted(AssertionError):
     """The host does not do what an article states: for a documented inaccuracy, the expected outcome."""
 

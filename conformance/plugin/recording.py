@@ -11,8 +11,8 @@ import pytest
 
 from ..catalog import catalog
 from ..reports import allure_env, report_json, summary
-from ..reports.results import STRICT_XPASS, ClaimResult, Properties, fold
-from .binding import claim_of
+from ..reports.results import STRICT_XPASS, ClaimResult, Properties, fold, not_checkable
+from .binding import NotCheckable, claim_of
 from .evidence import Evidence
 from .run_facts import RunFacts, run_facts
 
@@ -28,11 +28,14 @@ def evidence(request: pytest.FixtureRequest) -> Evidence:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    """Name pytest's strict XPASS as such: the one way a check's call fails without raising (pytest reports
-    an expected failure that did not happen as failed).  Outermost, so it sees pytest's verdict."""
+    """Name what pytest's verdict does not: a strict XPASS (the one way a check's call fails without raising:
+    pytest reports an expected failure that did not happen as failed), and a claim that could not be checked
+    (NotCheckable, in a fixture or the check).  Outermost, so it sees pytest's verdict."""
     report = yield
     if report.when == "call" and report.failed and call.excinfo is None:
         report.user_properties = [*report.user_properties, STRICT_XPASS]
+    if call.excinfo is not None and call.excinfo.errisinstance(NotCheckable):
+        report.user_properties = [*report.user_properties, not_checkable(str(call.excinfo.value))]
     return report
 
 

@@ -24,6 +24,7 @@ _EXPECTED_STATUS = "expected_status"
 _EVIDENCE = "evidence"
 _ENGINE = "engine"
 _ENGINE_GONE = "engine_gone"
+_NOT_CHECKABLE = "not_checkable"
 # A call that pytest failed as XPASS(strict): conformance/plugin/recording.py names it so, as no exception does.
 STRICT_XPASS: Property = ("outcome", "xpassed")
 
@@ -55,6 +56,12 @@ def engine_gone(line: str) -> Property:
     return (_ENGINE_GONE, line)
 
 
+def not_checkable(line: str) -> Property:
+    """What the check needed besides its claim and could not show (conformance/plugin/binding.py's NotCheckable):
+    an error with *line*, whatever pytest made of the exception (a failure, or an expected one)."""
+    return (_NOT_CHECKABLE, line)
+
+
 @dataclass(frozen=True)
 class Properties:
     """One phase report's properties, read back; pytest's own and other plugins' are passed over."""
@@ -67,6 +74,7 @@ class Properties:
     strict_xpass: bool = False
     engine: str | None = None
     engine_gone: str | None = None
+    not_checkable: str | None = None
 
     @classmethod
     def of(cls, user_properties: Iterable[tuple[str, object]]) -> Properties:
@@ -83,7 +91,8 @@ class Properties:
                 named[name] = str(value)
         return cls(claim=named.get(_CLAIM), tier=named.get(_TIER, cls.tier), expectation=named.get(_EXPECTATION),
                    expected_status=named.get(_EXPECTED_STATUS), evidence=tuple(paths), strict_xpass=strict_xpass,
-                   engine=named.get(_ENGINE), engine_gone=named.get(_ENGINE_GONE))
+                   engine=named.get(_ENGINE), engine_gone=named.get(_ENGINE_GONE),
+                   not_checkable=named.get(_NOT_CHECKABLE))
 
 
 @dataclass
@@ -141,5 +150,7 @@ def fold(result: ClaimResult, report) -> None:
         result.status, result.message = "error", f"teardown: {_message(report)}"
     if told.engine is not None:
         result.engine = json.loads(told.engine)
+    if told.not_checkable is not None:
+        result.status, result.message = "error", told.not_checkable
     if told.engine_gone is not None:  # whatever the check saw, the engine it asked stopped under it
         result.status, result.message = "error", told.engine_gone
