@@ -7,6 +7,8 @@ import docker
 import pytest
 
 from conformance.lab.engines.engine import DEFAULT_BRIDGE, DEFAULT_SUBNET
+from conformance.lab.safety import redact
+from conformance.lab.safety.identity import PREFIX
 from conformance.plugin import claims
 
 from .helpers import bridge_of, ipv4_of, subnet_network
@@ -79,7 +81,8 @@ def test_bridge_inspect(claim, engine, evidence):
     seen = {"Driver": inspect["Driver"], "Scope": inspect["Scope"], "EnableIPv6": inspect["EnableIPv6"],
             "Internal": inspect["Internal"], "IPAM": ipam, "Options": inspect["Options"]}
     on_bridge = _bridge_address(engine, DEFAULT_BRIDGE)
-    evidence.json("docker-network-inspect-bridge", {"inspect": inspect, "documented": DOCUMENTED_INSPECT,
+    evidence.json("docker-network-inspect-bridge", {"inspect": redact.inspect_evidence(inspect, PREFIX),
+                                                    "documented": DOCUMENTED_INSPECT,
                                                     f"{DEFAULT_BRIDGE} holds": on_bridge})
     if len(ipam) == 1 and "Gateway" not in ipam[0]:
         assert f"{DEFAULT_GATEWAY}/16" in on_bridge, (

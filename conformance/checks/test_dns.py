@@ -17,6 +17,7 @@ from conformance.lab.kernel.machine import (
     is_loopback,
     parse_resolv_conf,
 )
+from conformance.lab.safety import redact
 from conformance.lab.world.resolver import PROBE_NAME
 from conformance.plugin import article_claim, claims, prerequisite
 
@@ -285,7 +286,8 @@ def test_resolv_conf_host_copy(claim, default_resolv_conf, lab, evidence):
 
     expected = [line.strip() for line in host_text.splitlines() if kept(line)]
     seen = [line.strip() for line in seen_text.splitlines() if line.strip()]
-    evidence.text("resolv-conf", f"# host {path}\n{host_text}\n# container\n{seen_text}")
+    evidence.text("resolv-conf", f"# host {path}\n{redact.resolv_conf_evidence(host_text)}\n"
+                                 f"# container\n{redact.resolv_conf_evidence(seen_text)}")
     assert seen == expected, (f"the container's resolv.conf is not the host's with the unreachable nameservers "
                               f"removed: expected {expected}, got {seen}")
 

@@ -5,6 +5,7 @@ from scapy.layers.inet import ICMP, IP
 
 from conformance.lab.engines import firewall
 from conformance.lab.kernel.capture import Capture
+from conformance.lab.safety import redact
 from conformance.plugin import claims
 
 from .helpers import HTTPD_PORT, plain_address
@@ -24,7 +25,7 @@ def test_masquerade_rule(claim, engine, evidence):
     a chain nothing jumps to masquerades nothing."""
     bridge = engine.bridge
     expected = f"-A POSTROUTING -s {bridge.subnet} ! -o {bridge.name} -j MASQUERADE"
-    evidence.text("nat-table", engine.nat_dump())
+    evidence.text("nat-table", redact.nat_evidence(engine.nat_dump(), [bridge.subnet, bridge.name]))
     found = firewall.masquerades(engine.nat_rules(), bridge.subnet, bridge.name)
     nftables = engine.firewall_backend == "nftables"
     in_chain = [r for r in found if (r.chain.startswith("nat-postrouting") if nftables else r.chain == "POSTROUTING")]

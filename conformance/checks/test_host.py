@@ -15,6 +15,7 @@ from scapy.layers.inet import ICMP, IP, TCP
 
 from conformance.lab.engines import firewall
 from conformance.lab.kernel.capture import Capture
+from conformance.lab.safety import redact
 from conformance.lab.safety.identity import PREFIX
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims
@@ -162,7 +163,7 @@ def test_reachable_without_nat(claim, host_box, published_control, lab, evidence
         peer = _peer_via_host_box(host_box, lab, port)
         arrival = _arrival(host_box, lab, port)
     dnat = _dnat_of(lab, published_control, port)
-    evidence.text("nat-table", lab.engine.nat_dump())
+    evidence.text("nat-table", redact.nat_evidence(lab.engine.nat_dump(), [port]))
     evidence.json("seen-by-container", {"peer": peer, **arrival, "dnat_for_the_port": dnat})
     assert peer == lab.upstream.upstream_addr, f"the server saw {peer}, the client was {lab.upstream.upstream_addr}"
     rewritten = _no_nat(arrival)

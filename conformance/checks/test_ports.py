@@ -12,6 +12,7 @@ from docker.models.containers import Container
 
 from conformance.lab.engines import firewall
 from conformance.lab.kernel.netns import namespace_of
+from conformance.lab.safety import redact
 from conformance.lab.wait import WaitTimeout, wait_for
 from conformance.plugin import article_claim, claims, prerequisite
 
@@ -73,7 +74,7 @@ def test_dnat_rule(claim, published, lab, evidence):
     engine = lab.engine
     found = engine.nat_rules()
     dnat = firewall.dnat_for(found, host_port)
-    evidence.text("nat-table", engine.nat_dump())
+    evidence.text("nat-table", redact.nat_evidence(engine.nat_dump(), [host_port, box.address()]))
     assert [r.to for r in dnat] == [target], (
         f"DNAT rules for host port {host_port}: {[r.text for r in dnat]}; expected one to {target} (read from the "
         f"{engine.firewall_backend} backend, iptables variant {engine.iptables_variant}: {len(found)} NAT rules, "
