@@ -145,6 +145,25 @@ def _apt(config: Path, *args: str, cwd: Path | None = None) -> str:
     return result.stdout
 
 
+def update(config: Path) -> None:
+    """``apt-get update``; when the archive answers with Release files past their Valid-Until, once more with
+    their expiry unchecked, saying so in the configuration and the log (their signatures are still checked).  A
+    dated snapshot reached under the archive's own name (this project's machines reach one so: its sid and
+    experimental are past their Valid-Until) cannot be told from its URL."""
+    try:
+        _apt(config, "apt-get", "update", "-q")
+    except FetchFailed as exc:
+        if "is expired" not in str(exc):
+            raise
+        log.warning("%s: the archive serves Release files past their Valid-Until (a dated snapshot, or a stale "
+                    "mirror): their expiry is not checked, only their signatures", config)
+        with config.open("a") as conf:
+            conf.write("// The archive served Release files past their Valid-Until (a dated snapshot, or a stale\n"
+                       "// mirror): their signatures are still checked, their expiry is not.\n"
+                       'Acquire::Check-Valid-Until "false";\n')
+        _apt(config, "apt-get", "update", "-q")
+
+
 def _field(stanza: str, name: str) -> str:
     found = re.search(rf"^{name}: (.*)$", stanza, re.MULTILINE)
     return found.group(1) if found else ""
@@ -172,7 +191,7 @@ def fetch(suite: str, cache: Path = CACHE) -> Build:
     except Untrusted as exc:
         raise FetchFailed(str(exc)) from None
     config = _apt_config(suite, base / "apt")
-    _apt(config, "apt-get", "update", "-q")
+    update(config)
     wanted = packages(config)
     manifest = base / "tree.json"
     root = base / "tree"
