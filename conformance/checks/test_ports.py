@@ -319,7 +319,8 @@ def _bound_at(lab, bindings: list[tuple[str, int]], host_port: int) -> tuple:
     """Where a client reaches *host_port*, as bound (no -p address: the daemon's --ip, 0.0.0.0 by default): (its
     namespace, the address, who it is, the binding for a message).  Every address: from another host (the
     upstream) at the engine's address; a loopback one (--ip=127.0.0.1): from the engine's own namespace."""
-    bound = sorted({ip for ip, port in bindings if port == host_port and ":" not in ip})
+    # Podman records a binding to every address with no HostIp at all, Docker with 0.0.0.0.
+    bound = sorted({ip or "0.0.0.0" for ip, port in bindings if port == host_port and ":" not in ip})
     binding = (f"bound at {', '.join(bound) or 'no IPv4 address'} (the daemon's --ip: "
                f"{lab.engine.options.get('ip') or 'unset, 0.0.0.0'})")
     if bound and all(ipaddress.ip_address(ip).is_loopback for ip in bound):
