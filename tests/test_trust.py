@@ -441,3 +441,31 @@ def test_a_private_engines_secrets_are_in_no_file_of_the_report(tmp_path: Path):
     files = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
     leaked = [str(p) for p in files if b"s3cret" in p.read_bytes()]
     assert len(files) > 3 and not leaked, leaked
+
+
+def test_release_files_past_their_valid_until_are_fetched_again_with_their_expiry_unchecked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The dated snapshot this project's machines reach under deb.debian.org's own name serves sid's Release files
+    past their Valid-Until: apt-get update is tried once more with the expiry (never the signatures) unchecked,
+    and the configuration says why; any other failure is raised as it was."""
+    from conformance.lab.engines import builds
+
+    config = tmp_path / "apt.conf"
+    config.write_text('Dir::Etc "x";\n')
+    calls = []
+
+    def apt(conf: Path, *args: str, **kwargs: object) -> str:
+        calls.append(args)
+        if "Check-Valid-Until" not in conf.read_text():
+            raise builds.FetchFailed("E: Release file for http://deb.debian.org/debian/dists/sid/InRelease is expired "
+                                     "(invalid since 31d)")
+        return ""
+
+    monkeypatch.setattr(builds, "_apt", apt)
+    builds.update(config)
+    assert len(calls) == 2 and 'Acquire::Check-Valid-Until "false";' in config.read_text()
+    assert "signatures are still checked" in config.read_text()
+    monkeypatch.setattr(builds, "_apt", lambda *args, **kwargs: (_ for _ in ()).throw(
+        builds.FetchFailed("E: Unable to locate package docker.io")))
+    with pytest.raises(builds.FetchFailed, match="Unable to locate"):
+        builds.update(tmp_path / "apt.conf")
